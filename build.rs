@@ -1,0 +1,30 @@
+//! Compiles `proto/xiezhi/v1/*.proto` with protox (a pure-Rust protobuf compiler), so a fresh
+//! machine needs no system `protoc`. Writes the generated code and the encoded descriptor set
+//! (served by gRPC reflection and used to read JSON events) into `OUT_DIR`.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from("proto/xiezhi/v1");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
+        .collect();
+    files.sort();
+    println!("cargo:rerun-if-changed=proto");
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+
+    let fds = protox::compile(&files, ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("xiezhi_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .emit_rerun_if_changed(false)
+        .compile_fds(fds)?;
+    Ok(())
+}

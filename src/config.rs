@@ -1,0 +1,451 @@
+//! Typed configuration, loaded once in layers: built-in defaults → TOML file → `XIEZHI_*`
+//! environment → command-line flags → [`Config::validate`]. Unknown keys are errors that name
+//! the key and where it came from. Each part of the program receives only its own section.
+//!
+//! Environment variables name a key by its section and field joined with a double underscore:
+//! `XIEZHI_SERVER__GRPC_ADDR=0.0.0.0:50051`, `XIEZHI_VALIDATION__USCC_CHECKSUM=warn`. Values
+//! are read as TOML (numbers, booleans) and otherwise as strings. Variables starting with
+//! `XIEZHI_TEST_` belong to the test suite and are ignored here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Agency, ChecksumPolicy, Registry, ValidationPolicy};
+
+/// The sample registry of one city (Hangzhou: the city and three districts), built in so that
+/// `xiezhi demo` and a first `xiezhi serve` work with no setup. Also at `deploy/registry.toml`.
+pub const SAMPLE_REGISTRY: &str = include_str!("../deploy/registry.toml");
+
+/// Everything configurable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The gRPC server.
+    pub server: ServerConfig,
+    /// Where data lives.
+    pub store: StoreConfig,
+    /// The log.
+    pub bus: BusConfig,
+    /// The router.
+    pub router: RouterSection,
+    /// Validation policy.
+    pub validation: ValidationConfig,
+    /// The agency registry.
+    pub registry: RegistryConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`: the gRPC endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on for gRPC (publish, inbox, query, health, reflection).
+    pub grpc_addr: SocketAddr,
+    /// Largest request accepted, in bytes; larger ones are refused with INVALID_ARGUMENT and
+    /// nothing is stored. Default 1 MiB.
+    pub max_request_bytes: usize,
+    /// Seconds in-flight requests get to finish when shutting down.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            max_request_bytes: 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[store]`: the data directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the sled database holding the embedded log and the router's store.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+/// Which log implementation carries events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// The embedded sled log (one machine).
+    #[default]
+    Embedded,
+}
+
+/// `[bus]`: the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `embedded` (the only kind until the Kafka issue lands).
+    pub kind: BusKind,
+    /// Partitions of the embedded log; fixed once the log exists.
+    pub partitions: u32,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::Embedded,
+            partitions: 8,
+        }
+    }
+}
+
+/// `[router]`: applying the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSection {
+    /// Most records applied per store transaction.
+    pub batch_max: usize,
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        Self { batch_max: 1_000 }
+    }
+}
+
+/// `[validation]`: what the gateway accepts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// `reject` (default) or `warn`: what to do with a 统一社会信用代码 whose check character
+    /// fails. `warn` accepts the event and flags it in the Ack and on the stored event.
+    pub uscc_checksum: ChecksumPolicy,
+    /// How many seconds ahead of the server clock a timestamp may be. Default 300.
+    pub max_future_skew_secs: u32,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            uscc_checksum: ChecksumPolicy::Reject,
+            max_future_skew_secs: 300,
+        }
+    }
+}
+
+impl ValidationConfig {
+    /// The policy the gateway applies.
+    pub fn policy(&self) -> ValidationPolicy {
+        ValidationPolicy {
+            uscc_checksum: self.uscc_checksum,
+            max_future_skew: jiff::SignedDuration::from_secs(i64::from(self.max_future_skew_secs)),
+        }
+    }
+}
+
+/// `[registry]`: the agencies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// TOML file with `[[agency]]` entries (see `deploy/registry.toml`). Relative paths are
+    /// resolved against the config file's directory. Empty: the built-in sample registry.
+    pub file: PathBuf,
+}
+
+/// `[log]`: diagnostics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `xiezhi=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file or the environment does not match the schema (unknown key, wrong type).
+    #[error("{origin}: {message}")]
+    Parse {
+        /// Where: a file path or "XIEZHI_* environment".
+        origin: String,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config key {key}: {message}")]
+    Invalid {
+        /// Dotted key.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The registry file is not usable.
+    #[error("registry {origin}: {message}")]
+    Registry {
+        /// File path or "built-in sample".
+        origin: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The registry file's shape.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    #[serde(default)]
+    agency: Vec<Agency>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `XIEZHI_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::new();
+        let mut base_dir = PathBuf::from(".");
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                origin: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            // Check the file alone first, so its mistakes are reported against it.
+            Self::from_table(table.clone(), &path.display().to_string())?;
+            base_dir = path.parent().map(Path::to_owned).unwrap_or(base_dir);
+        }
+        let mut from_env = false;
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("XIEZHI_") else {
+                continue;
+            };
+            if key.starts_with("TEST_") {
+                continue;
+            }
+            from_env = true;
+            let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            insert(&mut table, &path, parse_env_value(&value)).map_err(|message| {
+                ConfigError::Parse {
+                    origin: format!("environment variable {name}"),
+                    message,
+                }
+            })?;
+        }
+        let origin = if from_env {
+            "XIEZHI_* environment"
+        } else {
+            "config"
+        };
+        let mut config = Self::from_table(table, origin)?;
+        if !config.registry.file.as_os_str().is_empty() && config.registry.file.is_relative() {
+            config.registry.file = base_dir.join(&config.registry.file);
+        }
+        Ok(config)
+    }
+
+    fn from_table(table: toml::Table, origin: &str) -> Result<Self, ConfigError> {
+        Self::deserialize(table).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string().trim().to_owned(),
+        })
+    }
+
+    /// Checks ranges; call after the last override.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_owned(),
+        };
+        if !(1024..=64 * 1024 * 1024).contains(&self.server.max_request_bytes) {
+            return Err(invalid(
+                "server.max_request_bytes",
+                "must be between 1 KiB and 64 MiB",
+            ));
+        }
+        if !(1..=1024).contains(&self.bus.partitions) {
+            return Err(invalid("bus.partitions", "must be between 1 and 1024"));
+        }
+        if !(1..=10_000).contains(&self.router.batch_max) {
+            return Err(invalid("router.batch_max", "must be between 1 and 10000"));
+        }
+        if self.validation.max_future_skew_secs > 86_400 {
+            return Err(invalid(
+                "validation.max_future_skew_secs",
+                "must be at most 86400 (one day)",
+            ));
+        }
+        if self.store.data_dir.as_os_str().is_empty() {
+            return Err(invalid("store.data_dir", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// Reads the agency registry: the configured file, or the built-in sample.
+    pub fn load_registry(&self) -> Result<Registry, ConfigError> {
+        if self.registry.file.as_os_str().is_empty() {
+            return parse_registry(SAMPLE_REGISTRY, "built-in sample");
+        }
+        let path = &self.registry.file;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        parse_registry(&text, &path.display().to_string())
+    }
+}
+
+/// Parses a registry file's text.
+pub fn parse_registry(text: &str, origin: &str) -> Result<Registry, ConfigError> {
+    let error = |message: String| ConfigError::Registry {
+        origin: origin.to_owned(),
+        message,
+    };
+    let file: RegistryFile = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+    if file.agency.is_empty() {
+        return Err(error("no [[agency]] entries".to_owned()));
+    }
+    Registry::new(file.agency).map_err(|e| error(e.to_string()))
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".to_owned()),
+        [key] => {
+            table.insert(key.clone(), value);
+            Ok(())
+        }
+        [section, rest @ ..] => {
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => insert(inner, rest, value),
+                _ => Err(format!("{section} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_sane() {
+        let config = Config::load(None, env(&[])).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.server.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(config.server.max_request_bytes, 1 << 20);
+        assert_eq!(config.store.data_dir, PathBuf::from("./data"));
+        assert!(config.load_registry().unwrap().len() >= 12);
+    }
+
+    #[test]
+    fn file_then_env_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("xiezhi.toml");
+        std::fs::write(
+            &path,
+            "[server]\ngrpc_addr = \"127.0.0.1:6000\"\n[bus]\npartitions = 4\n[registry]\nfile = \"agencies.toml\"\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&path),
+            env(&[
+                ("XIEZHI_BUS__PARTITIONS", "16"),
+                ("XIEZHI_VALIDATION__USCC_CHECKSUM", "warn"),
+                ("XIEZHI_TEST_KAFKA", "ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.grpc_addr.port(), 6000);
+        assert_eq!(config.bus.partitions, 16);
+        assert_eq!(config.validation.uscc_checksum, ChecksumPolicy::Warn);
+        assert_eq!(config.registry.file, dir.path().join("agencies.toml"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("xiezhi.toml");
+        std::fs::write(&path, "[server]\ngrpc_adr = \"127.0.0.1:6000\"\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("grpc_adr") && err.contains("xiezhi.toml"),
+            "{err}"
+        );
+
+        let err = Config::load(None, env(&[("XIEZHI_SERVER__PORT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("port") && err.contains("environment"), "{err}");
+        let err = Config::load(None, env(&[("XIEZHI_NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        let config = Config::load(None, env(&[("XIEZHI_BUS__PARTITIONS", "0")])).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("bus.partitions"), "{err}");
+    }
+
+    #[test]
+    fn bad_registry_names_the_entry() {
+        let text = "[[agency]]\nid = \"330106-GA\"\nname = \"x\"\nkind = \"police\"\ndivision = \"330102\"\n";
+        let err = parse_registry(text, "test.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("330106-GA") && err.contains("test.toml"),
+            "{err}"
+        );
+        let err = parse_registry("[[agency]]\nid = \"bad\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("agency.format") || err.contains("id"), "{err}");
+    }
+}

@@ -1,0 +1,426 @@
+//! The events agencies exchange — [`Envelope`] around a [`Lead`] or [`CaseOutcome`] — and their
+//! encoding on the log.
+//!
+//! Values of these types are valid: the gateway builds them only through the parsers in
+//! [`super::ids`] and [`super::validate`]. On the log an envelope is versioned JSON (readable
+//! with any Kafka tool, stable across releases); its SHA-256 is the content fingerprint that
+//! idempotency compares.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode, ResidentId, SubjectKey, Uscc};
+
+/// The schema version the gateway writes. Decoders accept every version up to this one.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An enforcement domain (执法领域); routing sends leads to agencies registered for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    /// 食品药品.
+    FoodDrug,
+    /// 公共卫生.
+    PublicHealth,
+    /// 自然资源.
+    NaturalResources,
+    /// 生态环境.
+    EcologyEnvironment,
+    /// 安全生产.
+    WorkSafety,
+    /// 劳动保障.
+    LabourSecurity,
+    /// 城市管理.
+    UrbanManagement,
+    /// 交通运输.
+    Transport,
+    /// 金融服务.
+    FinancialServices,
+    /// 教育培训.
+    EducationTraining,
+    /// 市场监管.
+    MarketRegulation,
+    /// 税务.
+    Tax,
+}
+
+impl Domain {
+    /// Every domain, in protobuf order.
+    pub const ALL: [Domain; 12] = [
+        Domain::FoodDrug,
+        Domain::PublicHealth,
+        Domain::NaturalResources,
+        Domain::EcologyEnvironment,
+        Domain::WorkSafety,
+        Domain::LabourSecurity,
+        Domain::UrbanManagement,
+        Domain::Transport,
+        Domain::FinancialServices,
+        Domain::EducationTraining,
+        Domain::MarketRegulation,
+        Domain::Tax,
+    ];
+
+    /// The Chinese name, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Domain::FoodDrug => "食品药品",
+            Domain::PublicHealth => "公共卫生",
+            Domain::NaturalResources => "自然资源",
+            Domain::EcologyEnvironment => "生态环境",
+            Domain::WorkSafety => "安全生产",
+            Domain::LabourSecurity => "劳动保障",
+            Domain::UrbanManagement => "城市管理",
+            Domain::Transport => "交通运输",
+            Domain::FinancialServices => "金融服务",
+            Domain::EducationTraining => "教育培训",
+            Domain::MarketRegulation => "市场监管",
+            Domain::Tax => "税务",
+        }
+    }
+}
+
+/// How widely an event may be shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    /// May be published.
+    Public,
+    /// For the agencies involved and their supervisors.
+    Internal,
+    /// Need-to-know only.
+    Restricted,
+}
+
+/// A subject's identifier: credit code or identity number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum SubjectId {
+    /// A legal entity or other organisation.
+    Organization(Uscc),
+    /// A natural person.
+    Person(ResidentId),
+}
+
+/// The party an event is about (当事人).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Identifier.
+    #[serde(flatten)]
+    pub id: SubjectId,
+    /// Registered name.
+    pub name: String,
+}
+
+impl Subject {
+    /// The key that orders and partitions this subject's events.
+    pub fn key(&self) -> SubjectKey {
+        match &self.id {
+            SubjectId::Organization(code) => SubjectKey::organization(code),
+            SubjectId::Person(id) => SubjectKey::person(id),
+        }
+    }
+}
+
+/// Named numeric facts, units in the names, sorted by name.
+pub type Facts = BTreeMap<String, i64>;
+
+/// A violation lead (违法线索).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    /// The party.
+    pub subject: Subject,
+    /// Where the conduct took place.
+    pub division: DivisionCode,
+    /// Enforcement domain.
+    pub domain: Domain,
+    /// Offence the conduct may constitute.
+    pub offence_code: OffenceCode,
+    /// What was found.
+    pub summary: String,
+    /// Numeric facts.
+    pub facts: Facts,
+    /// When the conduct was observed.
+    pub observed_at: Option<Timestamp>,
+    /// Who may see it.
+    pub sensitivity: Sensitivity,
+    /// Agencies named by the producer.
+    pub target_agencies: Vec<AgencyId>,
+}
+
+/// Names an event by its producer and event id; unique on the log.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventKey {
+    /// The producing agency.
+    pub producer: AgencyId,
+    /// The producer's event id.
+    pub event_id: EventId,
+}
+
+impl EventKey {
+    /// Bytes for store and idempotency keys: producer and event id separated by `/`, which
+    /// neither may contain.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        format!("{}/{}", self.producer, self.event_id).into_bytes()
+    }
+}
+
+impl std::fmt::Display for EventKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.producer, self.event_id)
+    }
+}
+
+/// What an agency decided in a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// 行政处罚.
+    Penalty,
+    /// 不予处罚.
+    NoPenalty,
+    /// 不予立案 / 撤销立案.
+    NoCase,
+    /// 移送司法机关.
+    TransferredToPolice,
+    /// 移送其他行政机关.
+    TransferredToAgency,
+}
+
+/// A case outcome (处理结果).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseOutcome {
+    /// The agency's case number (案号).
+    pub case_number: String,
+    /// The party.
+    pub subject: Subject,
+    /// Where the conduct took place.
+    pub division: DivisionCode,
+    /// Enforcement domain.
+    pub domain: Domain,
+    /// Offence code.
+    pub offence_code: OffenceCode,
+    /// What was decided.
+    pub decision: Decision,
+    /// Fine, in fen.
+    pub fine_fen: i64,
+    /// Confiscated illegal gains, in fen.
+    pub confiscated_fen: i64,
+    /// Numeric facts.
+    pub facts: Facts,
+    /// When the decision was made.
+    pub decided_at: Timestamp,
+    /// The lead this outcome answers.
+    pub lead: Option<EventKey>,
+    /// Legal basis cited.
+    pub legal_basis: String,
+    /// Who may see it.
+    pub sensitivity: Sensitivity,
+}
+
+/// The payload of an envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
+pub enum Payload {
+    /// A violation lead.
+    Lead(Lead),
+    /// A case outcome.
+    CaseOutcome(CaseOutcome),
+}
+
+/// The kind of payload, for logs and filters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// [`Lead`].
+    Lead,
+    /// [`CaseOutcome`].
+    CaseOutcome,
+}
+
+/// Where a lead stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    /// Routed to an agency that is responsible or was named; no outcome yet.
+    Open,
+    /// Nobody responsible was found; a coordinator received it.
+    Unassigned,
+    /// An outcome answering it was recorded.
+    Closed,
+}
+
+/// Where an event sits on the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogPosition {
+    /// Partition, chosen from the subject key.
+    pub partition: u32,
+    /// Offset within the partition.
+    pub offset: u64,
+}
+
+/// One event with who produced it and when: the unit on the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Producer-chosen idempotency key.
+    pub event_id: EventId,
+    /// The publishing agency.
+    pub producer: AgencyId,
+    /// When the producer created the event.
+    pub produced_at: Timestamp,
+    /// Schema version it was written with.
+    pub schema_version: u32,
+    /// The event.
+    pub payload: Payload,
+    /// Problems accepted under the deployment's policy (`field: rule`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A log record that is not a valid envelope.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not JSON of the envelope shape, or a field broke a rule.
+    #[error("undecodable envelope: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// Written by a newer release.
+    #[error("envelope schema version {found} is newer than the {supported} this release reads")]
+    TooNew {
+        /// Version in the record.
+        found: u32,
+        /// Newest version this release reads.
+        supported: u32,
+    },
+}
+
+impl Envelope {
+    /// The payload kind.
+    pub fn kind(&self) -> EventKind {
+        match self.payload {
+            Payload::Lead(_) => EventKind::Lead,
+            Payload::CaseOutcome(_) => EventKind::CaseOutcome,
+        }
+    }
+
+    /// The party the event is about.
+    pub fn subject(&self) -> &Subject {
+        match &self.payload {
+            Payload::Lead(lead) => &lead.subject,
+            Payload::CaseOutcome(outcome) => &outcome.subject,
+        }
+    }
+
+    /// Producer and event id.
+    pub fn key(&self) -> EventKey {
+        EventKey {
+            producer: self.producer.clone(),
+            event_id: self.event_id.clone(),
+        }
+    }
+
+    /// The division the event concerns.
+    pub fn division(&self) -> &DivisionCode {
+        match &self.payload {
+            Payload::Lead(lead) => &lead.division,
+            Payload::CaseOutcome(outcome) => &outcome.division,
+        }
+    }
+
+    /// The log encoding: JSON with a fixed field order and sorted facts, so equal envelopes
+    /// encode to equal bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising these types cannot fail: every map key is a string and no value is a float.
+        serde_json::to_vec(self).expect("envelope serialises")
+    }
+
+    /// Decodes a log record, refusing versions newer than this release.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(DecodeError::Malformed)?;
+        if envelope.schema_version > SCHEMA_VERSION {
+            return Err(DecodeError::TooNew {
+                found: envelope.schema_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(envelope)
+    }
+
+    /// SHA-256 of the encoding: equal for a retry of the same event, different if any field differs.
+    pub fn content_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.encode()).into()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A valid lead envelope for tests in this crate.
+    pub(crate) fn sample_lead() -> Envelope {
+        Envelope {
+            event_id: EventId::parse("ev-1").unwrap(),
+            producer: AgencyId::parse("330106-SCJG").unwrap(),
+            produced_at: "2026-11-27T08:00:00Z".parse().unwrap(),
+            schema_version: SCHEMA_VERSION,
+            payload: Payload::Lead(Lead {
+                subject: Subject {
+                    id: SubjectId::Organization(Uscc::parse("91330106MA2H0Q7W1G").unwrap()),
+                    name: "某某食品有限公司".into(),
+                },
+                division: DivisionCode::parse("330106").unwrap(),
+                domain: Domain::EcologyEnvironment,
+                offence_code: OffenceCode::parse("CL-338").unwrap(),
+                summary: "夜间偷排含铅废水".into(),
+                facts: [("hazardous_waste_kg".to_owned(), 3_200)].into(),
+                observed_at: None,
+                sensitivity: Sensitivity::Internal,
+                target_agencies: vec![],
+            }),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn envelope_round_trips_through_the_log_encoding() {
+        let envelope = sample_lead();
+        let decoded = Envelope::decode(&envelope.encode()).unwrap();
+        assert_eq!(decoded, envelope);
+        assert_eq!(decoded.content_hash(), envelope.content_hash());
+    }
+
+    #[test]
+    fn content_hash_changes_with_any_field() {
+        let a = sample_lead();
+        let mut b = a.clone();
+        if let Payload::Lead(lead) = &mut b.payload {
+            lead.summary.push('。');
+        }
+        assert_ne!(a.content_hash(), b.content_hash());
+    }
+
+    #[test]
+    fn decode_refuses_garbage_and_newer_versions() {
+        assert!(matches!(
+            Envelope::decode(b"\x00\xffnot json"),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut newer = sample_lead();
+        newer.schema_version = SCHEMA_VERSION + 1;
+        assert!(matches!(
+            Envelope::decode(&newer.encode()),
+            Err(DecodeError::TooNew { .. })
+        ));
+    }
+
+    #[test]
+    fn decode_rejects_invalid_identifiers_in_records() {
+        let json = String::from_utf8(sample_lead().encode())
+            .unwrap()
+            .replace("330106-SCJG", "nobody");
+        assert!(Envelope::decode(json.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,642 @@
+//! Identifiers with their format and check-character rules: 统一社会信用代码 (GB 32100-2015),
+//! 居民身份证号码 (GB 11643-1999), administrative division codes (GB/T 2260), agency ids, event ids
+//! and offence codes.
+//!
+//! Every parser returns a [`RuleError`] naming the rule broken; the gateway attaches the field
+//! path. A value of one of these types is valid by construction, except that a [`Uscc`] may have
+//! been accepted with a failing check character when the deployment's policy says "warn"
+//! ([`Uscc::checksum_ok`] tells).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::validate::RuleError;
+
+/// The 31 characters of GB 32100-2015 §4, in value order (0–30). I, O, S, V and Z are excluded.
+const USCC_CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+/// Weights of positions 1–17 (GB 32100-2015 §5: 3^(i-1) mod 31).
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
+/// Weights of positions 1–17 of a resident identity number (GB 11643-1999 §7: 2^(18-i) mod 11).
+const RESIDENT_ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+/// Σ mod 11 = 0…10 maps to these check characters (GB 11643-1999 §7).
+const RESIDENT_ID_CHECK: &[u8; 11] = b"10X98765432";
+/// Province-level prefixes in use (GB/T 2260-2007 and later updates), including Taiwan (71),
+/// Hong Kong (81) and Macao (82).
+const PROVINCES: [&str; 34] = [
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
+    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
+    "81", "82",
+];
+/// A 统一社会信用代码 (unified social credit code), GB 32100-2015: 18 characters, upper case.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Uscc(String);
+
+impl Uscc {
+    /// Parses a code, checking length, alphabet, the division code in positions 3–8 and the check
+    /// character. Lower-case letters are accepted and upper-cased.
+    pub fn parse(raw: &str) -> Result<Self, RuleError> {
+        let code = Self::parse_format(raw)?;
+        if !code.checksum_ok() {
+            return Err(RuleError::new(
+                "uscc.checksum",
+                format!(
+                    "check character is {} but GB 32100-2015 gives {}",
+                    &code.0[17..],
+                    Self::check_char(&code.0[..17]).unwrap_or('?')
+                ),
+            ));
+        }
+        Ok(code)
+    }
+
+    /// Parses a code checking everything but the check character, for deployments that accept
+    /// registered codes whose check character fails (then [`Uscc::checksum_ok`] is false).
+    pub fn parse_format(raw: &str) -> Result<Self, RuleError> {
+        let code = raw.to_ascii_uppercase();
+        if code.len() != 18 {
+            return Err(RuleError::new(
+                "uscc.format",
+                format!("must be 18 characters, got {}", raw.chars().count()),
+            ));
+        }
+        if let Some(bad) = code.bytes().find(|b| !USCC_CHARSET.contains(b)) {
+            return Err(RuleError::new(
+                "uscc.format",
+                format!(
+                    "character {:?} is not in the GB 32100-2015 alphabet 0-9 A-Y without I O S V Z",
+                    char::from(bad)
+                ),
+            ));
+        }
+        if !code[2..8].bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RuleError::new(
+                "uscc.format",
+                "positions 3–8 must be the 6-digit division code of the registering authority",
+            ));
+        }
+        Ok(Self(code))
+    }
+
+    /// The check character GB 32100-2015 gives for the first 17 characters, or `None` if they are
+    /// not 17 characters of the code alphabet.
+    pub fn check_char(body: &str) -> Option<char> {
+        if body.len() != 17 {
+            return None;
+        }
+        let mut sum = 0u32;
+        for (b, weight) in body.bytes().zip(USCC_WEIGHTS) {
+            let value = USCC_CHARSET.iter().position(|&c| c == b)? as u32;
+            sum += value * weight;
+        }
+        // 31 − (Σ mod 31), where 31 stands for 0.
+        let check = (31 - sum % 31) % 31;
+        Some(char::from(USCC_CHARSET[check as usize]))
+    }
+
+    /// Whether the check character is right.
+    pub fn checksum_ok(&self) -> bool {
+        Self::check_char(&self.0[..17]) == self.0[17..].chars().next()
+    }
+
+    /// The code as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Uscc {
+    type Error = RuleError;
+    fn try_from(raw: String) -> Result<Self, RuleError> {
+        // Stored codes may predate a switch from "warn" to "reject": read them back as they were.
+        Self::parse_format(&raw)
+    }
+}
+
+impl From<Uscc> for String {
+    fn from(code: Uscc) -> String {
+        code.0
+    }
+}
+
+/// A 居民身份证号码 (resident identity card number), GB 11643-1999: 17 digits and a check character.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResidentId(String);
+
+impl ResidentId {
+    /// Parses a number, checking length, digits, the birth date and the check character.
+    /// A lower-case `x` is accepted and upper-cased.
+    pub fn parse(raw: &str) -> Result<Self, RuleError> {
+        let id = raw.to_ascii_uppercase();
+        let format = |description: &str| RuleError::new("resident_id.format", description);
+        if id.len() != 18 {
+            return Err(format("must be 18 characters (GB 11643-1999)"));
+        }
+        if !id[..17].bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format("the first 17 characters must be digits"));
+        }
+        let last = id.as_bytes()[17];
+        if !(last.is_ascii_digit() || last == b'X') {
+            return Err(format("the check character must be a digit or X"));
+        }
+        let year: i16 = id[6..10].parse().unwrap_or(0);
+        let month: i8 = id[10..12].parse().unwrap_or(0);
+        let day: i8 = id[12..14].parse().unwrap_or(0);
+        if !(1800..=2200).contains(&year) || jiff::civil::Date::new(year, month, day).is_err() {
+            return Err(format("characters 7–14 must be a real birth date YYYYMMDD"));
+        }
+        let sum: u32 = id[..17]
+            .bytes()
+            .zip(RESIDENT_ID_WEIGHTS)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
+        let expected = RESIDENT_ID_CHECK[(sum % 11) as usize];
+        if last != expected {
+            return Err(RuleError::new(
+                "resident_id.checksum",
+                format!(
+                    "check character is {} but GB 11643-1999 gives {}",
+                    char::from(last),
+                    char::from(expected)
+                ),
+            ));
+        }
+        Ok(Self(id))
+    }
+
+    /// The number as a string. Personal data: callers decide whether to show it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ResidentId {
+    // Keeps identity numbers out of logs and panic messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResidentId({}…{})", &self.0[..6], &self.0[17..])
+    }
+}
+
+impl TryFrom<String> for ResidentId {
+    type Error = RuleError;
+    fn try_from(raw: String) -> Result<Self, RuleError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ResidentId> for String {
+    fn from(id: ResidentId) -> String {
+        id.0
+    }
+}
+
+/// The key that orders and partitions a subject's events: the credit code for organisations, a
+/// SHA-256 pseudonym of the identity number for persons (so logs and Kafka keys do not carry it;
+/// the space of identity numbers is small, so this is pseudonymisation, not anonymisation).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SubjectKey(String);
+
+impl SubjectKey {
+    /// The key of an organisation.
+    pub fn organization(code: &Uscc) -> Self {
+        Self(format!("org:{}", code.as_str()))
+    }
+
+    /// The key of a person.
+    pub fn person(id: &ResidentId) -> Self {
+        let digest = Sha256::digest(format!("xiezhi.person.v1:{}", id.as_str()));
+        Self(format!("person:{}", hex::encode(&digest[..16])))
+    }
+
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An administrative division code (GB/T 2260 and the statistical extension): 6 digits for
+/// province, city or county, 9 for township, 12 for village. Retired codes stay valid, because
+/// records outlive boundary changes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DivisionCode(String);
+
+impl DivisionCode {
+    /// Parses a code: 6, 9 or 12 digits starting with a province-level prefix in use.
+    pub fn parse(raw: &str) -> Result<Self, RuleError> {
+        if !matches!(raw.len(), 6 | 9 | 12) || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(RuleError::new(
+                "division.format",
+                "must be 6, 9 or 12 digits (GB/T 2260 code, optionally with township and village)",
+            ));
+        }
+        if !PROVINCES.contains(&&raw[..2]) {
+            return Err(RuleError::new(
+                "division.format",
+                format!("{} is not a province-level code", &raw[..2]),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The prefix every code inside this division starts with: trailing zero groups removed, so
+    /// `330100` (a city) covers `3301…` and `330000` (a province) covers `33…`.
+    pub fn jurisdiction_prefix(&self) -> &str {
+        let mut code = self.0.as_str();
+        // Village and township groups are three digits each, county, city and province two.
+        while code.len() > 6 && code.ends_with("000") {
+            code = &code[..code.len() - 3];
+        }
+        while code.len() > 2 && code.len() <= 6 && code.ends_with("00") {
+            code = &code[..code.len() - 2];
+        }
+        code
+    }
+
+    /// Whether `other` lies inside this division (or is it).
+    pub fn covers(&self, other: &DivisionCode) -> bool {
+        other.0.starts_with(self.jurisdiction_prefix())
+    }
+
+    /// The first six digits: the county, city or province this code belongs to.
+    pub fn county(&self) -> &str {
+        &self.0[..6]
+    }
+
+    /// The code as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DivisionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for DivisionCode {
+    type Error = RuleError;
+    fn try_from(raw: String) -> Result<Self, RuleError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<DivisionCode> for String {
+    fn from(code: DivisionCode) -> String {
+        code.0
+    }
+}
+
+/// An agency id: `<6-digit division code>-<department code>`, e.g. `330106-SCJG`; the department
+/// code is 2–10 upper-case letters.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AgencyId(String);
+
+impl AgencyId {
+    /// Parses an id. Whether it is registered is the registry's question.
+    pub fn parse(raw: &str) -> Result<Self, RuleError> {
+        let bad = || {
+            RuleError::new(
+                "agency.format",
+                "must be <6-digit division code>-<2 to 10 upper-case letters>, e.g. 330106-SCJG",
+            )
+        };
+        let (division, dept) = raw.split_once('-').ok_or_else(bad)?;
+        if division.len() != 6
+            || !(2..=10).contains(&dept.len())
+            || !dept.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            return Err(bad());
+        }
+        DivisionCode::parse(division).map_err(|_| bad())?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The six-digit division part.
+    pub fn division(&self) -> &str {
+        &self.0[..6]
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AgencyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for AgencyId {
+    type Error = RuleError;
+    fn try_from(raw: String) -> Result<Self, RuleError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<AgencyId> for String {
+    fn from(id: AgencyId) -> String {
+        id.0
+    }
+}
+
+/// Whether `raw` is 1–`max` characters from `A-Z a-z 0-9` and `extra`, starting alphanumeric.
+fn is_token(raw: &str, max: usize, extra: &[u8]) -> bool {
+    !raw.is_empty()
+        && raw.len() <= max
+        && raw.as_bytes()[0].is_ascii_alphanumeric()
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// A producer-chosen idempotency key: 1–128 characters from `A-Z a-z 0-9 . _ : -`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventId(String);
+
+impl EventId {
+    /// Longest accepted event id.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses an event id.
+    pub fn parse(raw: &str) -> Result<Self, RuleError> {
+        if is_token(raw, Self::MAX_LEN, b"._:-") {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(RuleError::new(
+                "event_id.format",
+                "must be 1–128 characters from A-Z a-z 0-9 . _ : - starting with a letter or digit",
+            ))
+        }
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = RuleError;
+    fn try_from(raw: String) -> Result<Self, RuleError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<EventId> for String {
+    fn from(id: EventId) -> String {
+        id.0
+    }
+}
+
+/// An offence code: 1–32 characters from `A-Z a-z 0-9 . _ -`, e.g. `CL-140` for 刑法 art. 140.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OffenceCode(String);
+
+impl OffenceCode {
+    /// Parses an offence code.
+    pub fn parse(raw: &str) -> Result<Self, RuleError> {
+        if is_token(raw, 32, b"._-") {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(RuleError::new(
+                "offence_code.format",
+                "must be 1–32 characters from A-Z a-z 0-9 . _ - starting with a letter or digit",
+            ))
+        }
+    }
+
+    /// The code as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for OffenceCode {
+    type Error = RuleError;
+    fn try_from(raw: String) -> Result<Self, RuleError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<OffenceCode> for String {
+    fn from(code: OffenceCode) -> String {
+        code.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uscc_accepts_registered_codes() {
+        // Published registrations (Alibaba (China) Co., Tencent Shenzhen, and GB 32100's example).
+        for code in [
+            "91330100716105852F",
+            "91440300708461136T",
+            "91350100M000100Y43",
+            "91110108551385082Q",
+        ] {
+            let parsed = Uscc::parse(code).unwrap();
+            assert!(parsed.checksum_ok());
+            assert_eq!(parsed.as_str(), code);
+        }
+    }
+
+    #[test]
+    fn uscc_upper_cases_input() {
+        assert_eq!(
+            Uscc::parse("91350100m000100y43").unwrap().as_str(),
+            "91350100M000100Y43"
+        );
+    }
+
+    #[test]
+    fn uscc_rejects_wrong_check_character() {
+        let err = Uscc::parse("91330100716105852E").unwrap_err();
+        assert_eq!(err.rule, "uscc.checksum");
+        assert!(err.description.contains("gives F"), "{}", err.description);
+        // In warn mode the format parser accepts it and tells the checksum failed.
+        let lenient = Uscc::parse_format("91330100716105852E").unwrap();
+        assert!(!lenient.checksum_ok());
+    }
+
+    #[test]
+    fn uscc_rejects_bad_format() {
+        for (code, why) in [
+            ("9133010071610585", "too short"),
+            ("91330100716105852FF", "too long"),
+            ("91330100716105852I", "I is not in the alphabet"),
+            ("91330100716105852O", "O is not in the alphabet"),
+            ("91A30100716105852F", "division code not digits"),
+            ("91330100716105852-", "punctuation"),
+        ] {
+            assert_eq!(Uscc::parse(code).unwrap_err().rule, "uscc.format", "{why}");
+        }
+    }
+
+    #[test]
+    fn uscc_check_char_maps_31_to_0() {
+        // Search a body whose weighted sum is ≡ 0 mod 31: its check character must be '0'.
+        let body = (0..10_000u32)
+            .map(|n| format!("91330100{n:09}"))
+            .find(|b| {
+                let sum: u32 = b
+                    .bytes()
+                    .zip(USCC_WEIGHTS)
+                    .map(|(c, w)| u32::from(c - b'0') * w)
+                    .sum();
+                sum.is_multiple_of(31)
+            })
+            .unwrap();
+        assert_eq!(Uscc::check_char(&body), Some('0'));
+    }
+
+    #[test]
+    fn resident_id_accepts_standard_examples() {
+        for id in [
+            "11010519491231002X",
+            "440524188001010014",
+            "11010519491231002x",
+        ] {
+            assert!(ResidentId::parse(id).is_ok(), "{id}");
+        }
+        assert_eq!(
+            ResidentId::parse("11010519491231002x").unwrap().as_str(),
+            "11010519491231002X"
+        );
+    }
+
+    #[test]
+    fn resident_id_rejects_wrong_check_character() {
+        let err = ResidentId::parse("110105194912310021").unwrap_err();
+        assert_eq!(err.rule, "resident_id.checksum");
+        assert!(err.description.contains("gives X"));
+        assert_eq!(
+            ResidentId::parse("440524188001010013").unwrap_err().rule,
+            "resident_id.checksum"
+        );
+    }
+
+    #[test]
+    fn resident_id_rejects_bad_format() {
+        for id in [
+            "1101051949123100",   // short
+            "11010519491231002Y", // bad check char
+            "1101051949A231002X", // letter in body
+            "110105194913310020", // month 13
+            "110105194902300025", // 30 February
+            "110105170001010014", // year 1700
+        ] {
+            assert_eq!(
+                ResidentId::parse(id).unwrap_err().rule,
+                "resident_id.format",
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn resident_id_debug_hides_the_number() {
+        let id = ResidentId::parse("11010519491231002X").unwrap();
+        assert_eq!(format!("{id:?}"), "ResidentId(110105…X)");
+    }
+
+    #[test]
+    fn person_key_is_a_stable_pseudonym() {
+        let id = ResidentId::parse("11010519491231002X").unwrap();
+        let key = SubjectKey::person(&id);
+        assert!(key.as_str().starts_with("person:"));
+        assert!(!key.as_str().contains("11010519491231002X"));
+        assert_eq!(key, SubjectKey::person(&id));
+    }
+
+    #[test]
+    fn division_codes_parse_and_nest() {
+        let city = DivisionCode::parse("330100").unwrap();
+        let county = DivisionCode::parse("330106").unwrap();
+        let township = DivisionCode::parse("330106005").unwrap();
+        let village = DivisionCode::parse("330106005001").unwrap();
+        let province = DivisionCode::parse("330000").unwrap();
+        assert_eq!(city.jurisdiction_prefix(), "3301");
+        assert_eq!(province.jurisdiction_prefix(), "33");
+        assert_eq!(county.jurisdiction_prefix(), "330106");
+        assert_eq!(township.jurisdiction_prefix(), "330106005");
+        assert_eq!(
+            DivisionCode::parse("330106005000")
+                .unwrap()
+                .jurisdiction_prefix(),
+            "330106005"
+        );
+        assert!(city.covers(&county) && city.covers(&village) && province.covers(&city));
+        assert!(county.covers(&township) && !county.covers(&city));
+        assert!(!DivisionCode::parse("330102").unwrap().covers(&county));
+    }
+
+    #[test]
+    fn division_codes_reject_bad_format() {
+        for raw in ["3301", "3301060", "33010600500", "33010A", "990100", ""] {
+            assert_eq!(
+                DivisionCode::parse(raw).unwrap_err().rule,
+                "division.format",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn agency_ids_parse() {
+        let id = AgencyId::parse("330106-SCJG").unwrap();
+        assert_eq!(id.division(), "330106");
+        for raw in [
+            "330106SCJG",
+            "330106-scjg",
+            "33010-SCJG",
+            "330106-S",
+            "990106-SCJG",
+            "330106-SCJG1",
+        ] {
+            assert_eq!(
+                AgencyId::parse(raw).unwrap_err().rule,
+                "agency.format",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_ids_and_offence_codes_parse() {
+        assert!(EventId::parse("lead-2026-11-27:0001").is_ok());
+        assert!(EventId::parse(&"a".repeat(128)).is_ok());
+        for raw in ["", "-x", "a b", "事件", &"a".repeat(129)] {
+            assert_eq!(
+                EventId::parse(raw).unwrap_err().rule,
+                "event_id.format",
+                "{raw}"
+            );
+        }
+        assert!(OffenceCode::parse("CL-140").is_ok());
+        assert_eq!(
+            OffenceCode::parse("CL 140").unwrap_err().rule,
+            "offence_code.format"
+        );
+    }
+}

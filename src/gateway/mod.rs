@@ -1,0 +1,115 @@
+//! The agency-facing gRPC server: `Publisher`, `Inbox`, `Query`, plus `grpc.health.v1.Health`
+//! and server reflection (v1 and v1alpha, so old and new grpcurl work without the .proto).
+//!
+//! The gateway validates and publishes; it holds no state of its own. It reads what the router
+//! applied through the store. Errors become `Status` only in [`status`].
+
+mod convert;
+mod inbox;
+mod publisher;
+mod query;
+pub mod status;
+
+pub mod client;
+pub mod demo;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tracing::info;
+
+use crate::bus::Bus;
+use crate::domain::{Clock, Registry, ValidationPolicy};
+use crate::proto;
+use crate::store::Store;
+
+/// How much larger than `max_request_bytes` tonic may decode before refusing outright: requests
+/// between the two get a field-level INVALID_ARGUMENT; beyond it, tonic's OUT_OF_RANGE.
+const DECODE_HEADROOM: usize = 4;
+
+/// What every service needs.
+pub struct Shared {
+    /// The log events are published to.
+    pub bus: Arc<dyn Bus>,
+    /// The router's store, read by inbox and query.
+    pub store: Arc<Store>,
+    /// Known agencies.
+    pub registry: Arc<Registry>,
+    /// Now, for validation.
+    pub clock: Arc<dyn Clock>,
+    /// Validation policy.
+    pub policy: ValidationPolicy,
+    /// Largest request accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Cancelled when the server shuts down: ends open inbox streams.
+    pub shutdown: CancellationToken,
+}
+
+/// The gRPC server failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The transport failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built from the descriptors.
+    #[error("gRPC reflection setup failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Serves on `listener` until `shared.shutdown` is cancelled, then stops accepting, lets
+/// in-flight calls finish and returns.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), GatewayError> {
+    let limit = shared.max_request_bytes.saturating_mul(DECODE_HEADROOM);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<proto::publisher_server::PublisherServer<publisher::PublisherService>>()
+        .await;
+    health
+        .set_serving::<proto::inbox_server::InboxServer<inbox::InboxService>>()
+        .await;
+    health
+        .set_serving::<proto::query_server::QueryServer<query::QueryService>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let shutdown = shared.shutdown.clone();
+    let addr = listener.local_addr().ok();
+    info!(addr = ?addr, "gRPC gateway listening");
+    Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            proto::publisher_server::PublisherServer::new(publisher::PublisherService(
+                shared.clone(),
+            ))
+            .max_decoding_message_size(limit),
+        )
+        .add_service(
+            proto::inbox_server::InboxServer::new(inbox::InboxService(shared.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            proto::query_server::QueryServer::new(query::QueryService(shared.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.cancelled().await;
+            // Health checkers see the change before the listener closes.
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        })
+        .await?;
+    info!("gRPC gateway stopped");
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `xiezhi.v1.Publisher`: validate, wrap in an envelope, append to the log, answer once durable.
+
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::Shared;
+use super::convert::{self, Validator};
+use super::status::ApiError;
+use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
+use crate::domain::{Envelope, FieldViolation};
+use crate::proto;
+
+/// The publisher service.
+pub(crate) struct PublisherService(pub(crate) std::sync::Arc<Shared>);
+
+impl PublisherService {
+    fn validator(&self) -> Validator<'_> {
+        Validator {
+            registry: &self.0.registry,
+            policy: &self.0.policy,
+            now: self.0.clock.now(),
+        }
+    }
+
+    /// Refuses requests over the configured size. tonic's own decoder limit sits above this
+    /// one as a memory guard; this check gives the caller a field-level answer.
+    fn check_size(&self, len: usize) -> Result<(), ApiError> {
+        let max = self.0.max_request_bytes;
+        if len > max {
+            return Err(ApiError::field(
+                "request",
+                "size.max",
+                format!("request is {len} bytes; the limit is {max}"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        validated: Result<Envelope, Vec<FieldViolation>>,
+    ) -> Result<proto::Ack, ApiError> {
+        let envelope = validated.map_err(ApiError::Invalid)?;
+        let record = OutgoingRecord {
+            key: envelope.subject().key(),
+            idempotency_key: envelope.key().to_bytes(),
+            content_hash: envelope.content_hash(),
+            payload: envelope.encode(),
+        };
+        let outcome = self.0.bus.append(record).await.map_err(|err| match err {
+            BusError::Conflict { existing } => ApiError::Conflict {
+                event_id: envelope.event_id.to_string(),
+                existing,
+            },
+            other => other.into(),
+        })?;
+        let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
+        info!(
+            event = %envelope.key(),
+            kind = ?envelope.kind(),
+            partition = outcome.position().partition,
+            offset = outcome.position().offset,
+            duplicate,
+            "event published"
+        );
+        Ok(proto::Ack {
+            event_id: envelope.event_id.to_string(),
+            position: Some(convert::position(outcome.position())),
+            duplicate,
+            warnings: envelope.warnings,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl proto::publisher_server::Publisher for PublisherService {
+    async fn publish_lead(
+        &self,
+        request: Request<proto::PublishLeadRequest>,
+    ) -> Result<Response<proto::Ack>, Status> {
+        let req = request.into_inner();
+        self.check_size(req.encoded_len())?;
+        let validated = self.validator().lead(&req);
+        Ok(Response::new(self.publish(validated).await?))
+    }
+
+    async fn publish_outcome(
+        &self,
+        request: Request<proto::PublishOutcomeRequest>,
+    ) -> Result<Response<proto::Ack>, Status> {
+        let req = request.into_inner();
+        self.check_size(req.encoded_len())?;
+        let validated = self.validator().outcome(&req);
+        Ok(Response::new(self.publish(validated).await?))
+    }
+}

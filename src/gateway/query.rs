@@ -1,0 +1,114 @@
+//! `xiezhi.v1.Query`: subject timelines and lead lists, read from the store's durable view.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+use super::convert::{self, Validator};
+use super::status::ApiError;
+use crate::domain::{RuleError, Violations};
+use crate::proto;
+use crate::store::LeadFilter;
+
+/// Page size when the request leaves it 0.
+const DEFAULT_PAGE: u32 = 100;
+/// Largest page a request may ask for.
+const MAX_PAGE: u32 = 1_000;
+
+/// The query service.
+pub(crate) struct QueryService(pub(crate) Arc<Shared>);
+
+impl QueryService {
+    fn validator(&self) -> Validator<'_> {
+        Validator {
+            registry: &self.0.registry,
+            policy: &self.0.policy,
+            now: self.0.clock.now(),
+        }
+    }
+}
+
+fn page_size(v: &mut Violations, raw: u32) -> usize {
+    match raw {
+        0 => DEFAULT_PAGE as usize,
+        n if n > MAX_PAGE => {
+            v.push(
+                "page_size",
+                RuleError::new("page_size.max", format!("at most {MAX_PAGE}")),
+            );
+            0
+        }
+        n => n as usize,
+    }
+}
+
+#[tonic::async_trait]
+impl proto::query_server::Query for QueryService {
+    async fn subject_timeline(
+        &self,
+        request: Request<proto::SubjectTimelineRequest>,
+    ) -> Result<Response<proto::SubjectTimelineResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let key = self.validator().subject_key(&mut v, req.kind, &req.id);
+        let limit = page_size(&mut v, req.page_size);
+        v.finish().map_err(ApiError::Invalid)?;
+        let key = key.expect("subject key parsed without violations");
+        let page = self
+            .0
+            .store
+            .timeline(&key, Some(&req.page_token), limit)
+            .map_err(ApiError::Store)?;
+        Ok(Response::new(proto::SubjectTimelineResponse {
+            events: page.items.iter().map(convert::stored).collect(),
+            next_page_token: page.next_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_leads(
+        &self,
+        request: Request<proto::ListLeadsRequest>,
+    ) -> Result<Response<proto::ListLeadsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let validator = self.validator();
+        if req.division_prefix.len() > 12
+            || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            v.push(
+                "division_prefix",
+                RuleError::new(
+                    "division.prefix",
+                    "must be up to 12 digits, the start of a division code",
+                ),
+            );
+        }
+        let filter = LeadFilter {
+            division_prefix: req.division_prefix.clone(),
+            domain: validator.domain_filter(&mut v, req.domain),
+            status: validator.status_filter(&mut v, req.status),
+            produced_from: validator.bound(&mut v, "produced_from", req.produced_from.as_ref()),
+            produced_before: validator.bound(
+                &mut v,
+                "produced_before",
+                req.produced_before.as_ref(),
+            ),
+        };
+        let limit = page_size(&mut v, req.page_size);
+        v.finish().map_err(ApiError::Invalid)?;
+        let page = self
+            .0
+            .store
+            .list_leads(&filter, Some(&req.page_token), limit)
+            .map_err(ApiError::Store)?;
+        Ok(Response::new(proto::ListLeadsResponse {
+            leads: page
+                .items
+                .iter()
+                .map(|(event, row)| convert::lead_summary(event, row))
+                .collect(),
+            next_page_token: page.next_token.unwrap_or_default(),
+        }))
+    }
+}

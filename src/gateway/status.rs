@@ -1,0 +1,150 @@
+//! The gateway's errors and the one place they become gRPC `Status`es.
+//!
+//! Invalid input → INVALID_ARGUMENT with a `google.rpc.BadRequest` listing every field
+//! violation; reused event id → ALREADY_EXISTS; log unavailable or shutting down → UNAVAILABLE
+//! (safe to retry with the same event id); damaged store → INTERNAL (details logged, not sent).
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tracing::error;
+
+use crate::bus::BusError;
+use crate::domain::{FieldViolation, LogPosition, RuleError};
+use crate::store::StoreError;
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request broke validation rules; nothing was stored.
+    #[error("invalid request: {}", list(.0))]
+    Invalid(Vec<FieldViolation>),
+    /// The event id was used before for different content.
+    #[error("event id {event_id} was already published with different content (partition {} offset {})", existing.partition, existing.offset)]
+    Conflict {
+        /// The event id.
+        event_id: String,
+        /// Where the first event sits.
+        existing: LogPosition,
+    },
+    /// A cursor past the end of the inbox.
+    #[error("{0}")]
+    OutOfRange(FieldViolation),
+    /// The log cannot take events now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn list(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ApiError {
+    /// One invalid field.
+    pub fn field(field: &str, rule: &'static str, description: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldViolation {
+            field: field.to_owned(),
+            error: RuleError::new(rule, description),
+        }])
+    }
+}
+
+impl From<BusError> for ApiError {
+    fn from(err: BusError) -> Self {
+        match err {
+            BusError::Storage(store) => ApiError::Store(store),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn bad_request(code: Code, message: String, violations: &[FieldViolation]) -> Status {
+    let mut details = ErrorDetails::new();
+    for v in violations {
+        details.add_bad_request_violation(
+            v.field.clone(),
+            format!("{}: {}", v.error.rule, v.error.description),
+        );
+    }
+    Status::with_error_details(code, message, details)
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        let message = err.to_string();
+        match err {
+            ApiError::Invalid(violations) => {
+                bad_request(Code::InvalidArgument, message, &violations)
+            }
+            ApiError::Store(StoreError::PageToken) => bad_request(
+                Code::InvalidArgument,
+                message.clone(),
+                &[FieldViolation {
+                    field: "page_token".into(),
+                    error: RuleError::new("page_token.invalid", message),
+                }],
+            ),
+            ApiError::OutOfRange(violation) => bad_request(Code::OutOfRange, message, &[violation]),
+            ApiError::Conflict { .. } => Status::already_exists(message),
+            ApiError::Unavailable(_) => Status::unavailable(message),
+            ApiError::Store(store) => {
+                error!(error = %store, "store failure answering a request");
+                Status::internal(
+                    "the broker's store failed; the operator has the details in the log",
+                )
+            }
+        }
+    }
+}
+
+/// Violation descriptions in `Status` details are `rule: description`; this reads the rule back
+/// (for clients and tests).
+pub fn violation_rule(description: &str) -> &str {
+    description.split(':').next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_requests_carry_every_violation() {
+        let status: Status = ApiError::Invalid(vec![
+            FieldViolation {
+                field: "lead.subject.id".into(),
+                error: RuleError::new("uscc.checksum", "bad"),
+            },
+            FieldViolation {
+                field: "lead.domain".into(),
+                error: RuleError::new("enum.unspecified", "must be set"),
+            },
+        ])
+        .into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let violations = &details.bad_request().unwrap().field_violations;
+        assert_eq!(violations.len(), 2);
+        assert_eq!(violations[0].field, "lead.subject.id");
+        assert_eq!(violation_rule(&violations[0].description), "uscc.checksum");
+    }
+
+    #[test]
+    fn bus_closure_is_unavailable_and_store_damage_is_internal() {
+        let status: Status = ApiError::from(BusError::Closed).into();
+        assert_eq!(status.code(), Code::Unavailable);
+        let status: Status = ApiError::Store(StoreError::Corrupt {
+            tree: "events",
+            reason: "secret detail".into(),
+        })
+        .into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+}

@@ -1,0 +1,217 @@
+//! The `xiezhi` command: parse the command line, load the configuration, start telemetry and
+//! hand over to [`xiezhi::app`] or the gateway client.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use xiezhi::config::Config;
+use xiezhi::domain::SystemClock;
+use xiezhi::gateway::{client, demo};
+
+/// Xiezhi (獬豸): a message broker for cross-department enforcement data — leads, case
+/// outcomes and criminal referrals between agencies, police and procuratorates.
+#[derive(Parser)]
+#[command(name = "xiezhi", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker: gRPC gateway, embedded log, router and store in one process.
+    Serve(ServerArgs),
+    /// Run the broker plus simulated agencies of one city publishing leads and answering them.
+    Demo {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Leads published per second.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Publish one event from a proto3 JSON file (an `xiezhi.v1.Envelope`) to a running broker.
+    Publish {
+        /// The JSON file; `-` reads standard input.
+        #[arg(long)]
+        json: PathBuf,
+        /// The broker's gRPC endpoint.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:50051",
+            env = "XIEZHI_ENDPOINT"
+        )]
+        server: String,
+    },
+}
+
+/// Flags shared by the commands that run a broker. They override the config file and the
+/// `XIEZHI_*` environment.
+#[derive(Args)]
+struct ServerArgs {
+    /// TOML configuration file (see deploy/xiezhi.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data; for `demo`, a fresh temporary directory].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051].
+    #[arg(long)]
+    grpc_addr: Option<std::net::SocketAddr>,
+}
+
+impl ServerArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
+        if let Some(dir) = &self.data_dir {
+            config.store.data_dir = dir.clone();
+        }
+        if let Some(addr) = self.grpc_addr {
+            config.server.grpc_addr = addr;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+async fn ctrl_c() {
+    if let Err(err) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %err, "cannot listen for Ctrl-C; stopping");
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers and `kill` send).
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    () = ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => ctrl_c().await,
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c().await;
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.load()?;
+    xiezhi::telemetry::init(&config.log.level);
+    if config.registry.file.as_os_str().is_empty() {
+        tracing::warn!(
+            "no registry.file configured: using the built-in sample registry (Hangzhou)"
+        );
+    }
+    let running = xiezhi::app::start(&config, Arc::new(SystemClock)).await?;
+    running.run_until(termination()).await?;
+    Ok(())
+}
+
+async fn run_demo(args: ServerArgs, rate: f64, duration: Option<u64>) -> anyhow::Result<()> {
+    let mut config = args.load()?;
+    // Keep the terminal for the routing lines unless the operator asked for logs.
+    if config.log.level == "info" {
+        config.log.level = "warn".into();
+    }
+    xiezhi::telemetry::init(&config.log.level);
+    let temp;
+    if args.data_dir.is_none() {
+        temp = tempfile_dir()?;
+        config.store.data_dir = temp.clone();
+    }
+    let running = xiezhi::app::start(&config, Arc::new(SystemClock)).await?;
+    let registry = running.registry().clone();
+    let endpoint = format!("http://{}", running.grpc_addr());
+    println!(
+        "xiezhi demo: broker on {endpoint}, data in {}, {} agencies; Ctrl-C to stop",
+        config.store.data_dir.display(),
+        registry.len()
+    );
+    let channel = client::connect(&endpoint).await?;
+    let stop = CancellationToken::new();
+    let simulation = tokio::spawn({
+        let stop = stop.clone();
+        async move { demo::run(channel, &registry, rate, stop).await }
+    });
+    let deadline = async {
+        match duration {
+            Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = termination() => {}
+        () = deadline => {}
+    }
+    stop.cancel();
+    let stats = simulation.await.context("demo task")??;
+    let events = running.store().event_count();
+    running.shutdown().await?;
+    println!(
+        "xiezhi demo: {} leads and {} outcomes published, {} deliveries received, {events} events stored",
+        stats.leads.load(Ordering::Relaxed),
+        stats.outcomes.load(Ordering::Relaxed),
+        stats.deliveries.load(Ordering::Relaxed),
+    );
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&config.store.data_dir);
+    }
+    Ok(())
+}
+
+/// A fresh directory under the system temp dir for a demo's data.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "xiezhi-demo-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_second()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn publish(json: PathBuf, server: String) -> anyhow::Result<()> {
+    let text = if json.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?
+    };
+    let channel = client::connect(&server).await?;
+    let ack = client::publish_json(channel, &json.display().to_string(), &text).await?;
+    println!("{}", client::to_json("xiezhi.v1.Ack", &ack));
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Demo {
+            server,
+            rate,
+            duration,
+        } => run_demo(server, rate, duration).await,
+        Command::Publish { json, server } => publish(json, server).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xiezhi: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

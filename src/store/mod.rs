@@ -1,0 +1,266 @@
+//! The router's store: sled trees behind typed accessors — a materialised view of the log.
+//!
+//! Trees (keys are big-endian so byte order is numeric order):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | name | counters (`next_seq`) and the schema version |
+//! | `events` | seq | [`StoredEvent`] |
+//! | `applied` | `producer/event_id` | seq — the router's deduplication |
+//! | `subjects` | subject key, 0, seq | — the timeline index |
+//! | `leads` | division, 0, seq | [`LeadRow`] |
+//! | `inbox` | agency, 0, cursor | [`DeliveryRecord`] |
+//! | `inbox_heads` | agency | latest cursor |
+//! | `inbox_acks` | agency | acknowledged cursor |
+//!
+//! Invariants: only [`Store::apply`] writes the first seven trees, in one transaction per
+//! batch, so a crash leaves either all of a batch or none of it. Readers see only events up to
+//! the *durable* watermark ([`Store::durable_seq`]), which moves after a flush: a reader never
+//! sees a delivery that a crash could take back and renumber.
+
+mod apply;
+mod keys;
+mod read;
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, watch};
+
+use crate::domain::{AgencyId, DeliveryReason, Envelope, EventKey, LeadStatus, LogPosition};
+
+pub use apply::{Applied, ApplyOutcome};
+pub use read::{LeadFilter, LeadPage, Page};
+
+/// Version of the tree layout; a store written by a newer layout is refused.
+const LAYOUT_VERSION: u64 = 1;
+
+/// An event as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The store's sequence number: the order events were applied in, from 1.
+    pub seq: u64,
+    /// The event.
+    pub envelope: Envelope,
+    /// Where it sits on the log.
+    pub position: LogPosition,
+    /// When the router applied it.
+    pub applied_at: Timestamp,
+    /// Agencies it was delivered to.
+    pub delivered_to: Vec<AgencyId>,
+}
+
+/// One delivery in an agency's inbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Position in the agency's inbox, from 1, without gaps.
+    pub cursor: u64,
+    /// The event delivered.
+    pub seq: u64,
+    /// Why.
+    pub reason: DeliveryReason,
+    /// When.
+    pub delivered_at: Timestamp,
+}
+
+/// A lead's standing, kept beside the lead index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadRow {
+    /// Where it stands.
+    pub status: LeadStatus,
+    /// The outcome that closed it.
+    pub closed_by: Option<EventKey>,
+    /// Its domain, to filter without reading the event.
+    pub domain: crate::domain::Domain,
+    /// When it was produced, to filter without reading the event.
+    pub produced_at: Timestamp,
+}
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled reported an I/O or corruption error.
+    #[error("store {op} failed: {source}")]
+    Sled {
+        /// What was being done.
+        op: &'static str,
+        /// sled's error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A record did not decode: the data directory is damaged or from another program.
+    #[error("store record in tree {tree} is corrupt: {reason}")]
+    Corrupt {
+        /// The tree.
+        tree: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data directory was written by a newer release.
+    #[error("data directory {path} has layout {found}; this release reads layout {LAYOUT_VERSION}")]
+    Layout {
+        /// The directory.
+        path: PathBuf,
+        /// Its layout version.
+        found: u64,
+    },
+    /// A background task of the store panicked or was cancelled.
+    #[error("store background task failed: {0}")]
+    Background(String),
+    /// A page token that does not continue this query.
+    #[error("page token does not continue this query")]
+    PageToken,
+    /// An acknowledgement beyond the latest delivery.
+    #[error("cursor {cursor} is beyond the latest delivery {latest} of {agency}")]
+    CursorAhead {
+        /// The agency.
+        agency: AgencyId,
+        /// The cursor asked for.
+        cursor: u64,
+        /// Its latest delivery.
+        latest: u64,
+    },
+}
+
+impl StoreError {
+    fn sled(op: &'static str) -> impl FnOnce(sled::Error) -> Self {
+        move |source| Self::Sled { op, source }
+    }
+}
+
+/// The trees, opened once.
+#[derive(Clone)]
+struct Trees {
+    meta: sled::Tree,
+    events: sled::Tree,
+    applied: sled::Tree,
+    subjects: sled::Tree,
+    leads: sled::Tree,
+    inbox: sled::Tree,
+    inbox_heads: sled::Tree,
+    inbox_acks: sled::Tree,
+}
+
+/// The store: one sled database, shared by the router (the only writer of events) and the readers.
+pub struct Store {
+    db: sled::Db,
+    trees: Trees,
+    /// Serialises batches: sled transactions retry on conflict, but two appliers would race
+    /// for sequence numbers.
+    apply_lock: Mutex<()>,
+    durable: watch::Sender<u64>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(StoreError::sled("open"))?;
+        let open = |name: &str| db.open_tree(name).map_err(StoreError::sled("open tree"));
+        let trees = Trees {
+            meta: open("meta")?,
+            events: open("events")?,
+            applied: open("applied")?,
+            subjects: open("subjects")?,
+            leads: open("leads")?,
+            inbox: open("inbox")?,
+            inbox_heads: open("inbox_heads")?,
+            inbox_acks: open("inbox_acks")?,
+        };
+        match trees.meta.get("layout").map_err(StoreError::sled("read"))? {
+            None => {
+                trees
+                    .meta
+                    .insert("layout", &LAYOUT_VERSION.to_be_bytes())
+                    .map_err(StoreError::sled("write"))?;
+            }
+            Some(raw) => {
+                let found = keys::decode_u64(&raw);
+                if found != LAYOUT_VERSION {
+                    return Err(StoreError::Layout {
+                        path: dir.to_owned(),
+                        found,
+                    });
+                }
+            }
+        }
+        // Whatever survived a restart is on disk, hence durable.
+        let last = trees
+            .events
+            .last()
+            .map_err(StoreError::sled("read"))?
+            .map_or(0, |(k, _)| keys::decode_u64(&k));
+        let (durable, _) = watch::channel(last);
+        Ok(Self {
+            db,
+            trees,
+            apply_lock: Mutex::new(()),
+            durable,
+        })
+    }
+
+    /// The sled database, for the embedded bus, which keeps its log in trees of its own so that
+    /// log and store share one flush.
+    pub(crate) fn sled(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Makes every write so far durable (sled flush: survives a killed process; see
+    /// docs/durability.md for power loss).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        // Not `flush_async`: in sled 0.34 concurrent `flush_async` calls can wait forever on
+        // sled's own thread pool (spacejam/sled#1241, #1308). A blocking flush on tokio's
+        // blocking pool has no such cycle.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|join| StoreError::Background(join.to_string()))?
+            .map_err(StoreError::sled("flush"))?;
+        Ok(())
+    }
+
+    /// The highest seq readers may see.
+    pub fn durable_seq(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    /// Watches the durable watermark: it changes after each applied and flushed batch.
+    pub fn watch_durable(&self) -> watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+
+    /// Moves the durable watermark; the caller has flushed everything up to `seq`.
+    fn mark_durable(&self, seq: u64) {
+        self.durable.send_if_modified(|current| {
+            let moved = seq > *current;
+            *current = (*current).max(seq);
+            moved
+        });
+    }
+
+    /// Number of events applied (durable or about to be).
+    pub fn event_count(&self) -> usize {
+        self.trees.events.len()
+    }
+
+    /// Size of the database on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(StoreError::sled("size"))
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(tree: &'static str, raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Store records have string keys and no floats: serialising cannot fail.
+    serde_json::to_vec(value).expect("store record serialises")
+}

@@ -1,0 +1,251 @@
+//! Reads for the query API and inbox streams, and the one write readers make: inbox
+//! acknowledgements. Every read stops at the durable watermark.
+
+use jiff::Timestamp;
+
+use super::{DeliveryRecord, LeadRow, Store, StoreError, StoredEvent, decode, keys};
+use crate::domain::{AgencyId, Domain, LeadStatus, SubjectKey};
+
+/// Longest page any read returns.
+const MAX_PAGE: usize = 1_000;
+/// Most index entries one list call examines before returning a partial page with a token, so a
+/// selective filter over a large index cannot hold a request for long.
+const MAX_SCAN: usize = 20_000;
+
+/// A page of results and the token for the next one.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The results.
+    pub items: Vec<T>,
+    /// Pass back to continue; `None` at the end.
+    pub next_token: Option<String>,
+}
+
+/// A page of leads with their standing.
+pub type LeadPage = Page<(StoredEvent, LeadRow)>;
+
+/// Which leads to list.
+#[derive(Clone, Debug, Default)]
+pub struct LeadFilter {
+    /// Division code prefix; empty for all.
+    pub division_prefix: String,
+    /// Only this domain.
+    pub domain: Option<Domain>,
+    /// Only this status.
+    pub status: Option<LeadStatus>,
+    /// Produced at or after.
+    pub produced_from: Option<Timestamp>,
+    /// Produced before.
+    pub produced_before: Option<Timestamp>,
+}
+
+impl LeadFilter {
+    fn matches(&self, row: &LeadRow) -> bool {
+        self.domain.is_none_or(|d| d == row.domain)
+            && self.status.is_none_or(|s| s == row.status)
+            && self.produced_from.is_none_or(|t| row.produced_at >= t)
+            && self.produced_before.is_none_or(|t| row.produced_at < t)
+    }
+}
+
+/// What a page scan does with one index entry.
+enum Step<T> {
+    /// Return it.
+    Take(T),
+    /// Leave it out and go on.
+    Skip,
+    /// End the scan here; the page is complete.
+    Stop,
+}
+
+impl Store {
+    /// The event with this seq, if applied and durable.
+    pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        if seq > self.durable_seq() {
+            return Ok(None);
+        }
+        self.trees
+            .events
+            .get(seq.to_be_bytes())
+            .map_err(StoreError::sled("read"))?
+            .map(|raw| decode("events", &raw))
+            .transpose()
+    }
+
+    fn require_event(&self, seq: u64) -> Result<StoredEvent, StoreError> {
+        self.event(seq)?.ok_or_else(|| StoreError::Corrupt {
+            tree: "events",
+            reason: format!("index names seq {seq}, which is missing"),
+        })
+    }
+
+    /// Scans the keys of `tree` under `scope`, after the key a page token names, visiting at most
+    /// [`MAX_SCAN`] entries and returning up to `limit` results with a token to go on.
+    fn page<T>(
+        tree: &sled::Tree,
+        scope: &[u8],
+        token: Option<&str>,
+        limit: usize,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<Step<T>, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let after = match token.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => match keys::untoken(token) {
+                Some(key) if key.starts_with(scope) => Some(key),
+                _ => return Err(StoreError::PageToken),
+            },
+        };
+        let limit = limit.clamp(1, MAX_PAGE);
+        let start = after.clone().unwrap_or_else(|| scope.to_vec());
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        let mut last: Option<Vec<u8>> = None;
+        for entry in tree.range(start..) {
+            let (key, raw) = entry.map_err(StoreError::sled("read"))?;
+            if !key.starts_with(scope) {
+                break;
+            }
+            if Some(key.as_ref()) == after.as_deref() {
+                continue;
+            }
+            if items.len() == limit || scanned == MAX_SCAN {
+                return Ok(Page {
+                    items,
+                    next_token: last.map(|k| keys::token(&k)),
+                });
+            }
+            scanned += 1;
+            match visit(&key, &raw)? {
+                Step::Take(item) => items.push(item),
+                Step::Skip => {}
+                Step::Stop => break,
+            }
+            last = Some(key.to_vec());
+        }
+        Ok(Page {
+            items,
+            next_token: None,
+        })
+    }
+
+    /// Every durable event about one subject, in log order.
+    pub fn timeline(
+        &self,
+        subject: &SubjectKey,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<StoredEvent>, StoreError> {
+        let durable = self.durable_seq();
+        let scope = keys::scope(subject.as_str());
+        Self::page(&self.trees.subjects, &scope, token, limit, |key, _| {
+            let seq = keys::suffix_u64(key);
+            if seq > durable {
+                return Ok(Step::Stop);
+            }
+            Ok(Step::Take(self.require_event(seq)?))
+        })
+    }
+
+    /// Durable leads matching `filter`, ordered by division then seq.
+    pub fn list_leads(
+        &self,
+        filter: &LeadFilter,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<LeadPage, StoreError> {
+        let durable = self.durable_seq();
+        let scope = filter.division_prefix.as_bytes();
+        Self::page(&self.trees.leads, scope, token, limit, |key, raw| {
+            let seq = keys::suffix_u64(key);
+            if seq > durable {
+                return Ok(Step::Skip);
+            }
+            let row: LeadRow = decode("leads", raw)?;
+            if !filter.matches(&row) {
+                return Ok(Step::Skip);
+            }
+            Ok(Step::Take((self.require_event(seq)?, row)))
+        })
+    }
+
+    /// Up to `limit` durable deliveries of `agency` with a cursor above `after`, with their events.
+    pub fn deliveries(
+        &self,
+        agency: &AgencyId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(DeliveryRecord, StoredEvent)>, StoreError> {
+        let durable = self.durable_seq();
+        let scope = keys::scope(agency.as_str());
+        let mut out = Vec::new();
+        let start = keys::compound(agency.as_str(), after.saturating_add(1));
+        for entry in self.trees.inbox.range(start..) {
+            let (key, raw) = entry.map_err(StoreError::sled("read"))?;
+            if !key.starts_with(&scope) || out.len() == limit {
+                break;
+            }
+            let record: DeliveryRecord = decode("inbox", &raw)?;
+            if record.seq > durable {
+                break;
+            }
+            let event = self.require_event(record.seq)?;
+            out.push((record, event));
+        }
+        Ok(out)
+    }
+
+    /// The agency's latest durable delivery cursor (0 if none).
+    pub fn latest_cursor(&self, agency: &AgencyId) -> Result<u64, StoreError> {
+        let durable = self.durable_seq();
+        let scope = keys::scope(agency.as_str());
+        for entry in self.trees.inbox.scan_prefix(&scope).rev() {
+            let (_, raw) = entry.map_err(StoreError::sled("read"))?;
+            let record: DeliveryRecord = decode("inbox", &raw)?;
+            if record.seq <= durable {
+                return Ok(record.cursor);
+            }
+        }
+        Ok(0)
+    }
+
+    /// The cursor the agency has acknowledged (0 if none).
+    pub fn acknowledged(&self, agency: &AgencyId) -> Result<u64, StoreError> {
+        Ok(self
+            .trees
+            .inbox_acks
+            .get(agency.as_str())
+            .map_err(StoreError::sled("read"))?
+            .map_or(0, |raw| keys::decode_u64(&raw)))
+    }
+
+    /// Records that `agency` processed its inbox up to `cursor`; never moves backwards; durable
+    /// on return. Returns the acknowledged and latest cursors.
+    pub async fn acknowledge(
+        &self,
+        agency: &AgencyId,
+        cursor: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let latest = self.latest_cursor(agency)?;
+        if cursor > latest {
+            return Err(StoreError::CursorAhead {
+                agency: agency.clone(),
+                cursor,
+                latest,
+            });
+        }
+        let previous = self
+            .trees
+            .inbox_acks
+            .fetch_and_update(agency.as_str(), |old| {
+                let old = old.map_or(0, keys::decode_u64);
+                Some(old.max(cursor).to_be_bytes().to_vec())
+            })
+            .map_err(StoreError::sled("acknowledge"))?
+            .map_or(0, |raw| keys::decode_u64(&raw));
+        let acknowledged = previous.max(cursor);
+        if acknowledged > previous {
+            self.flush().await?;
+        }
+        Ok((acknowledged, latest))
+    }
+}

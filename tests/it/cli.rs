@@ -1,0 +1,311 @@
+//! The `xiezhi` binary: `--help`, `publish --json`, `demo`, and `serve` killed with SIGKILL
+//! while publishers are busy — every acknowledged event survives, none is applied twice.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use xiezhi::proto;
+use xiezhi::proto::publisher_client::PublisherClient;
+
+use crate::support::{TestServer, lead, org};
+
+fn xiezhi() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xiezhi"))
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/examples")
+        .join(name)
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the xiezhi binary runs")
+}
+
+/// Runs the binary off the async runtime, so an in-process broker keeps serving meanwhile.
+async fn run_async(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || run(&mut command))
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let out = run(xiezhi().arg("--help"));
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["serve", "demo", "publish"] {
+        assert!(
+            help.contains(command),
+            "{command} missing from --help:\n{help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn publish_json_sends_the_example_events() {
+    let server = TestServer::start().await;
+    let endpoint = format!("http://{}", server.running().grpc_addr());
+    for file in ["lead.json", "outcome.json"] {
+        let mut command = xiezhi();
+        command
+            .args(["publish", "--server", &endpoint, "--json"])
+            .arg(example(file));
+        let out = run_async(command).await;
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        let ack = text(&out.stdout);
+        assert!(
+            ack.contains("\"eventId\"") && ack.contains("\"position\""),
+            "{ack}"
+        );
+    }
+    server.wait_for_events(2).await;
+    // The lead went to the police it names and the responsible market regulator.
+    let police = server
+        .drain_inbox("330106-GA", Some(0), Duration::from_millis(300))
+        .await;
+    assert_eq!(police.len(), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(example("lead.json"))
+            .unwrap()
+            .replace("330106\"", "3301060\""),
+    )
+    .unwrap();
+    let mut command = xiezhi();
+    command
+        .args(["publish", "--server", &endpoint, "--json"])
+        .arg(&bad);
+    let out = run_async(command).await;
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("lead.division") && err.contains("division.format"),
+        "{err}"
+    );
+
+    std::fs::write(&bad, "{\"eventId\": ").unwrap();
+    let mut command = xiezhi();
+    command
+        .args(["publish", "--server", &endpoint, "--json"])
+        .arg(&bad);
+    let out = run_async(command).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("bad.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.stop().await;
+}
+
+#[test]
+fn demo_runs_simulated_agencies_and_exits_cleanly() {
+    let out = run(xiezhi().args([
+        "demo",
+        "--duration",
+        "3",
+        "--rate",
+        "8",
+        "--grpc-addr",
+        "127.0.0.1:0",
+    ]));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("publish ") && stdout.contains(" lead "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deliver "), "{stdout}");
+    assert!(stdout.contains("events stored"), "{stdout}");
+}
+
+/// A free port on loopback (released before the child binds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `xiezhi serve` as a child process, and a channel to it once it is healthy.
+async fn spawn_serve(data_dir: &Path, log: &Path) -> (Child, Channel) {
+    let port = free_port();
+    let child = xiezhi()
+        .args([
+            "serve",
+            "--grpc-addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("spawn xiezhi serve");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(channel) = Channel::from_shared(endpoint.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            let healthy = HealthClient::new(channel.clone())
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok();
+            if healthy {
+                return (child, channel);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not become healthy: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every lead in the store (event ids, with repeats if any).
+async fn stored_leads(channel: &Channel) -> Vec<String> {
+    let mut query = proto::query_client::QueryClient::new(channel.clone());
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = query
+            .list_leads(proto::ListLeadsRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        ids.extend(
+            page.leads
+                .into_iter()
+                .map(|l| l.lead.unwrap().event.unwrap().event_id),
+        );
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        token = page.next_page_token;
+    }
+}
+
+#[tokio::test]
+async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("serve.log");
+    let (mut child, channel) = spawn_serve(&data, &log).await;
+
+    let acked = Arc::new(Mutex::new(Vec::<proto::PublishLeadRequest>::new()));
+    let mut publishers = tokio::task::JoinSet::new();
+    for p in 0..4u64 {
+        let mut client = PublisherClient::new(channel.clone());
+        let acked = acked.clone();
+        publishers.spawn(async move {
+            for i in 0.. {
+                let request = lead(&format!("k-{p}-{i}"), org(p * 100_000 + i % 50));
+                match client.publish_lead(request.clone()).await {
+                    Ok(_) => acked.lock().unwrap().push(request),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        });
+    }
+    // Let the publishers get going, then kill the broker mid-stream.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 400 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("SIGKILL the broker");
+    child.wait().unwrap();
+    while publishers.join_next().await.is_some() {}
+    let requests: Vec<proto::PublishLeadRequest> = acked.lock().unwrap().clone();
+    let acked: Vec<String> = requests.iter().map(|r| r.event_id.clone()).collect();
+    assert!(
+        acked.len() >= 400,
+        "publishers acknowledged only {}",
+        acked.len()
+    );
+
+    let (mut child, channel) = spawn_serve(&data, &log).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stored = stored_leads(&channel).await;
+    while stored.len() < acked.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stored = stored_leads(&channel).await;
+    }
+    let unique: BTreeSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was applied twice");
+    let missing: Vec<&String> = acked.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+
+    // Each stored lead was delivered to the responsible agency exactly once.
+    let mut inbox = proto::inbox_client::InboxClient::new(channel.clone());
+    let mut stream = inbox
+        .subscribe(proto::SubscribeRequest {
+            agency: "330106-SCJG".into(),
+            from_cursor: Some(0),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut delivered = Vec::new();
+    while let Ok(Ok(Some(d))) =
+        tokio::time::timeout(Duration::from_millis(500), stream.message()).await
+    {
+        delivered.push(d.event.unwrap().event_id);
+    }
+    let unique_delivered: BTreeSet<&String> = delivered.iter().collect();
+    assert_eq!(
+        delivered.len(),
+        stored.len(),
+        "deliveries match stored leads"
+    );
+    assert_eq!(
+        unique_delivered.len(),
+        delivered.len(),
+        "a lead was delivered twice"
+    );
+
+    // Clients retrying acknowledged requests after the crash get duplicates, not new events.
+    let mut client = PublisherClient::new(channel.clone());
+    for request in requests.iter().take(20) {
+        let ack = client
+            .publish_lead(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(ack.duplicate, "{} was appended again", request.event_id);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

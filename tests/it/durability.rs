@@ -1,0 +1,174 @@
+//! What survives a restart, what many publishers at once produce, and what the router does
+//! with bytes it cannot decode.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use xiezhi::bus::{Bus, OutgoingRecord};
+use xiezhi::domain::{SubjectKey, Uscc};
+use xiezhi::proto;
+
+use crate::support::{TestServer, lead, org};
+
+#[tokio::test]
+async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
+    let server = TestServer::start().await;
+    for i in 0..30 {
+        server
+            .publisher()
+            .publish_lead(lead(&format!("r-{i}"), org(30 + i)))
+            .await
+            .unwrap();
+    }
+    server.wait_for_events(30).await;
+    let mut inbox = server.inbox();
+    let ack = inbox
+        .acknowledge(proto::AcknowledgeRequest {
+            agency: "330106-SCJG".into(),
+            cursor: 12,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((ack.acknowledged_cursor, ack.latest_cursor), (12, 30));
+    let before = server.timeline(&org(35)).await;
+
+    let server = server.restart().await;
+    assert_eq!(server.event_count(), 30, "events intact");
+    assert_eq!(server.log_records(), 30);
+    let committed: u64 = server
+        .running()
+        .bus()
+        .committed("xiezhi-router")
+        .unwrap()
+        .iter()
+        .sum();
+    assert_eq!(committed, 30, "router offsets intact: nothing to replay");
+    assert_eq!(server.timeline(&org(35)).await, before);
+
+    // Resuming without a cursor starts after the acknowledged one.
+    let resumed = server
+        .drain_inbox("330106-SCJG", None, Duration::from_millis(300))
+        .await;
+    let cursors: Vec<u64> = resumed.iter().map(|d| d.cursor).collect();
+    assert_eq!(cursors, (13..=30).collect::<Vec<_>>());
+
+    // New deliveries continue the numbering: no cursor reused, no delivery repeated.
+    server
+        .publisher()
+        .publish_lead(lead("r-after", org(99)))
+        .await
+        .unwrap();
+    server.wait_for_events(31).await;
+    let all = server
+        .drain_inbox("330106-SCJG", Some(0), Duration::from_millis(300))
+        .await;
+    assert_eq!(all.len(), 31);
+    let ids: BTreeSet<_> = all
+        .iter()
+        .map(|d| d.event.as_ref().unwrap().event_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 31, "each event delivered once");
+    assert_eq!(all.last().unwrap().cursor, 31);
+    assert_eq!(
+        all.last().unwrap().event.as_ref().unwrap().event_id,
+        "r-after"
+    );
+    // The acknowledgement survived too.
+    let ack = server
+        .inbox()
+        .acknowledge(proto::AcknowledgeRequest {
+            agency: "330106-SCJG".into(),
+            cursor: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ack.acknowledged_cursor, 12);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events() {
+    let server = TestServer::start().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in 0..10u64 {
+        let mut publisher = server.publisher();
+        tasks.spawn(async move {
+            for i in 0..1_000u64 {
+                let request = lead(&format!("c-{p}-{i}"), org(1_000 + (p * 1_000 + i) % 97));
+                let ack = publisher
+                    .publish_lead(request)
+                    .await
+                    .expect("publish")
+                    .into_inner();
+                assert!(!ack.duplicate);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(server.log_records(), 10_000);
+    server.wait_for_events(10_000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.event_count(), 10_000);
+    let ack = server
+        .inbox()
+        .acknowledge(proto::AcknowledgeRequest {
+            agency: "330106-SCJG".into(),
+            cursor: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ack.latest_cursor, 10_000,
+        "every lead routed to the responsible agency once"
+    );
+    let delivered = server
+        .drain_inbox("330106-SCJG", Some(0), Duration::from_millis(500))
+        .await;
+    let unique: BTreeSet<_> = delivered
+        .iter()
+        .map(|d| d.event.as_ref().unwrap().event_id.clone())
+        .collect();
+    assert_eq!((delivered.len(), unique.len()), (10_000, 10_000));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn undecodable_records_are_set_aside_and_routing_goes_on() {
+    let server = TestServer::start().await;
+    let key = SubjectKey::organization(&Uscc::parse("91330106MA2H0Q7W1G").unwrap());
+    server
+        .running()
+        .bus()
+        .append(OutgoingRecord {
+            key,
+            idempotency_key: Vec::new(),
+            content_hash: [0; 32],
+            payload: b"\xff\x00 not an envelope".to_vec(),
+        })
+        .await
+        .unwrap();
+    server
+        .publisher()
+        .publish_lead(lead("after-garbage", org(40)))
+        .await
+        .unwrap();
+    server.wait_for_events(1).await;
+    let letters = server.running().bus().dead_letters().unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("undecodable"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(letters[0].payload_hex, hex_of(b"\xff\x00 not an envelope"));
+    server.stop().await;
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

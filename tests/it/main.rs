@@ -1,0 +1,11 @@
+//! Integration tests: the real broker on 127.0.0.1:0 with a temp data dir, driven through the
+//! generated tonic clients; the `xiezhi` binary for the CLI and crash tests.
+
+mod cli;
+mod durability;
+mod idempotency;
+mod inbox;
+mod routing;
+mod server;
+mod support;
+mod validation;

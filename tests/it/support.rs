@@ -1,0 +1,265 @@
+//! Test harness: a real broker on 127.0.0.1:0 with a temp data dir, its gRPC clients, and
+//! builders of valid requests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+use xiezhi::app::{self, Running};
+use xiezhi::config::Config;
+use xiezhi::domain::{Clock, SystemClock, Uscc};
+use xiezhi::proto;
+use xiezhi::proto::inbox_client::InboxClient;
+use xiezhi::proto::publisher_client::PublisherClient;
+use xiezhi::proto::query_client::QueryClient;
+
+/// A broker for one test.
+pub struct TestServer {
+    running: Option<Running>,
+    pub config: Config,
+    _dir: Option<tempfile::TempDir>,
+    pub channel: Channel,
+}
+
+impl TestServer {
+    /// Starts a broker with default settings in a fresh temp dir.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a broker after `tune` adjusts the default test configuration.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.store.data_dir = dir.path().join("data");
+        config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.shutdown_grace_secs = 5;
+        tune(&mut config);
+        let mut server = Self::boot(config, Arc::new(SystemClock)).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    async fn boot(config: Config, clock: Arc<dyn Clock>) -> Self {
+        let running = app::start(&config, clock).await.expect("broker starts");
+        let channel = Channel::from_shared(format!("http://{}", running.grpc_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to broker");
+        Self {
+            running: Some(running),
+            config,
+            _dir: None,
+            channel,
+        }
+    }
+
+    /// Shuts down cleanly and starts again on the same data dir (a new port).
+    pub async fn restart(mut self) -> Self {
+        let dir = self._dir.take();
+        self.running
+            .take()
+            .unwrap()
+            .shutdown()
+            .await
+            .expect("clean shutdown");
+        let mut server = Self::boot(self.config.clone(), Arc::new(SystemClock)).await;
+        server._dir = dir;
+        server
+    }
+
+    /// Shuts down cleanly.
+    pub async fn stop(mut self) {
+        self.running
+            .take()
+            .unwrap()
+            .shutdown()
+            .await
+            .expect("clean shutdown");
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    pub fn publisher(&self) -> PublisherClient<Channel> {
+        PublisherClient::new(self.channel.clone())
+    }
+
+    pub fn inbox(&self) -> InboxClient<Channel> {
+        InboxClient::new(self.channel.clone())
+    }
+
+    pub fn query(&self) -> QueryClient<Channel> {
+        QueryClient::new(self.channel.clone())
+    }
+
+    /// Events applied and durable, hence visible to readers.
+    pub fn event_count(&self) -> usize {
+        self.running().store().durable_seq() as usize
+    }
+
+    pub fn log_records(&self) -> usize {
+        self.running().bus().record_count()
+    }
+
+    /// Waits until the router has applied `n` events.
+    pub async fn wait_for_events(&self, n: usize) {
+        let start = Instant::now();
+        wait_until(Duration::from_secs(60), || self.event_count() >= n).await;
+        assert!(
+            self.event_count() >= n,
+            "router applied {} of {n} events in {:?}",
+            self.event_count(),
+            start.elapsed()
+        );
+    }
+
+    /// A subject's timeline, all pages.
+    pub async fn timeline(&self, subject: &proto::Subject) -> Vec<proto::StoredEvent> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .query()
+                .subject_timeline(proto::SubjectTimelineRequest {
+                    kind: subject.kind,
+                    id: subject.id.clone(),
+                    page_size: 1_000,
+                    page_token: token,
+                })
+                .await
+                .expect("timeline")
+                .into_inner();
+            out.extend(page.events);
+            if page.next_page_token.is_empty() {
+                return out;
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// Reads an agency's inbox from `from` until `quiet` passes with no new delivery.
+    pub async fn drain_inbox(
+        &self,
+        agency: &str,
+        from: Option<u64>,
+        quiet: Duration,
+    ) -> Vec<proto::Delivery> {
+        let mut stream = self
+            .inbox()
+            .subscribe(proto::SubscribeRequest {
+                agency: agency.to_owned(),
+                from_cursor: from,
+            })
+            .await
+            .expect("subscribe")
+            .into_inner();
+        let mut out = Vec::new();
+        while let Ok(Ok(Some(delivery))) = tokio::time::timeout(quiet, stream.message()).await {
+            out.push(delivery);
+        }
+        out
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes.
+pub async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn now() -> prost_types::Timestamp {
+    let now = jiff::Timestamp::now();
+    prost_types::Timestamp {
+        seconds: now.as_second(),
+        nanos: 0,
+    }
+}
+
+/// A valid credit code built from `n` (registered in division 330106).
+pub fn org(n: u64) -> proto::Subject {
+    let body = format!("91330106{n:09}");
+    proto::Subject {
+        kind: proto::SubjectKind::Organization as i32,
+        id: format!("{body}{}", Uscc::check_char(&body).unwrap()),
+        name: format!("杭州测试{n}有限公司"),
+    }
+}
+
+/// A valid food/drug lead about `subject` in 西湖区 (330106), published by the city's
+/// environment bureau: routing sends it to 330106-SCJG only.
+pub fn lead(event_id: &str, subject: proto::Subject) -> proto::PublishLeadRequest {
+    proto::PublishLeadRequest {
+        event_id: event_id.to_owned(),
+        producer: "330100-STHJ".into(),
+        produced_at: Some(now()),
+        lead: Some(proto::Lead {
+            subject: Some(subject),
+            division: "330106".into(),
+            domain: proto::Domain::FoodDrug as i32,
+            offence_code: "CL-140".into(),
+            summary: "现场检查发现销售不合格电线电缆".into(),
+            facts: vec![proto::Fact {
+                name: "sales_fen".into(),
+                value: 6_000_000,
+            }],
+            observed_at: Some(now()),
+            sensitivity: proto::Sensitivity::Internal as i32,
+            target_agencies: vec![],
+        }),
+    }
+}
+
+/// A valid outcome answering `lead_of` (producer, event id).
+pub fn outcome(
+    event_id: &str,
+    producer: &str,
+    subject: proto::Subject,
+    lead_of: Option<(&str, &str)>,
+) -> proto::PublishOutcomeRequest {
+    proto::PublishOutcomeRequest {
+        event_id: event_id.to_owned(),
+        producer: producer.to_owned(),
+        produced_at: Some(now()),
+        outcome: Some(proto::CaseOutcome {
+            case_number: "杭西市监罚〔2026〕101号".into(),
+            subject: Some(subject),
+            division: "330106".into(),
+            domain: proto::Domain::FoodDrug as i32,
+            offence_code: "CL-140".into(),
+            decision: proto::Decision::Penalty as i32,
+            fine_fen: 12_000_000,
+            confiscated_fen: 350_000,
+            facts: vec![],
+            decided_at: Some(now()),
+            lead: lead_of.map(|(producer, event_id)| proto::LeadRef {
+                producer: producer.into(),
+                event_id: event_id.into(),
+            }),
+            legal_basis: "《中华人民共和国产品质量法》第五十条".into(),
+            sensitivity: proto::Sensitivity::Public as i32,
+        }),
+    }
+}
+
+/// The (field, rule) pairs of an INVALID_ARGUMENT status.
+pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| {
+                    let rule = v.description.split(':').next().unwrap_or("").to_owned();
+                    (v.field.clone(), rule)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
