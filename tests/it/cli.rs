@@ -146,7 +146,7 @@ fn free_port() -> u16 {
 /// `xiezhi serve` as a child process, and a channel to it once it is healthy.
 async fn spawn_serve(data_dir: &Path, log: &Path) -> (Child, Channel) {
     let port = free_port();
-    let child = xiezhi()
+    let mut child = xiezhi()
         .args([
             "serve",
             "--grpc-addr",
@@ -177,11 +177,14 @@ async fn spawn_serve(data_dir: &Path, log: &Path) -> (Child, Channel) {
                 return (child, channel);
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not become healthy: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "serve did not become healthy: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
