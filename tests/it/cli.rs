@@ -159,10 +159,24 @@ async fn spawn_serve(data_dir: &Path, log: &Path) -> (Child, Channel) {
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("spawn xiezhi serve");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    match healthy_channel(&format!("http://127.0.0.1:{port}")).await {
+        Some(channel) => (child, channel),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "serve did not become healthy: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// A channel to the broker at `endpoint` once its health check answers (30 s at most).
+async fn healthy_channel(endpoint: &str) -> Option<Channel> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(channel) = Channel::from_shared(endpoint.clone())
+    while Instant::now() < deadline {
+        if let Ok(channel) = Channel::from_shared(endpoint.to_owned())
             .unwrap()
             .connect()
             .await
@@ -174,19 +188,12 @@ async fn spawn_serve(data_dir: &Path, log: &Path) -> (Child, Channel) {
                 .await
                 .is_ok();
             if healthy {
-                return (child, channel);
+                return Some(channel);
             }
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "serve did not become healthy: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    None
 }
 
 /// Every lead in the store (event ids, with repeats if any).
