@@ -29,7 +29,7 @@ pub enum AppError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Opening the data directory.
-    #[error("cannot open the store in {dir}: {source}")]
+    #[error("cannot open the store in {dir}")]
     Store {
         /// The data directory.
         dir: String,
@@ -41,7 +41,7 @@ pub enum AppError {
     #[error(transparent)]
     Bus(#[from] BusError),
     /// Binding the gRPC address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -189,7 +189,7 @@ impl Running {
         match failure {
             None => self.shutdown().await,
             Some(err) => {
-                error!(error = %err, "a component failed; shutting down");
+                error!(error = %crate::telemetry::chain(&err), "a component failed; shutting down");
                 // The failed task has finished; stop the rest without awaiting it again.
                 self.gateway_stop.cancel();
                 self.bus.close().await;

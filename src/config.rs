@@ -179,7 +179,7 @@ impl Default for LogConfig {
 #[non_exhaustive]
 pub enum ConfigError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -242,7 +242,7 @@ impl Config {
             Self::from_table(table.clone(), &path.display().to_string())?;
             base_dir = path.parent().map(Path::to_owned).unwrap_or(base_dir);
         }
-        let mut from_env = false;
+        let mut from_env: Vec<String> = Vec::new();
         for (name, value) in env {
             let Some(key) = name.strip_prefix("XIEZHI_") else {
                 continue;
@@ -250,7 +250,7 @@ impl Config {
             if key.starts_with("TEST_") {
                 continue;
             }
-            from_env = true;
+            from_env.push(name.clone());
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
             insert(&mut table, &path, parse_env_value(&value)).map_err(|message| {
                 ConfigError::Parse {
@@ -259,12 +259,12 @@ impl Config {
                 }
             })?;
         }
-        let origin = if from_env {
-            "XIEZHI_* environment"
+        let origin = if from_env.is_empty() {
+            "config".to_owned()
         } else {
-            "config"
+            format!("environment ({})", from_env.join(", "))
         };
-        let mut config = Self::from_table(table, origin)?;
+        let mut config = Self::from_table(table, &origin)?;
         if !config.registry.file.as_os_str().is_empty() && config.registry.file.is_relative() {
             config.registry.file = base_dir.join(&config.registry.file);
         }
@@ -274,7 +274,7 @@ impl Config {
     fn from_table(table: toml::Table, origin: &str) -> Result<Self, ConfigError> {
         Self::deserialize(table).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
-            message: e.to_string().trim().to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
         })
     }
 
@@ -380,6 +380,20 @@ mod tests {
         assert_eq!(config.server.max_request_bytes, 1 << 20);
         assert_eq!(config.store.data_dir, PathBuf::from("./data"));
         assert!(config.load_registry().unwrap().len() >= 12);
+    }
+
+    #[test]
+    fn the_example_config_equals_the_defaults_and_loads_its_registry() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/xiezhi.toml");
+        let config = Config::load(Some(&path), env(&[])).unwrap();
+        config.validate().unwrap();
+        let mut expected = Config::default();
+        expected.registry.file = path.parent().unwrap().join("registry.toml");
+        assert_eq!(
+            config, expected,
+            "deploy/xiezhi.toml documents the defaults"
+        );
+        assert_eq!(config.load_registry().unwrap().len(), 15);
     }
 
     #[test]

@@ -41,10 +41,10 @@ impl Default for RouterConfig {
 #[non_exhaustive]
 pub enum RouterError {
     /// Reading or committing the log failed.
-    #[error("router: log failed: {0}")]
+    #[error("router: log failed")]
     Bus(#[from] BusError),
     /// Applying to the store failed.
-    #[error("router: store failed: {0}")]
+    #[error("router: store failed")]
     Store(#[from] StoreError),
 }
 
@@ -115,10 +115,12 @@ impl Router {
                     warn!(
                         partition = record.position.partition,
                         offset = record.position.offset,
-                        error = %err,
+                        error = %crate::telemetry::chain(&err),
                         "undecodable record set aside as a dead letter"
                     );
-                    self.bus.dead_letter(record, &err.to_string()).await?;
+                    self.bus
+                        .dead_letter(record, &crate::telemetry::chain(&err))
+                        .await?;
                 }
             }
         }

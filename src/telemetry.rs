@@ -14,3 +14,31 @@ pub fn init(level: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// An error and its sources on one line (`outer: inner: root`), for log fields and messages
+/// that must carry the whole story; `Display` of our errors gives only the outermost part.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chain_joins_every_source() {
+        let err = Outer(std::io::Error::other("root cause"));
+        assert_eq!(chain(&err), "outer: root cause");
+    }
+}

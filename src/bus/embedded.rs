@@ -26,6 +26,7 @@ use tracing::{debug, warn};
 use super::{AppendOutcome, Bus, BusConsumer, BusError, OutgoingRecord, Record, partition_for};
 use crate::domain::LogPosition;
 use crate::store::{Store, StoreError};
+use crate::telemetry::chain;
 
 /// Most appends one transaction takes.
 const MAX_GROUP: usize = 2_048;
@@ -248,7 +249,7 @@ impl Writer {
         if let Err(err) = &written {
             // Nothing of the group is acknowledged; offsets go back so the log stays gapless.
             self.next = saved_next;
-            warn!(error = %err, appends = writes.len(), "embedded log append failed");
+            warn!(error = %chain(err), appends = writes.len(), "embedded log append failed");
         } else if !writes.is_empty() {
             self.appended.send_modify(|n| *n += 1);
         }
@@ -256,7 +257,7 @@ impl Writer {
             let answer = match (plan, &written) {
                 (Plan::Answer(answer), _) => answer,
                 (Plan::Write(pos), Ok(())) => Ok(AppendOutcome::Appended(pos)),
-                (Plan::Write(_), Err(err)) => Err(BusError::Unavailable(err.to_string())),
+                (Plan::Write(_), Err(err)) => Err(BusError::Unavailable(chain(err))),
             };
             // The publisher may have gone (deadline passed); the record stays durable either way.
             let _ = request.reply.send(answer);
@@ -335,11 +336,9 @@ impl Writer {
     }
 
     fn fail_all(requests: Vec<AppendRequest>, err: &BusError) {
-        warn!(error = %err, "embedded log could not plan appends");
+        warn!(error = %chain(err), "embedded log could not plan appends");
         for request in requests {
-            let _ = request
-                .reply
-                .send(Err(BusError::Unavailable(err.to_string())));
+            let _ = request.reply.send(Err(BusError::Unavailable(chain(err))));
         }
     }
 }
@@ -417,7 +416,7 @@ impl Bus for EmbeddedBus {
             let _ = handle.await;
         }
         if let Err(err) = self.store.flush().await {
-            warn!(error = %err, "final flush of the embedded log failed");
+            warn!(error = %chain(&err), "final flush of the embedded log failed");
         }
     }
 

@@ -75,7 +75,7 @@ pub enum BusError {
     #[error("the log could not take the record: {0}")]
     Unavailable(String),
     /// The log's storage failed.
-    #[error("log storage failed: {0}")]
+    #[error("log storage failed")]
     Storage(#[from] StoreError),
     /// The data directory's log was created with another partition count.
     #[error(

@@ -285,7 +285,7 @@ pub struct Envelope {
 #[non_exhaustive]
 pub enum DecodeError {
     /// Not JSON of the envelope shape, or a field broke a rule.
-    #[error("undecodable envelope: {0}")]
+    #[error("undecodable envelope")]
     Malformed(#[source] serde_json::Error),
     /// Written by a newer release.
     #[error("envelope schema version {found} is newer than the {supported} this release reads")]

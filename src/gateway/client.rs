@@ -28,7 +28,7 @@ pub enum ClientError {
     #[error("the envelope carries no payload: set `lead` or `caseOutcome`")]
     NoPayload,
     /// Could not connect.
-    #[error("cannot connect to {endpoint}: {source}")]
+    #[error("cannot connect to {endpoint}")]
     Connect {
         /// Where.
         endpoint: String,

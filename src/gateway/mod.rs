@@ -53,10 +53,10 @@ pub struct Shared {
 #[non_exhaustive]
 pub enum GatewayError {
     /// The transport failed.
-    #[error("gRPC server failed: {0}")]
+    #[error("gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
     /// The reflection service could not be built from the descriptors.
-    #[error("gRPC reflection setup failed: {0}")]
+    #[error("gRPC reflection setup failed")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
@@ -78,6 +78,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), Gat
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc.BadRequest, so grpcurl can print the field violations of an error.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;

@@ -60,20 +60,29 @@ impl From<BusError> for ApiError {
     fn from(err: BusError) -> Self {
         match err {
             BusError::Storage(store) => ApiError::Store(store),
-            other => ApiError::Unavailable(other.to_string()),
+            other => ApiError::Unavailable(crate::telemetry::chain(&other)),
         }
     }
 }
 
+/// A rule name as a `google.rpc.BadRequest` reason: `uscc.checksum` → `USCC_CHECKSUM`.
+fn reason(rule: &str) -> String {
+    rule.replace('.', "_").to_ascii_uppercase()
+}
+
 fn bad_request(code: Code, message: String, violations: &[FieldViolation]) -> Status {
-    let mut details = ErrorDetails::new();
-    for v in violations {
-        details.add_bad_request_violation(
-            v.field.clone(),
-            format!("{}: {}", v.error.rule, v.error.description),
-        );
-    }
-    Status::with_error_details(code, message, details)
+    let violations: Vec<tonic_types::FieldViolation> = violations
+        .iter()
+        .map(|v| tonic_types::FieldViolation {
+            field: v.field.clone(),
+            // The rule leads the description so that people reading grpcurl output see it;
+            // programs match on `reason`.
+            description: format!("{}: {}", v.error.rule, v.error.description),
+            reason: reason(v.error.rule),
+            localized_message: None,
+        })
+        .collect();
+    Status::with_error_details(code, message, ErrorDetails::with_bad_request(violations))
 }
 
 impl From<ApiError> for Status {
@@ -95,7 +104,7 @@ impl From<ApiError> for Status {
             ApiError::Conflict { .. } => Status::already_exists(message),
             ApiError::Unavailable(_) => Status::unavailable(message),
             ApiError::Store(store) => {
-                error!(error = %store, "store failure answering a request");
+                error!(error = %crate::telemetry::chain(&store), "store failure answering a request");
                 Status::internal(
                     "the broker's store failed; the operator has the details in the log",
                 )
@@ -133,6 +142,7 @@ mod tests {
         assert_eq!(violations.len(), 2);
         assert_eq!(violations[0].field, "lead.subject.id");
         assert_eq!(violation_rule(&violations[0].description), "uscc.checksum");
+        assert_eq!(violations[0].reason, "USCC_CHECKSUM");
     }
 
     #[test]

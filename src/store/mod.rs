@@ -82,7 +82,7 @@ pub struct LeadRow {
 #[non_exhaustive]
 pub enum StoreError {
     /// sled reported an I/O or corruption error.
-    #[error("store {op} failed: {source}")]
+    #[error("store {op} failed")]
     Sled {
         /// What was being done.
         op: &'static str,
