@@ -31,6 +31,52 @@ const PROVINCES: [&str; 34] = [
     "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71",
     "81", "82",
 ];
+/// The conversions every string identifier shares: parsing from `String` (what serde uses, so
+/// stored records are checked when read), back into `String`, and `as_str`. `Display` too,
+/// unless the identifier is personal data.
+macro_rules! string_id {
+    ($name:ident, $parse:ident) => {
+        impl $name {
+            /// The identifier as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = RuleError;
+            fn try_from(raw: String) -> Result<Self, RuleError> {
+                Self::$parse(&raw)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+    ($name:ident, $parse:ident, display) => {
+        string_id!($name, $parse);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+// Stored credit codes are read back with the format check only: they may have been accepted
+// under the "warn" checksum policy.
+string_id!(Uscc, parse_format, display);
+// No Display: identity numbers are personal data and must not reach logs by accident.
+string_id!(ResidentId, parse);
+string_id!(DivisionCode, parse, display);
+string_id!(AgencyId, parse, display);
+string_id!(EventId, parse, display);
+string_id!(OffenceCode, parse, display);
+
 /// A 统一社会信用代码 (unified social credit code), GB 32100-2015: 18 characters, upper case.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -102,25 +148,6 @@ impl Uscc {
     pub fn checksum_ok(&self) -> bool {
         Self::check_char(&self.0[..17]) == self.0[17..].chars().next()
     }
-
-    /// The code as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Uscc {
-    type Error = RuleError;
-    fn try_from(raw: String) -> Result<Self, RuleError> {
-        // Stored codes may predate a switch from "warn" to "reject": read them back as they were.
-        Self::parse_format(&raw)
-    }
-}
-
-impl From<Uscc> for String {
-    fn from(code: Uscc) -> String {
-        code.0
-    }
 }
 
 /// A 居民身份证号码 (resident identity card number), GB 11643-1999: 17 digits and a check character.
@@ -168,30 +195,12 @@ impl ResidentId {
         }
         Ok(Self(id))
     }
-
-    /// The number as a string. Personal data: callers decide whether to show it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl fmt::Debug for ResidentId {
     // Keeps identity numbers out of logs and panic messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ResidentId({}…{})", &self.0[..6], &self.0[17..])
-    }
-}
-
-impl TryFrom<String> for ResidentId {
-    type Error = RuleError;
-    fn try_from(raw: String) -> Result<Self, RuleError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<ResidentId> for String {
-    fn from(id: ResidentId) -> String {
-        id.0
     }
 }
 
@@ -267,30 +276,6 @@ impl DivisionCode {
     pub fn county(&self) -> &str {
         &self.0[..6]
     }
-
-    /// The code as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for DivisionCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for DivisionCode {
-    type Error = RuleError;
-    fn try_from(raw: String) -> Result<Self, RuleError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<DivisionCode> for String {
-    fn from(code: DivisionCode) -> String {
-        code.0
-    }
 }
 
 /// An agency id: `<6-digit division code>-<department code>`, e.g. `330106-SCJG`; the department
@@ -322,30 +307,6 @@ impl AgencyId {
     /// The six-digit division part.
     pub fn division(&self) -> &str {
         &self.0[..6]
-    }
-
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AgencyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for AgencyId {
-    type Error = RuleError;
-    fn try_from(raw: String) -> Result<Self, RuleError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<AgencyId> for String {
-    fn from(id: AgencyId) -> String {
-        id.0
     }
 }
 
@@ -379,30 +340,6 @@ impl EventId {
             ))
         }
     }
-
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for EventId {
-    type Error = RuleError;
-    fn try_from(raw: String) -> Result<Self, RuleError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<EventId> for String {
-    fn from(id: EventId) -> String {
-        id.0
-    }
 }
 
 /// An offence code: 1–32 characters from `A-Z a-z 0-9 . _ -`, e.g. `CL-140` for 刑法 art. 140.
@@ -421,24 +358,6 @@ impl OffenceCode {
                 "must be 1–32 characters from A-Z a-z 0-9 . _ - starting with a letter or digit",
             ))
         }
-    }
-
-    /// The code as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for OffenceCode {
-    type Error = RuleError;
-    fn try_from(raw: String) -> Result<Self, RuleError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<OffenceCode> for String {
-    fn from(code: OffenceCode) -> String {
-        code.0
     }
 }
 

@@ -158,17 +158,14 @@ impl Validator<'_> {
         &self,
         req: &proto::PublishLeadRequest,
     ) -> Result<Envelope, Vec<FieldViolation>> {
-        let mut v = Violations::new();
-        let head = self.head(
-            &mut v,
-            &req.event_id,
-            &req.producer,
+        let head = (
+            req.event_id.as_str(),
+            req.producer.as_str(),
             req.produced_at.as_ref(),
         );
-        let lead = v
-            .require("lead", req.lead.as_ref())
-            .and_then(|lead| self.lead_body(&mut v, lead));
-        finish(v, head, lead.map(Payload::Lead))
+        self.envelope(head, "lead", req.lead.as_ref(), |this, v, lead| {
+            this.lead_body(v, lead).map(Payload::Lead)
+        })
     }
 
     /// An outcome publish request as an envelope.
@@ -176,17 +173,31 @@ impl Validator<'_> {
         &self,
         req: &proto::PublishOutcomeRequest,
     ) -> Result<Envelope, Vec<FieldViolation>> {
-        let mut v = Violations::new();
-        let head = self.head(
-            &mut v,
-            &req.event_id,
-            &req.producer,
+        let head = (
+            req.event_id.as_str(),
+            req.producer.as_str(),
             req.produced_at.as_ref(),
         );
-        let outcome = v
-            .require("outcome", req.outcome.as_ref())
-            .and_then(|o| self.outcome_body(&mut v, o));
-        finish(v, head, outcome.map(Payload::CaseOutcome))
+        self.envelope(head, "outcome", req.outcome.as_ref(), |this, v, outcome| {
+            this.outcome_body(v, outcome).map(Payload::CaseOutcome)
+        })
+    }
+
+    /// Validates the envelope fields every publish request has, and the payload under `field`
+    /// with `body`; collects every violation of both.
+    fn envelope<B>(
+        &self,
+        (event_id, producer, produced_at): (&str, &str, Option<&prost_types::Timestamp>),
+        field: &str,
+        payload: Option<&B>,
+        body: impl FnOnce(&Self, &mut Violations, &B) -> Option<Payload>,
+    ) -> Result<Envelope, Vec<FieldViolation>> {
+        let mut v = Violations::new();
+        let head = self.head(&mut v, event_id, producer, produced_at);
+        let payload = v
+            .require(field, payload)
+            .and_then(|p| body(self, &mut v, p));
+        finish(v, head, payload)
     }
 
     fn head(

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use tracing::debug;
 
 use super::Shared;
-use super::convert::{self, Validator};
+use super::convert;
 use super::status::ApiError;
 use crate::domain::{AgencyId, FieldViolation, RuleError, Violations};
 use crate::proto;
@@ -28,12 +28,7 @@ pub(crate) struct InboxService(pub(crate) Arc<Shared>);
 impl InboxService {
     fn agency(&self, raw: &str) -> Result<AgencyId, ApiError> {
         let mut v = Violations::new();
-        let validator = Validator {
-            registry: &self.0.registry,
-            policy: &self.0.policy,
-            now: self.0.clock.now(),
-        };
-        let agency = validator.agency(&mut v, "agency", raw);
+        let agency = self.0.validator().agency(&mut v, "agency", raw);
         v.finish().map_err(ApiError::Invalid)?;
         // finish() succeeded, so the agency parsed.
         Ok(agency.expect("agency parsed without violations"))

@@ -48,6 +48,17 @@ pub struct Shared {
     pub shutdown: CancellationToken,
 }
 
+impl Shared {
+    /// A validator for one request, at the current time.
+    pub(crate) fn validator(&self) -> convert::Validator<'_> {
+        convert::Validator {
+            registry: &self.registry,
+            policy: &self.policy,
+            now: self.clock.now(),
+        }
+    }
+}
+
 /// The gRPC server failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

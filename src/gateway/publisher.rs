@@ -5,7 +5,7 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::Shared;
-use super::convert::{self, Validator};
+use super::convert;
 use super::status::ApiError;
 use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
 use crate::domain::{Envelope, FieldViolation};
@@ -15,14 +15,6 @@ use crate::proto;
 pub(crate) struct PublisherService(pub(crate) std::sync::Arc<Shared>);
 
 impl PublisherService {
-    fn validator(&self) -> Validator<'_> {
-        Validator {
-            registry: &self.0.registry,
-            policy: &self.0.policy,
-            now: self.0.clock.now(),
-        }
-    }
-
     /// Refuses requests over the configured size. tonic's own decoder limit sits above this
     /// one as a memory guard; this check gives the caller a field-level answer.
     fn check_size(&self, len: usize) -> Result<(), ApiError> {
@@ -81,7 +73,7 @@ impl proto::publisher_server::Publisher for PublisherService {
     ) -> Result<Response<proto::Ack>, Status> {
         let req = request.into_inner();
         self.check_size(req.encoded_len())?;
-        let validated = self.validator().lead(&req);
+        let validated = self.0.validator().lead(&req);
         Ok(Response::new(self.publish(validated).await?))
     }
 
@@ -91,7 +83,7 @@ impl proto::publisher_server::Publisher for PublisherService {
     ) -> Result<Response<proto::Ack>, Status> {
         let req = request.into_inner();
         self.check_size(req.encoded_len())?;
-        let validated = self.validator().outcome(&req);
+        let validated = self.0.validator().outcome(&req);
         Ok(Response::new(self.publish(validated).await?))
     }
 }

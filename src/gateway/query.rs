@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::Shared;
-use super::convert::{self, Validator};
+use super::convert;
 use super::status::ApiError;
 use crate::domain::{RuleError, Violations};
 use crate::proto;
@@ -18,16 +18,6 @@ const MAX_PAGE: u32 = 1_000;
 
 /// The query service.
 pub(crate) struct QueryService(pub(crate) Arc<Shared>);
-
-impl QueryService {
-    fn validator(&self) -> Validator<'_> {
-        Validator {
-            registry: &self.0.registry,
-            policy: &self.0.policy,
-            now: self.0.clock.now(),
-        }
-    }
-}
 
 fn page_size(v: &mut Violations, raw: u32) -> usize {
     match raw {
@@ -51,7 +41,7 @@ impl proto::query_server::Query for QueryService {
     ) -> Result<Response<proto::SubjectTimelineResponse>, Status> {
         let req = request.into_inner();
         let mut v = Violations::new();
-        let key = self.validator().subject_key(&mut v, req.kind, &req.id);
+        let key = self.0.validator().subject_key(&mut v, req.kind, &req.id);
         let limit = page_size(&mut v, req.page_size);
         v.finish().map_err(ApiError::Invalid)?;
         let key = key.expect("subject key parsed without violations");
@@ -72,7 +62,7 @@ impl proto::query_server::Query for QueryService {
     ) -> Result<Response<proto::ListLeadsResponse>, Status> {
         let req = request.into_inner();
         let mut v = Violations::new();
-        let validator = self.validator();
+        let validator = self.0.validator();
         if req.division_prefix.len() > 12
             || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
         {

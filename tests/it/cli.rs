@@ -13,7 +13,7 @@ use tonic_health::pb::health_client::HealthClient;
 use xiezhi::proto;
 use xiezhi::proto::publisher_client::PublisherClient;
 
-use crate::support::{TestServer, lead, org};
+use crate::support::{TestServer, event_ids, lead, org, read_until_quiet, subscribe};
 
 fn xiezhi() -> Command {
     Command::new(env!("CARGO_BIN_EXE_xiezhi"))
@@ -279,21 +279,8 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_
     );
 
     // Each stored lead was delivered to the responsible agency exactly once.
-    let mut inbox = proto::inbox_client::InboxClient::new(channel.clone());
-    let mut stream = inbox
-        .subscribe(proto::SubscribeRequest {
-            agency: "330106-SCJG".into(),
-            from_cursor: Some(0),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut delivered = Vec::new();
-    while let Ok(Ok(Some(d))) =
-        tokio::time::timeout(Duration::from_millis(500), stream.message()).await
-    {
-        delivered.push(d.event.unwrap().event_id);
-    }
+    let stream = subscribe(&channel, "330106-SCJG", Some(0)).await;
+    let delivered = event_ids(&read_until_quiet(stream, Duration::from_millis(500)).await);
     let unique_delivered: BTreeSet<&String> = delivered.iter().collect();
     assert_eq!(
         delivered.len(),

@@ -8,7 +8,7 @@ use xiezhi::bus::{Bus, OutgoingRecord};
 use xiezhi::domain::{SubjectKey, Uscc};
 use xiezhi::proto;
 
-use crate::support::{TestServer, lead, org};
+use crate::support::{TestServer, event_ids, lead, org};
 
 #[tokio::test]
 async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
@@ -21,8 +21,8 @@ async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
             .unwrap();
     }
     server.wait_for_events(30).await;
-    let mut inbox = server.inbox();
-    let ack = inbox
+    let ack = server
+        .inbox()
         .acknowledge(proto::AcknowledgeRequest {
             agency: "330106-SCJG".into(),
             cursor: 12,
@@ -64,10 +64,7 @@ async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
         .drain_inbox("330106-SCJG", Some(0), Duration::from_millis(300))
         .await;
     assert_eq!(all.len(), 31);
-    let ids: BTreeSet<_> = all
-        .iter()
-        .map(|d| d.event.as_ref().unwrap().event_id.clone())
-        .collect();
+    let ids: BTreeSet<_> = event_ids(&all).into_iter().collect();
     assert_eq!(ids.len(), 31, "each event delivered once");
     assert_eq!(all.last().unwrap().cursor, 31);
     assert_eq!(
@@ -75,16 +72,8 @@ async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
         "r-after"
     );
     // The acknowledgement survived too.
-    let ack = server
-        .inbox()
-        .acknowledge(proto::AcknowledgeRequest {
-            agency: "330106-SCJG".into(),
-            cursor: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(ack.acknowledged_cursor, 12);
+    let ack = server.cursors("330106-SCJG").await;
+    assert_eq!(ack.0, 12);
     server.stop().await;
 }
 
@@ -113,26 +102,15 @@ async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events()
     server.wait_for_events(10_000).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.event_count(), 10_000);
-    let ack = server
-        .inbox()
-        .acknowledge(proto::AcknowledgeRequest {
-            agency: "330106-SCJG".into(),
-            cursor: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let ack = server.cursors("330106-SCJG").await;
     assert_eq!(
-        ack.latest_cursor, 10_000,
+        ack.1, 10_000,
         "every lead routed to the responsible agency once"
     );
     let delivered = server
         .drain_inbox("330106-SCJG", Some(0), Duration::from_millis(500))
         .await;
-    let unique: BTreeSet<_> = delivered
-        .iter()
-        .map(|d| d.event.as_ref().unwrap().event_id.clone())
-        .collect();
+    let unique: BTreeSet<_> = event_ids(&delivered).into_iter().collect();
     assert_eq!((delivered.len(), unique.len()), (10_000, 10_000));
     server.stop().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tonic::Code;
 use xiezhi::proto;
 
-use crate::support::{TestServer, lead, org, violations};
+use crate::support::{TestServer, event_ids, lead, org, violations};
 
 async fn publish_many(server: &TestServer, prefix: &str, n: u64) {
     let mut publisher = server.publisher();
@@ -25,15 +25,7 @@ async fn subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing
     server.wait_for_events(50).await;
 
     // Read 20, then drop the stream mid-way.
-    let mut stream = server
-        .inbox()
-        .subscribe(proto::SubscribeRequest {
-            agency: "330106-SCJG".into(),
-            from_cursor: Some(0),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.subscribe("330106-SCJG", Some(0)).await;
     let mut seen = Vec::new();
     while seen.len() < 20 {
         seen.push(stream.message().await.unwrap().unwrap());
@@ -51,10 +43,7 @@ async fn subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing
 
     let cursors: Vec<u64> = seen.iter().map(|d| d.cursor).collect();
     assert_eq!(cursors, (1..=80).collect::<Vec<_>>(), "no gap, no repeat");
-    let mut ids: Vec<String> = seen
-        .iter()
-        .map(|d| d.event.as_ref().unwrap().event_id.clone())
-        .collect();
+    let mut ids = event_ids(&seen);
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 80);
@@ -64,15 +53,7 @@ async fn subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing
 #[tokio::test]
 async fn open_stream_receives_new_deliveries_live() {
     let server = TestServer::start().await;
-    let mut stream = server
-        .inbox()
-        .subscribe(proto::SubscribeRequest {
-            agency: "330106-SCJG".into(),
-            from_cursor: Some(0),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.subscribe("330106-SCJG", Some(0)).await;
     server
         .publisher()
         .publish_lead(lead("live-1", org(600)))
@@ -150,15 +131,7 @@ async fn unknown_agencies_cannot_subscribe() {
 #[tokio::test]
 async fn shutdown_ends_open_streams_with_unavailable() {
     let server = TestServer::start().await;
-    let mut stream = server
-        .inbox()
-        .subscribe(proto::SubscribeRequest {
-            agency: "330106-SCJG".into(),
-            from_cursor: Some(0),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server.subscribe("330106-SCJG", Some(0)).await;
     let reader = tokio::spawn(async move { stream.message().await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     tokio::time::timeout(Duration::from_secs(10), server.stop())

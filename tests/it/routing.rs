@@ -5,30 +5,17 @@ use std::time::Duration;
 
 use xiezhi::proto;
 
-use crate::support::{TestServer, lead, now, org, outcome};
+use crate::support::{TestServer, lead, now, org, outcome, read_until_quiet, subscribe};
 
 /// Every agency's deliveries, read concurrently from cursor 0.
 async fn all_inboxes(server: &TestServer) -> BTreeMap<String, Vec<proto::Delivery>> {
     let mut tasks = tokio::task::JoinSet::new();
     for agency in server.running().registry().iter() {
         let id = agency.id.to_string();
-        let client = server.inbox();
+        let channel = server.channel.clone();
         tasks.spawn(async move {
-            let mut client = client;
-            let mut stream = client
-                .subscribe(proto::SubscribeRequest {
-                    agency: id.clone(),
-                    from_cursor: Some(0),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let mut got = Vec::new();
-            while let Ok(Ok(Some(d))) =
-                tokio::time::timeout(Duration::from_millis(400), stream.message()).await
-            {
-                got.push(d);
-            }
+            let stream = subscribe(&channel, &id, Some(0)).await;
+            let got = read_until_quiet(stream, Duration::from_millis(400)).await;
             (id, got)
         });
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tonic::Streaming;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 use xiezhi::app::{self, Running};
@@ -141,6 +142,11 @@ impl TestServer {
         }
     }
 
+    /// Opens an agency's inbox stream after `from` (None: after its acknowledged cursor).
+    pub async fn subscribe(&self, agency: &str, from: Option<u64>) -> Streaming<proto::Delivery> {
+        subscribe(&self.channel, agency, from).await
+    }
+
     /// Reads an agency's inbox from `from` until `quiet` passes with no new delivery.
     pub async fn drain_inbox(
         &self,
@@ -148,21 +154,64 @@ impl TestServer {
         from: Option<u64>,
         quiet: Duration,
     ) -> Vec<proto::Delivery> {
-        let mut stream = self
+        read_until_quiet(self.subscribe(agency, from).await, quiet).await
+    }
+
+    /// The agency's (acknowledged, latest) cursors, read through `Acknowledge(0)`.
+    pub async fn cursors(&self, agency: &str) -> (u64, u64) {
+        let state = self
             .inbox()
-            .subscribe(proto::SubscribeRequest {
+            .acknowledge(proto::AcknowledgeRequest {
                 agency: agency.to_owned(),
-                from_cursor: from,
+                cursor: 0,
             })
             .await
-            .expect("subscribe")
+            .expect("acknowledge")
             .into_inner();
-        let mut out = Vec::new();
-        while let Ok(Ok(Some(delivery))) = tokio::time::timeout(quiet, stream.message()).await {
-            out.push(delivery);
-        }
-        out
+        (state.acknowledged_cursor, state.latest_cursor)
     }
+}
+
+/// Opens an agency's inbox stream on `channel`.
+pub async fn subscribe(
+    channel: &Channel,
+    agency: &str,
+    from: Option<u64>,
+) -> Streaming<proto::Delivery> {
+    InboxClient::new(channel.clone())
+        .subscribe(proto::SubscribeRequest {
+            agency: agency.to_owned(),
+            from_cursor: from,
+        })
+        .await
+        .expect("subscribe")
+        .into_inner()
+}
+
+/// Everything a stream sends until `quiet` passes without a message.
+pub async fn read_until_quiet(
+    mut stream: Streaming<proto::Delivery>,
+    quiet: Duration,
+) -> Vec<proto::Delivery> {
+    let mut out = Vec::new();
+    while let Ok(Ok(Some(delivery))) = tokio::time::timeout(quiet, stream.message()).await {
+        out.push(delivery);
+    }
+    out
+}
+
+/// The event ids of deliveries, in order.
+pub fn event_ids(deliveries: &[proto::Delivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| {
+            d.event
+                .as_ref()
+                .expect("delivery carries its event")
+                .event_id
+                .clone()
+        })
+        .collect()
 }
 
 /// Polls `condition` every 20 ms until it holds or `limit` passes.
