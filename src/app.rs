@@ -204,10 +204,12 @@ impl Running {
     pub async fn shutdown(self) -> Result<(), AppError> {
         info!("shutting down: no new calls; in-flight calls finish");
         self.gateway_stop.cancel();
-        let gateway = match tokio::time::timeout(self.grace, self.gateway).await {
+        let mut gateway_task = self.gateway;
+        let gateway = match tokio::time::timeout(self.grace, &mut gateway_task).await {
             Ok(result) => joined("gateway", result),
             Err(_) => {
-                warn!(grace = ?self.grace, "in-flight calls did not finish in time");
+                warn!(grace = ?self.grace, "in-flight calls did not finish in time; cutting them off");
+                gateway_task.abort();
                 Ok(())
             }
         };

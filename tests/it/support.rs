@@ -31,13 +31,18 @@ impl TestServer {
 
     /// Starts a broker after `tune` adjusts the default test configuration.
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(tune, Arc::new(SystemClock)).await
+    }
+
+    /// Starts a broker whose notion of "now" is `clock`.
+    pub async fn start_with_clock(tune: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.store.data_dir = dir.path().join("data");
         config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
         config.server.shutdown_grace_secs = 5;
         tune(&mut config);
-        let mut server = Self::boot(config, Arc::new(SystemClock)).await;
+        let mut server = Self::boot(config, clock).await;
         server._dir = Some(dir);
         server
     }

@@ -4,7 +4,7 @@
 use prost_types::Timestamp;
 use tonic::Code;
 use xiezhi::config::Config;
-use xiezhi::domain::ChecksumPolicy;
+use xiezhi::domain::{ChecksumPolicy, ManualClock};
 use xiezhi::proto;
 
 use crate::support::{TestServer, lead, now, org, outcome, violations};
@@ -457,5 +457,43 @@ async fn checksum_failures_are_accepted_and_flagged_in_warn_mode() {
         violations(&status),
         [("lead.subject.id".to_owned(), "uscc.format".to_owned())]
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_future_limit_follows_the_injected_clock() {
+    let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(start));
+    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let at = |secs: i64| {
+        Some(Timestamp {
+            seconds: start.as_second() + secs,
+            nanos: 0,
+        })
+    };
+    let mut request = lead("clocked-1", org(13));
+    request.produced_at = at(300);
+    server
+        .publisher()
+        .publish_lead(request)
+        .await
+        .expect("5 minutes ahead is within the skew");
+    let mut request = lead("clocked-2", org(13));
+    request.produced_at = at(301);
+    let status = server
+        .publisher()
+        .publish_lead(request.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violations(&status),
+        [("produced_at".to_owned(), "time.future".to_owned())]
+    );
+    clock.advance(jiff::SignedDuration::from_secs(1));
+    server
+        .publisher()
+        .publish_lead(request)
+        .await
+        .expect("accepted once the clock moves");
     server.stop().await;
 }
