@@ -1,10 +1,15 @@
-//! Composition root: builds store, bus, registry, router and gateway from the configuration,
-//! runs them, and shuts them down in order — stop accepting calls and let in-flight ones
-//! finish → close the log (pending appends answered) → let the router apply what is on the log,
-//! flush and commit → final flush.
+//! Composition root: builds the log, store, registry, router and gateway a role needs from the
+//! configuration, runs them, and shuts them down in order — stop accepting calls and let
+//! in-flight ones finish → close the log (pending appends answered) → let the router apply what
+//! is on the log, flush and commit → final flush.
+//!
+//! Roles: `serve` runs everything in one process (either log); with Kafka the work can be split
+//! into `gateway` processes (publish only, stateless, any number) and `router` processes
+//! (consume, store, and serve inbox and query calls).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +19,24 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::bus::embedded::{EmbeddedBus, EmbeddedConfig};
+use crate::bus::kafka::KafkaBus;
 use crate::bus::{Bus, BusError};
-use crate::config::{Config, ConfigError};
+use crate::config::{BusKind, Config, ConfigError};
 use crate::domain::{Clock, Registry};
-use crate::gateway::{self, GatewayError, Shared};
-use crate::router::{Router, RouterConfig, RouterError};
+use crate::gateway::{self, GatewayError, Services, Shared};
+use crate::router::{RebuildStats, Router, RouterConfig, RouterError};
 use crate::store::{Store, StoreError};
+
+/// Which parts of the broker this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Gateway, log, router, store and readers in one process.
+    All,
+    /// Publishing only: validate and append to Kafka. Stateless.
+    Gateway,
+    /// Consume Kafka into the store; serve inbox and query calls.
+    Router,
+}
 
 /// Starting or running the broker failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,39 +72,79 @@ pub enum AppError {
     /// The router stopped on a failure.
     #[error(transparent)]
     Router(#[from] RouterError),
+    /// A role that needs the Kafka log was asked for with another one.
+    #[error(
+        "the {0:?} role runs only with bus.kind = \"kafka\" (use `xiezhi serve` for the embedded log)"
+    )]
+    RoleNeedsKafka(Role),
+    /// A rebuild into a store that already holds events.
+    #[error("{0} already holds events; rebuild into an empty data directory")]
+    NotEmpty(String),
     /// A task panicked.
     #[error("{0} task failed: {1}")]
     Task(&'static str, String),
 }
 
-/// A running broker.
+/// A running broker (or part of one).
 pub struct Running {
     addr: SocketAddr,
-    store: Arc<Store>,
-    bus: Arc<EmbeddedBus>,
+    store: Option<Arc<Store>>,
+    bus: Arc<dyn Bus>,
     registry: Arc<Registry>,
     gateway_stop: CancellationToken,
     router_stop: CancellationToken,
     gateway: JoinHandle<Result<(), GatewayError>>,
-    router: JoinHandle<Result<(), RouterError>>,
+    router: Option<JoinHandle<Result<(), RouterError>>>,
     grace: Duration,
 }
 
-/// Starts the broker: every role in this process, on the embedded log.
-pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
+fn open_store(dir: &Path) -> Result<Arc<Store>, AppError> {
+    Store::open(dir)
+        .map(Arc::new)
+        .map_err(|source| AppError::Store {
+            dir: dir.display().to_string(),
+            source,
+        })
+}
+
+/// The configured log. The embedded log lives inside `store`'s database.
+async fn open_bus(config: &Config, store: Option<&Arc<Store>>) -> Result<Arc<dyn Bus>, AppError> {
+    match (config.bus.kind, store) {
+        (BusKind::Kafka, _) => Ok(Arc::new(KafkaBus::connect(&config.bus.kafka).await?)),
+        (BusKind::Embedded, Some(store)) => Ok(Arc::new(EmbeddedBus::open(
+            store.clone(),
+            &EmbeddedConfig {
+                partitions: config.bus.partitions,
+            },
+        )?)),
+        (BusKind::Embedded, None) => Err(AppError::RoleNeedsKafka(Role::Gateway)),
+    }
+}
+
+fn router_config(config: &Config) -> RouterConfig {
+    RouterConfig {
+        batch_max: config.router.batch_max,
+        group: config.router.group.clone(),
+    }
+}
+
+/// Starts the parts of the broker `role` names.
+pub async fn start(
+    config: &Config,
+    role: Role,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, AppError> {
     config.validate()?;
+    if role != Role::All && config.bus.kind != BusKind::Kafka {
+        return Err(AppError::RoleNeedsKafka(role));
+    }
     let registry = Arc::new(config.load_registry()?);
     let dir = &config.store.data_dir;
-    let store = Arc::new(Store::open(dir).map_err(|source| AppError::Store {
-        dir: dir.display().to_string(),
-        source,
-    })?);
-    let bus = Arc::new(EmbeddedBus::open(
-        store.clone(),
-        &EmbeddedConfig {
-            partitions: config.bus.partitions,
-        },
-    )?);
+    let store = match role {
+        Role::Gateway => None,
+        Role::All | Role::Router => Some(open_store(dir)?),
+    };
+    let bus = open_bus(config, store.as_ref()).await?;
     let listener = TcpListener::bind(config.server.grpc_addr)
         .await
         .map_err(|source| AppError::Bind {
@@ -100,17 +157,16 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     })?;
 
     let router_stop = CancellationToken::new();
-    let router = Router::new(
-        bus.clone(),
-        store.clone(),
-        registry.clone(),
-        clock.clone(),
-        RouterConfig {
-            batch_max: config.router.batch_max,
-            ..RouterConfig::default()
-        },
-    );
-    let router = tokio::spawn(router.run(router_stop.clone()));
+    let router = store.as_ref().map(|store| {
+        let router = Router::new(
+            bus.clone(),
+            store.clone(),
+            registry.clone(),
+            clock.clone(),
+            router_config(config),
+        );
+        tokio::spawn(router.run(router_stop.clone()))
+    });
 
     let gateway_stop = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -122,14 +178,20 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
         max_request_bytes: config.server.max_request_bytes,
         shutdown: gateway_stop.clone(),
     });
-    let gateway = tokio::spawn(gateway::serve(listener, shared));
+    let services = Services {
+        publisher: role != Role::Router,
+        readers: store.is_some(),
+    };
+    let gateway = tokio::spawn(gateway::serve(listener, shared, services));
     info!(
+        role = ?role,
+        bus = ?config.bus.kind,
         grpc = %addr,
         data_dir = %dir.display(),
         agencies = registry.len(),
         partitions = bus.partitions(),
-        events = store.event_count(),
-        "xiezhi started (embedded bus)"
+        events = store.as_ref().map_or(0, |s| s.event_count()),
+        "xiezhi started"
     );
     Ok(Running {
         addr,
@@ -144,6 +206,42 @@ pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Running, Ap
     })
 }
 
+/// Replays the configured log from the start into a fresh store in `target` and returns what
+/// it did. For the embedded log, `source` is the data directory holding the log (the broker
+/// must not be running on it).
+pub async fn rebuild(
+    config: &Config,
+    source: &Path,
+    target: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<RebuildStats, AppError> {
+    config.validate()?;
+    let registry = Arc::new(config.load_registry()?);
+    let store = open_store(target)?;
+    if store.event_count() > 0 {
+        return Err(AppError::NotEmpty(target.display().to_string()));
+    }
+    let log_store = match config.bus.kind {
+        BusKind::Embedded => Some(open_store(source)?),
+        BusKind::Kafka => None,
+    };
+    let bus = open_bus(config, log_store.as_ref()).await?;
+    let router = Router::new(
+        bus.clone(),
+        store.clone(),
+        registry,
+        clock,
+        router_config(config),
+    );
+    let stats = router.rebuild().await?;
+    bus.close().await;
+    store.flush().await.map_err(|source| AppError::Store {
+        dir: target.display().to_string(),
+        source,
+    })?;
+    Ok(stats)
+}
+
 fn joined<E: Into<AppError>>(
     name: &'static str,
     result: Result<Result<(), E>, tokio::task::JoinError>,
@@ -154,19 +252,29 @@ fn joined<E: Into<AppError>>(
     }
 }
 
+/// Resolves when the router task ends (never, for a role without one).
+async fn router_done(
+    router: &mut Option<JoinHandle<Result<(), RouterError>>>,
+) -> Result<Result<(), RouterError>, tokio::task::JoinError> {
+    match router {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Running {
     /// The address the gRPC server listens on.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The store (for tests and tools in this process).
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// The store, for roles that have one (tests and tools in this process).
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
     }
 
-    /// The embedded log (for tests and tools in this process).
-    pub fn bus(&self) -> &Arc<EmbeddedBus> {
+    /// The log (tests and tools in this process).
+    pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.bus
     }
 
@@ -182,7 +290,7 @@ impl Running {
             result = &mut self.gateway => Some(joined("gateway", result).err().unwrap_or_else(|| {
                 AppError::Task("gateway", "stopped without being asked".into())
             })),
-            result = &mut self.router => Some(joined("router", result).err().unwrap_or_else(|| {
+            result = router_done(&mut self.router) => Some(joined("router", result).err().unwrap_or_else(|| {
                 AppError::Task("router", "stopped without being asked".into())
             })),
         };
@@ -194,7 +302,9 @@ impl Running {
                 self.gateway_stop.cancel();
                 self.bus.close().await;
                 self.router_stop.cancel();
-                let _ = self.store.flush().await;
+                if let Some(store) = &self.store {
+                    let _ = store.flush().await;
+                }
                 Err(err)
             }
         }
@@ -214,14 +324,25 @@ impl Running {
             }
         };
         self.bus.close().await;
-        info!("log closed; router applying what remains");
         self.router_stop.cancel();
-        let router = joined("router", self.router.await);
-        let flushed = self.store.flush().await.map_err(|source| AppError::Store {
-            dir: "(running store)".into(),
-            source,
-        });
-        info!(events = self.store.event_count(), "xiezhi stopped");
+        let router = match self.router {
+            Some(handle) => {
+                info!("log closed; router applying what remains");
+                joined("router", handle.await)
+            }
+            None => Ok(()),
+        };
+        let flushed = match &self.store {
+            Some(store) => store.flush().await.map_err(|source| AppError::Store {
+                dir: "(running store)".into(),
+                source,
+            }),
+            None => Ok(()),
+        };
+        info!(
+            events = self.store.as_ref().map_or(0, |s| s.event_count()),
+            "xiezhi stopped"
+        );
         gateway.and(router).and(flushed)
     }
 }

@@ -10,6 +10,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Agency, ChecksumPolicy, Registry, ValidationPolicy};
@@ -84,16 +86,31 @@ pub enum BusKind {
     /// The embedded sled log (one machine).
     #[default]
     Embedded,
+    /// Apache Kafka (across machines).
+    Kafka,
+}
+
+impl std::str::FromStr for BusKind {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "embedded" => Ok(BusKind::Embedded),
+            "kafka" => Ok(BusKind::Kafka),
+            other => Err(format!("unknown bus {other:?}: embedded or kafka")),
+        }
+    }
 }
 
 /// `[bus]`: the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
-    /// `embedded` (the only kind until the Kafka issue lands).
+    /// `embedded` (default: the log in the data directory) or `kafka`.
     pub kind: BusKind,
     /// Partitions of the embedded log; fixed once the log exists.
     pub partitions: u32,
+    /// The Kafka log, when `kind = "kafka"`.
+    pub kafka: KafkaConfig,
 }
 
 impl Default for BusConfig {
@@ -101,6 +118,52 @@ impl Default for BusConfig {
         Self {
             kind: BusKind::Embedded,
             partitions: 8,
+            kafka: KafkaConfig::default(),
+        }
+    }
+}
+
+/// `[bus.kafka]`: how to reach Kafka and how the topics are laid out (used when
+/// `bus.kind = "kafka"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]` of the brokers.
+    pub bootstrap: String,
+    /// The events topic, keyed by subject.
+    pub events_topic: String,
+    /// The dead-letter topic.
+    pub dlq_topic: String,
+    /// Partitions of the events topic when Xiezhi creates it. An existing topic with another
+    /// count is refused (changing it would move subjects between partitions).
+    pub partitions: u32,
+    /// Replication factor of topics Xiezhi creates (3 in production).
+    pub replication: u32,
+    /// `min.insync.replicas` of topics Xiezhi creates (2 in production): with acks=all, an event
+    /// is acknowledged only when this many replicas have it.
+    pub min_insync_replicas: u32,
+    /// How long a publish may wait for the brokers before it fails with UNAVAILABLE, in ms.
+    /// Keep it below your clients' gRPC deadline.
+    pub message_timeout_ms: u64,
+    /// Static group membership id of this router (`group.instance.id`): a router restarted with
+    /// the same id gets its partitions back at once instead of after a rebalance. Empty: none.
+    pub instance_id: String,
+    /// Extra librdkafka settings for every client (e.g. `security.protocol`, `ssl.ca.location`).
+    pub client: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap: "127.0.0.1:9092".to_owned(),
+            events_topic: "xiezhi.events.v1".to_owned(),
+            dlq_topic: "xiezhi.dlq.v1".to_owned(),
+            partitions: 12,
+            replication: 1,
+            min_insync_replicas: 1,
+            message_timeout_ms: 10_000,
+            instance_id: String::new(),
+            client: BTreeMap::new(),
         }
     }
 }
@@ -111,11 +174,16 @@ impl Default for BusConfig {
 pub struct RouterSection {
     /// Most records applied per store transaction.
     pub batch_max: usize,
+    /// Consumer group of the router on the log. Routers sharing a group share the partitions.
+    pub group: String,
 }
 
 impl Default for RouterSection {
     fn default() -> Self {
-        Self { batch_max: 1_000 }
+        Self {
+            batch_max: 1_000,
+            group: "xiezhi-router".to_owned(),
+        }
     }
 }
 
@@ -301,6 +369,39 @@ impl Config {
                 "validation.max_future_skew_secs",
                 "must be at most 86400 (one day)",
             ));
+        }
+        let kafka = &self.bus.kafka;
+        if self.bus.kind == BusKind::Kafka {
+            if kafka.bootstrap.trim().is_empty() {
+                return Err(invalid(
+                    "bus.kafka.bootstrap",
+                    "must name at least one broker",
+                ));
+            }
+            if !(1..=10_000).contains(&kafka.partitions) {
+                return Err(invalid(
+                    "bus.kafka.partitions",
+                    "must be between 1 and 10000",
+                ));
+            }
+            if kafka.replication == 0
+                || kafka.min_insync_replicas == 0
+                || kafka.min_insync_replicas > kafka.replication
+            {
+                return Err(invalid(
+                    "bus.kafka.min_insync_replicas",
+                    "replication and min_insync_replicas must be ≥ 1, and min_insync_replicas ≤ replication",
+                ));
+            }
+            if !(1_000..=300_000).contains(&kafka.message_timeout_ms) {
+                return Err(invalid(
+                    "bus.kafka.message_timeout_ms",
+                    "must be between 1000 and 300000",
+                ));
+            }
+        }
+        if self.router.group.trim().is_empty() {
+            return Err(invalid("router.group", "must not be empty"));
         }
         if self.store.data_dir.as_os_str().is_empty() {
             return Err(invalid("store.data_dir", "must not be empty"));

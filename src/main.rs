@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use xiezhi::config::Config;
+use xiezhi::app::Role;
+use xiezhi::config::{BusKind, Config};
 use xiezhi::domain::SystemClock;
 use xiezhi::gateway::{client, demo};
 
@@ -25,8 +26,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the broker: gRPC gateway, embedded log, router and store in one process.
+    /// Run the whole broker in one process: gRPC gateway, log (embedded or Kafka), router, store.
     Serve(ServerArgs),
+    /// Run a stateless publishing gateway on the Kafka log (publish calls only).
+    Gateway(ServerArgs),
+    /// Run a router on the Kafka log: consume into the store, serve inbox and query calls.
+    Router(ServerArgs),
+    /// Replay the whole log into a fresh store in --data-dir, to recover or check a store.
+    Rebuild {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Embedded log only: the data directory holding the log [default: store.data_dir of
+        /// the configuration, ./data]. The broker must not be running on it.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// Run the broker plus simulated agencies of one city publishing leads and answering them.
     Demo {
         #[command(flatten)]
@@ -66,6 +80,12 @@ struct ServerArgs {
     /// gRPC listen address [default: 127.0.0.1:50051].
     #[arg(long)]
     grpc_addr: Option<std::net::SocketAddr>,
+    /// The log: `embedded` or `kafka` [default: embedded].
+    #[arg(long)]
+    bus: Option<BusKind>,
+    /// Kafka brokers, `host:port[,host:port…]` (implies --bus kafka).
+    #[arg(long)]
+    kafka_bootstrap: Option<String>,
 }
 
 impl ServerArgs {
@@ -76,6 +96,13 @@ impl ServerArgs {
         }
         if let Some(addr) = self.grpc_addr {
             config.server.grpc_addr = addr;
+        }
+        if let Some(bus) = self.bus {
+            config.bus.kind = bus;
+        }
+        if let Some(bootstrap) = &self.kafka_bootstrap {
+            config.bus.kind = BusKind::Kafka;
+            config.bus.kafka.bootstrap = bootstrap.clone();
         }
         config.validate()?;
         Ok(config)
@@ -107,16 +134,52 @@ async fn termination() {
     ctrl_c().await;
 }
 
-async fn serve(args: ServerArgs) -> anyhow::Result<()> {
-    let config = args.load()?;
-    xiezhi::telemetry::init(&config.log.level);
+fn warn_sample_registry(config: &Config) {
     if config.registry.file.as_os_str().is_empty() {
         tracing::warn!(
             "no registry.file configured: using the built-in sample registry (Hangzhou)"
         );
     }
-    let running = xiezhi::app::start(&config, Arc::new(SystemClock)).await?;
+}
+
+async fn serve(args: ServerArgs, role: Role) -> anyhow::Result<()> {
+    let config = args.load()?;
+    xiezhi::telemetry::init(&config.log.level);
+    warn_sample_registry(&config);
+    let running = xiezhi::app::start(&config, role, Arc::new(SystemClock)).await?;
     running.run_until(termination()).await?;
+    Ok(())
+}
+
+async fn rebuild(args: ServerArgs, from: Option<PathBuf>) -> anyhow::Result<()> {
+    let target = args
+        .data_dir
+        .clone()
+        .context("--data-dir names the new store to rebuild into")?;
+    let mut config = args.load()?;
+    xiezhi::telemetry::init(&config.log.level);
+    warn_sample_registry(&config);
+    // The configured data directory holds the embedded log; the new store goes to --data-dir.
+    let source = match from {
+        Some(dir) => dir,
+        None => {
+            Config::load(args.config.as_deref(), std::env::vars())?
+                .store
+                .data_dir
+        }
+    };
+    config.store.data_dir = target.clone();
+    let started = std::time::Instant::now();
+    let stats = xiezhi::app::rebuild(&config, &source, &target, Arc::new(SystemClock)).await?;
+    println!(
+        "rebuilt {} from the {:?} log: {} records read, {} events applied, {} set aside, in {:.1?}",
+        target.display(),
+        config.bus.kind,
+        stats.records,
+        stats.applied,
+        stats.set_aside,
+        started.elapsed()
+    );
     Ok(())
 }
 
@@ -132,7 +195,7 @@ async fn run_demo(args: ServerArgs, rate: f64, duration: Option<u64>) -> anyhow:
         temp = tempfile_dir()?;
         config.store.data_dir = temp.clone();
     }
-    let running = xiezhi::app::start(&config, Arc::new(SystemClock)).await?;
+    let running = xiezhi::app::start(&config, Role::All, Arc::new(SystemClock)).await?;
     let registry = running.registry().clone();
     let endpoint = format!("http://{}", running.grpc_addr());
     println!(
@@ -158,7 +221,7 @@ async fn run_demo(args: ServerArgs, rate: f64, duration: Option<u64>) -> anyhow:
     }
     stop.cancel();
     let stats = simulation.await.context("demo task")??;
-    let events = running.store().event_count();
+    let events = running.store().map_or(0, |store| store.event_count());
     running.shutdown().await?;
     println!(
         "xiezhi demo: {} leads and {} outcomes published, {} deliveries received, {events} events stored",
@@ -199,7 +262,10 @@ async fn publish(json: PathBuf, server: String) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args, Role::All).await,
+        Command::Gateway(args) => serve(args, Role::Gateway).await,
+        Command::Router(args) => serve(args, Role::Router).await,
+        Command::Rebuild { server, from } => rebuild(server, from).await,
         Command::Demo {
             server,
             rate,

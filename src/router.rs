@@ -84,7 +84,8 @@ impl Router {
                 () = shutdown.cancelled() => break,
                 polled = consumer.poll(self.config.batch_max) => polled?,
             };
-            self.process(consumer.as_mut(), records).await?;
+            self.process(consumer.as_mut(), records, DeadLetters::Write)
+                .await?;
         }
         // The gateway has stopped: drain what is on the log so every acknowledged event is
         // applied before exit. A short quiet period means the log is exhausted.
@@ -94,10 +95,41 @@ impl Router {
         )
         .await
         {
-            self.process(consumer.as_mut(), polled?).await?;
+            self.process(consumer.as_mut(), polled?, DeadLetters::Write)
+                .await?;
         }
+        consumer.close().await;
         info!("router stopped");
         Ok(())
+    }
+
+    /// Replays the whole log into this router's (fresh) store, up to the end the log had when
+    /// the replay began, without committing anything or writing dead letters again.
+    pub async fn rebuild(self) -> Result<RebuildStats, RouterError> {
+        let end = self.bus.end_offsets().await?;
+        let mut stats = RebuildStats {
+            records: end.iter().sum(),
+            ..RebuildStats::default()
+        };
+        let mut next = vec![0u64; end.len()];
+        let mut consumer = self.bus.replay().await?;
+        while next.iter().zip(&end).any(|(n, e)| n < e) {
+            let records = consumer.poll(self.config.batch_max).await?;
+            let records: Vec<Record> = records
+                .into_iter()
+                .filter(|r| r.position.offset < end[r.position.partition as usize])
+                .collect();
+            for r in &records {
+                let n = &mut next[r.position.partition as usize];
+                *n = (*n).max(r.position.offset + 1);
+            }
+            let counts = self
+                .process(consumer.as_mut(), records, DeadLetters::Skip)
+                .await?;
+            stats.applied += counts.applied;
+            stats.set_aside += counts.set_aside;
+        }
+        Ok(stats)
     }
 
     /// Decodes, applies and commits one batch.
@@ -105,36 +137,90 @@ impl Router {
         &self,
         consumer: &mut dyn BusConsumer,
         records: Vec<Record>,
-    ) -> Result<(), RouterError> {
+        dead_letters: DeadLetters,
+    ) -> Result<RebuildStats, RouterError> {
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
         let mut batch = Vec::with_capacity(records.len());
+        // The records behind `batch`, in the same order as the store's outcomes.
+        let mut decoded = Vec::with_capacity(records.len());
+        let mut set_aside = Vec::new();
         for record in &records {
             match Envelope::decode(&record.payload) {
-                Ok(envelope) => batch.push((record.position, envelope)),
-                Err(err) => {
-                    warn!(
-                        partition = record.position.partition,
-                        offset = record.position.offset,
-                        error = %crate::telemetry::chain(&err),
-                        "undecodable record set aside as a dead letter"
-                    );
-                    self.bus
-                        .dead_letter(record, &crate::telemetry::chain(&err))
-                        .await?;
+                Ok(envelope) => {
+                    batch.push((record.position, envelope));
+                    decoded.push(record);
                 }
+                Err(err) => set_aside.push((record, crate::telemetry::chain(&err))),
             }
         }
+        let mut counts = RebuildStats::default();
         if !batch.is_empty() {
             let applied = self
                 .store
                 .apply(&batch, &self.registry, self.clock.now())
                 .await?;
-            for outcome in &applied.outcomes {
+            for (outcome, record) in applied.outcomes.iter().zip(decoded) {
+                let _span = trace_span(record).entered();
                 log_outcome(outcome);
+                match outcome {
+                    ApplyOutcome::Applied { .. } => counts.applied += 1,
+                    ApplyOutcome::Conflict { key, .. } => set_aside.push((
+                        record,
+                        format!("event id {key} was already applied with different content; the first one stands"),
+                    )),
+                    ApplyOutcome::Duplicate { .. } => {}
+                }
             }
         }
+        counts.set_aside = set_aside.len() as u64;
+        for (record, reason) in set_aside {
+            warn!(
+                partition = record.position.partition,
+                offset = record.position.offset,
+                reason = %reason,
+                "record set aside as a dead letter"
+            );
+            if dead_letters == DeadLetters::Write {
+                self.bus.dead_letter(record, &reason).await?;
+            }
+        }
+        // Only now, with the batch durable in the store and the dead letters on their log.
         consumer.commit(&positions).await?;
-        Ok(())
+        Ok(counts)
+    }
+}
+
+/// Whether a batch writes its dead letters (live routing) or only counts them (rebuild: they
+/// were written the first time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DeadLetters {
+    Write,
+    Skip,
+}
+
+/// What a rebuild (or a batch) did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RebuildStats {
+    /// Records on the log when the rebuild began.
+    pub records: u64,
+    /// Events applied to the store.
+    pub applied: u64,
+    /// Records set aside (undecodable, or an event id reused for different content).
+    pub set_aside: u64,
+}
+
+/// A span continuing the publisher's trace, so the router's log lines for an event carry the
+/// trace id the gateway gave it.
+fn trace_span(record: &Record) -> tracing::Span {
+    match record
+        .traceparent
+        .as_deref()
+        .and_then(crate::telemetry::parse_traceparent)
+    {
+        Some((trace_id, parent_id)) => {
+            tracing::info_span!("route", trace_id = %trace_id, parent_id = %parent_id)
+        }
+        None => tracing::info_span!("route"),
     }
 }
 
@@ -159,5 +245,8 @@ fn log_outcome(outcome: &ApplyOutcome) {
             }
         }
         ApplyOutcome::Duplicate { key } => debug!(event = %key, "replayed event skipped"),
+        ApplyOutcome::Conflict { key, .. } => {
+            warn!(event = %key, "event id reused with different content; refused");
+        }
     }
 }

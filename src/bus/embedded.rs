@@ -16,14 +16,15 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use super::{AppendOutcome, Bus, BusConsumer, BusError, OutgoingRecord, Record, partition_for};
+use super::{
+    AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, partition_for,
+};
 use crate::domain::LogPosition;
 use crate::store::{Store, StoreError};
 use crate::telemetry::chain;
@@ -85,6 +86,20 @@ fn position_of(key: &[u8]) -> LogPosition {
     }
 }
 
+/// The next offset of each partition: one past its last record.
+fn end_offsets(log: &sled::Tree, partitions: u32) -> Result<Vec<u64>, BusError> {
+    (0..partitions)
+        .map(|p| {
+            let last = log
+                .scan_prefix(p.to_be_bytes())
+                .next_back()
+                .transpose()
+                .map_err(sled_err("read log"))?;
+            Ok(last.map_or(0, |(k, _)| position_of(&k).offset + 1))
+        })
+        .collect()
+}
+
 fn decode_offset(raw: &[u8]) -> u64 {
     raw.try_into().map_or(0, u64::from_be_bytes)
 }
@@ -124,16 +139,7 @@ impl EmbeddedBus {
                     .map_err(sled_err("write log"))?;
             }
         }
-        let mut next = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            let last = trees
-                .log
-                .scan_prefix(p.to_be_bytes())
-                .next_back()
-                .transpose()
-                .map_err(sled_err("read log"))?;
-            next.push(last.map_or(0, |(k, _)| position_of(&k).offset + 1));
-        }
+        let next = end_offsets(&trees.log, partitions)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
         let (appended_tx, appended) = watch::channel(0);
         let writer = Writer {
@@ -154,13 +160,7 @@ impl EmbeddedBus {
         })
     }
 
-    /// Number of records on the log, all partitions (for operators and tests).
-    pub fn record_count(&self) -> usize {
-        self.trees.log.len()
-    }
-
-    /// The committed next offset of each partition for `group` (for operators and tests).
-    pub fn committed(&self, group: &str) -> Result<Vec<u64>, BusError> {
+    fn committed_offsets(&self, group: &str) -> Result<Vec<u64>, BusError> {
         (0..self.partitions)
             .map(|p| {
                 Ok(self
@@ -173,8 +173,7 @@ impl EmbeddedBus {
             .collect()
     }
 
-    /// Dead letters set aside so far, oldest first (for operators and tests).
-    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
+    fn read_dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
         self.trees
             .dlq
             .iter()
@@ -190,17 +189,6 @@ impl EmbeddedBus {
             })
             .collect()
     }
-}
-
-/// A record the router could not decode, kept with the reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct DeadLetter {
-    /// Where it sat on the log.
-    pub position: LogPosition,
-    /// Why it was set aside.
-    pub reason: String,
-    /// Its bytes, hex-encoded.
-    pub payload_hex: String,
 }
 
 /// The writer task's state: next offset of each partition.
@@ -374,14 +362,36 @@ impl Bus for EmbeddedBus {
     }
 
     async fn consumer(&self, group: &str) -> Result<Box<dyn BusConsumer>, BusError> {
-        let next = self.committed(group)?;
+        let next = self.committed_offsets(group)?;
         Ok(Box::new(EmbeddedConsumer {
             trees: self.trees.clone(),
-            group: group.to_owned(),
+            group: Some(group.to_owned()),
             next,
             start: 0,
             appended: self.appended.clone(),
         }))
+    }
+
+    async fn replay(&self) -> Result<Box<dyn BusConsumer>, BusError> {
+        Ok(Box::new(EmbeddedConsumer {
+            trees: self.trees.clone(),
+            group: None,
+            next: vec![0; self.partitions as usize],
+            start: 0,
+            appended: self.appended.clone(),
+        }))
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
+        self.read_dead_letters()
+    }
+
+    async fn end_offsets(&self) -> Result<Vec<u64>, BusError> {
+        end_offsets(&self.trees.log, self.partitions)
+    }
+
+    async fn committed(&self, group: &str) -> Result<Vec<u64>, BusError> {
+        self.committed_offsets(group)
     }
 
     async fn dead_letter(&self, record: &Record, reason: &str) -> Result<(), BusError> {
@@ -428,7 +438,8 @@ impl Bus for EmbeddedBus {
 /// A consumer of the embedded log.
 struct EmbeddedConsumer {
     trees: Trees,
-    group: String,
+    /// `None` for a replay, which commits nothing.
+    group: Option<String>,
     /// Next offset to hand out, per partition.
     next: Vec<u64>,
     /// Partition to start the next poll at, so no partition starves the others.
@@ -457,7 +468,9 @@ impl EmbeddedConsumer {
                     self.next[p] = position.offset + 1;
                     out.push(Record {
                         position,
+                        key: None,
                         payload: value.to_vec(),
+                        traceparent: None,
                     });
                 }
             }
@@ -484,6 +497,9 @@ impl BusConsumer for EmbeddedConsumer {
     }
 
     async fn commit(&mut self, positions: &[LogPosition]) -> Result<(), BusError> {
+        let Some(group) = &self.group else {
+            return Ok(());
+        };
         let mut upto: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
         for pos in positions {
             let next = upto.entry(pos.partition).or_default();
@@ -491,7 +507,7 @@ impl BusConsumer for EmbeddedConsumer {
         }
         let mut batch = sled::Batch::default();
         for (partition, next) in upto {
-            batch.insert(offsets_key(&self.group, partition), &next.to_be_bytes());
+            batch.insert(offsets_key(group, partition), &next.to_be_bytes());
         }
         self.trees
             .offsets

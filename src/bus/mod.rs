@@ -11,6 +11,7 @@
 //!   deduplicating event ids in its store before committing.
 
 pub mod embedded;
+pub mod kafka;
 
 use async_trait::async_trait;
 
@@ -29,6 +30,8 @@ pub struct OutgoingRecord {
     pub content_hash: [u8; 32],
     /// The encoded envelope.
     pub payload: Vec<u8>,
+    /// W3C trace context of the publish call, carried to the router (Kafka header `traceparent`).
+    pub traceparent: Option<String>,
 }
 
 /// A successful append.
@@ -54,8 +57,23 @@ impl AppendOutcome {
 pub struct Record {
     /// Where it sits.
     pub position: LogPosition,
+    /// Its partitioning key (the subject key), if the log keeps keys.
+    pub key: Option<Vec<u8>>,
     /// The bytes appended.
     pub payload: Vec<u8>,
+    /// W3C trace context it was published under, if the log carries one.
+    pub traceparent: Option<String>,
+}
+
+/// A record the router could not use, kept with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    /// Where it sat on the events log.
+    pub position: LogPosition,
+    /// Why it was set aside.
+    pub reason: String,
+    /// Its bytes, hex-encoded.
+    pub payload_hex: String,
 }
 
 /// A bus operation failed.
@@ -77,6 +95,17 @@ pub enum BusError {
     /// The log's storage failed.
     #[error("log storage failed")]
     Storage(#[from] StoreError),
+    /// The Kafka cluster refused or failed an operation.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// The Kafka topics do not match the configuration.
+    #[error("kafka topic {topic}: {problem}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What does not match.
+        problem: String,
+    },
     /// The data directory's log was created with another partition count.
     #[error(
         "the log has {found} partitions but the configuration says {configured}; partitions cannot change on an existing log"
@@ -98,9 +127,22 @@ pub trait Bus: Send + Sync + 'static {
     /// A consumer for `group`, starting after the group's committed positions.
     async fn consumer(&self, group: &str) -> Result<Box<dyn BusConsumer>, BusError>;
 
-    /// Sets aside a record the router cannot decode, with the reason, so it is kept for
-    /// operators and never blocks the partition.
+    /// A consumer of every record from the start of the log that commits nothing (for
+    /// `xiezhi rebuild`).
+    async fn replay(&self) -> Result<Box<dyn BusConsumer>, BusError>;
+
+    /// Sets aside a record the router cannot use, with the reason, so it is kept for operators
+    /// and never blocks the partition. Durable on return.
     async fn dead_letter(&self, record: &Record, reason: &str) -> Result<(), BusError>;
+
+    /// The dead letters set aside so far, oldest first.
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError>;
+
+    /// The next offset of each partition: the number of records ever appended to it.
+    async fn end_offsets(&self) -> Result<Vec<u64>, BusError>;
+
+    /// The next offset `group` will read in each partition (0 where it has committed nothing).
+    async fn committed(&self, group: &str) -> Result<Vec<u64>, BusError>;
 
     /// Stops taking appends, finishes those in flight and makes everything durable.
     async fn close(&self);
@@ -118,6 +160,9 @@ pub trait BusConsumer: Send {
 
     /// Records that every record up to and including these positions has been applied.
     async fn commit(&mut self, positions: &[LogPosition]) -> Result<(), BusError>;
+
+    /// Makes the commits durable before the consumer goes away.
+    async fn close(&mut self) {}
 }
 
 /// The partition a key belongs to: FNV-1a (64-bit) of the key, modulo the partition count.

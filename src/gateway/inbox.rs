@@ -16,6 +16,7 @@ use super::convert;
 use super::status::ApiError;
 use crate::domain::{AgencyId, FieldViolation, RuleError, Violations};
 use crate::proto;
+use crate::store::Store;
 
 /// Deliveries read from the store per round trip.
 const PAGE: usize = 256;
@@ -23,12 +24,15 @@ const PAGE: usize = 256;
 const BUFFER: usize = 64;
 
 /// The inbox service.
-pub(crate) struct InboxService(pub(crate) Arc<Shared>);
+pub(crate) struct InboxService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) store: Arc<Store>,
+}
 
 impl InboxService {
     fn agency(&self, raw: &str) -> Result<AgencyId, ApiError> {
         let mut v = Violations::new();
-        let agency = self.0.validator().agency(&mut v, "agency", raw);
+        let agency = self.shared.validator().agency(&mut v, "agency", raw);
         v.finish().map_err(ApiError::Invalid)?;
         // finish() succeeded, so the agency parsed.
         Ok(agency.expect("agency parsed without violations"))
@@ -36,15 +40,16 @@ impl InboxService {
 }
 
 async fn stream_deliveries(
-    shared: Arc<Shared>,
+    store: Arc<Store>,
+    shutdown: tokio_util::sync::CancellationToken,
     agency: AgencyId,
     mut cursor: u64,
     tx: mpsc::Sender<Result<proto::Delivery, Status>>,
 ) {
-    let mut durable = shared.store.watch_durable();
+    let mut durable = store.watch_durable();
     loop {
         durable.borrow_and_update();
-        let page = match shared.store.deliveries(&agency, cursor, PAGE) {
+        let page = match store.deliveries(&agency, cursor, PAGE) {
             Ok(page) => page,
             Err(err) => {
                 let _ = tx.send(Err(ApiError::Store(err).into())).await;
@@ -53,7 +58,7 @@ async fn stream_deliveries(
         };
         if page.is_empty() {
             tokio::select! {
-                () = shared.shutdown.cancelled() => {
+                () = shutdown.cancelled() => {
                     let _ = tx.send(Err(Status::unavailable(
                         "server is shutting down; resubscribe from your last cursor",
                     ))).await;
@@ -86,14 +91,16 @@ impl proto::inbox_server::Inbox for InboxService {
         let agency = self.agency(&req.agency)?;
         let from = match req.from_cursor {
             Some(cursor) => cursor,
-            None => self
-                .0
-                .store
-                .acknowledged(&agency)
-                .map_err(ApiError::Store)?,
+            None => self.store.acknowledged(&agency).map_err(ApiError::Store)?,
         };
         let (tx, rx) = mpsc::channel(BUFFER);
-        tokio::spawn(stream_deliveries(self.0.clone(), agency, from, tx));
+        tokio::spawn(stream_deliveries(
+            self.store.clone(),
+            self.shared.shutdown.clone(),
+            agency,
+            from,
+            tx,
+        ));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -103,23 +110,22 @@ impl proto::inbox_server::Inbox for InboxService {
     ) -> Result<Response<proto::AcknowledgeResponse>, Status> {
         let req = request.into_inner();
         let agency = self.agency(&req.agency)?;
-        let (acknowledged, latest) = self
-            .0
-            .store
-            .acknowledge(&agency, req.cursor)
-            .await
-            .map_err(|err| match err {
-                crate::store::StoreError::CursorAhead { cursor, latest, .. } => {
-                    ApiError::OutOfRange(FieldViolation {
-                        field: "cursor".into(),
-                        error: RuleError::new(
-                            "cursor.ahead",
-                            format!("cursor {cursor} is beyond the latest delivery {latest}"),
-                        ),
-                    })
-                }
-                other => ApiError::Store(other),
-            })?;
+        let (acknowledged, latest) =
+            self.store
+                .acknowledge(&agency, req.cursor)
+                .await
+                .map_err(|err| match err {
+                    crate::store::StoreError::CursorAhead { cursor, latest, .. } => {
+                        ApiError::OutOfRange(FieldViolation {
+                            field: "cursor".into(),
+                            error: RuleError::new(
+                                "cursor.ahead",
+                                format!("cursor {cursor} is beyond the latest delivery {latest}"),
+                            ),
+                        })
+                    }
+                    other => ApiError::Store(other),
+                })?;
         Ok(Response::new(proto::AcknowledgeResponse {
             acknowledged_cursor: acknowledged,
             latest_cursor: latest,

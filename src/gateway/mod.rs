@@ -34,8 +34,8 @@ const DECODE_HEADROOM: usize = 4;
 pub struct Shared {
     /// The log events are published to.
     pub bus: Arc<dyn Bus>,
-    /// The router's store, read by inbox and query.
-    pub store: Arc<Store>,
+    /// The router's store, read by inbox and query; `None` in the stateless gateway role.
+    pub store: Option<Arc<Store>>,
     /// Known agencies.
     pub registry: Arc<Registry>,
     /// Now, for validation.
@@ -71,20 +71,56 @@ pub enum GatewayError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
+/// Which services a process offers.
+#[derive(Clone, Copy, Debug)]
+pub struct Services {
+    /// `Publisher`.
+    pub publisher: bool,
+    /// `Inbox` and `Query` (need the store).
+    pub readers: bool,
+}
+
 /// Serves on `listener` until `shared.shutdown` is cancelled, then stops accepting, lets
 /// in-flight calls finish and returns.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), GatewayError> {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    services: Services,
+) -> Result<(), GatewayError> {
     let limit = shared.max_request_bytes.saturating_mul(DECODE_HEADROOM);
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<proto::publisher_server::PublisherServer<publisher::PublisherService>>()
-        .await;
-    health
-        .set_serving::<proto::inbox_server::InboxServer<inbox::InboxService>>()
-        .await;
-    health
-        .set_serving::<proto::query_server::QueryServer<query::QueryService>>()
-        .await;
+    let readers = shared.store.clone().filter(|_| services.readers);
+    let publisher = services.publisher.then(|| {
+        proto::publisher_server::PublisherServer::new(publisher::PublisherService(shared.clone()))
+            .max_decoding_message_size(limit)
+    });
+    let inbox = readers.as_ref().map(|store| {
+        proto::inbox_server::InboxServer::new(inbox::InboxService {
+            shared: shared.clone(),
+            store: store.clone(),
+        })
+        .max_decoding_message_size(limit)
+    });
+    let query = readers.as_ref().map(|store| {
+        proto::query_server::QueryServer::new(query::QueryService {
+            shared: shared.clone(),
+            store: store.clone(),
+        })
+        .max_decoding_message_size(limit)
+    });
+    if publisher.is_some() {
+        health
+            .set_serving::<proto::publisher_server::PublisherServer<publisher::PublisherService>>()
+            .await;
+    }
+    if readers.is_some() {
+        health
+            .set_serving::<proto::inbox_server::InboxServer<inbox::InboxService>>()
+            .await;
+        health
+            .set_serving::<proto::query_server::QueryServer<query::QueryService>>()
+            .await;
+    }
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -101,20 +137,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<(), Gat
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
-            proto::publisher_server::PublisherServer::new(publisher::PublisherService(
-                shared.clone(),
-            ))
-            .max_decoding_message_size(limit),
-        )
-        .add_service(
-            proto::inbox_server::InboxServer::new(inbox::InboxService(shared.clone()))
-                .max_decoding_message_size(limit),
-        )
-        .add_service(
-            proto::query_server::QueryServer::new(query::QueryService(shared.clone()))
-                .max_decoding_message_size(limit),
-        )
+        .add_optional_service(publisher)
+        .add_optional_service(inbox)
+        .add_optional_service(query)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.cancelled().await;
             // Health checkers see the change before the listener closes.

@@ -10,6 +10,7 @@ use super::status::ApiError;
 use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
 use crate::domain::{Envelope, FieldViolation};
 use crate::proto;
+use crate::telemetry;
 
 /// The publisher service.
 pub(crate) struct PublisherService(pub(crate) std::sync::Arc<Shared>);
@@ -32,13 +33,37 @@ impl PublisherService {
     async fn publish(
         &self,
         validated: Result<Envelope, Vec<FieldViolation>>,
+        traceparent: Option<&str>,
     ) -> Result<proto::Ack, ApiError> {
         let envelope = validated.map_err(ApiError::Invalid)?;
+        let key = envelope.key();
+        let content_hash = envelope.content_hash();
+        // A retry of an event the router has already applied is answered from the store. The
+        // embedded log checks this itself; for Kafka, whose appends carry no idempotency check,
+        // this is where a retry is recognised (a retry racing its first copy is deduplicated
+        // by the router instead).
+        if let Some(store) = &self.0.store
+            && let Some((hash, position)) = store.applied(&key)?
+        {
+            if hash != content_hash {
+                return Err(ApiError::Conflict {
+                    event_id: envelope.event_id.to_string(),
+                    existing: position,
+                });
+            }
+            return Ok(proto::Ack {
+                event_id: envelope.event_id.to_string(),
+                position: Some(convert::position(position)),
+                duplicate: true,
+                warnings: envelope.warnings,
+            });
+        }
         let record = OutgoingRecord {
             key: envelope.subject().key(),
-            idempotency_key: envelope.key().to_bytes(),
-            content_hash: envelope.content_hash(),
+            idempotency_key: key.to_bytes(),
+            content_hash,
             payload: envelope.encode(),
+            traceparent: Some(telemetry::traceparent(traceparent, &key.to_string())),
         };
         let outcome = self.0.bus.append(record).await.map_err(|err| match err {
             BusError::Conflict { existing } => ApiError::Conflict {
@@ -65,25 +90,40 @@ impl PublisherService {
     }
 }
 
+/// The caller's W3C `traceparent` metadata, if any.
+fn incoming_traceparent<T>(request: &Request<T>) -> Option<String> {
+    request
+        .metadata()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 #[tonic::async_trait]
 impl proto::publisher_server::Publisher for PublisherService {
     async fn publish_lead(
         &self,
         request: Request<proto::PublishLeadRequest>,
     ) -> Result<Response<proto::Ack>, Status> {
+        let traceparent = incoming_traceparent(&request);
         let req = request.into_inner();
         self.check_size(req.encoded_len())?;
         let validated = self.0.validator().lead(&req);
-        Ok(Response::new(self.publish(validated).await?))
+        Ok(Response::new(
+            self.publish(validated, traceparent.as_deref()).await?,
+        ))
     }
 
     async fn publish_outcome(
         &self,
         request: Request<proto::PublishOutcomeRequest>,
     ) -> Result<Response<proto::Ack>, Status> {
+        let traceparent = incoming_traceparent(&request);
         let req = request.into_inner();
         self.check_size(req.encoded_len())?;
         let validated = self.0.validator().outcome(&req);
-        Ok(Response::new(self.publish(validated).await?))
+        Ok(Response::new(
+            self.publish(validated, traceparent.as_deref()).await?,
+        ))
     }
 }

@@ -10,6 +10,7 @@ use super::status::ApiError;
 use crate::domain::{RuleError, Violations};
 use crate::proto;
 use crate::store::LeadFilter;
+use crate::store::Store;
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: u32 = 100;
@@ -17,7 +18,10 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
 
 /// The query service.
-pub(crate) struct QueryService(pub(crate) Arc<Shared>);
+pub(crate) struct QueryService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) store: Arc<Store>,
+}
 
 fn page_size(v: &mut Violations, raw: u32) -> usize {
     match raw {
@@ -41,12 +45,14 @@ impl proto::query_server::Query for QueryService {
     ) -> Result<Response<proto::SubjectTimelineResponse>, Status> {
         let req = request.into_inner();
         let mut v = Violations::new();
-        let key = self.0.validator().subject_key(&mut v, req.kind, &req.id);
+        let key = self
+            .shared
+            .validator()
+            .subject_key(&mut v, req.kind, &req.id);
         let limit = page_size(&mut v, req.page_size);
         v.finish().map_err(ApiError::Invalid)?;
         let key = key.expect("subject key parsed without violations");
         let page = self
-            .0
             .store
             .timeline(&key, Some(&req.page_token), limit)
             .map_err(ApiError::Store)?;
@@ -62,7 +68,7 @@ impl proto::query_server::Query for QueryService {
     ) -> Result<Response<proto::ListLeadsResponse>, Status> {
         let req = request.into_inner();
         let mut v = Violations::new();
-        let validator = self.0.validator();
+        let validator = self.shared.validator();
         if req.division_prefix.len() > 12
             || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
         {
@@ -88,7 +94,6 @@ impl proto::query_server::Query for QueryService {
         let limit = page_size(&mut v, req.page_size);
         v.finish().map_err(ApiError::Invalid)?;
         let page = self
-            .0
             .store
             .list_leads(&filter, Some(&req.page_token), limit)
             .map_err(ApiError::Store)?;

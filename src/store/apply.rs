@@ -34,10 +34,18 @@ pub enum ApplyOutcome {
         /// For an outcome naming a lead: whether that lead was found (and closed).
         lead_found: Option<bool>,
     },
-    /// Applied before: nothing changed.
+    /// Applied before with the same content: nothing changed.
     Duplicate {
         /// Producer and event id.
         key: EventKey,
+    },
+    /// The event id was applied before with different content: the first stays, this one is
+    /// refused (only the Kafka log, which has no idempotency check at append, can carry it).
+    Conflict {
+        /// Producer and event id.
+        key: EventKey,
+        /// Where the refused record sits.
+        position: LogPosition,
     },
 }
 
@@ -63,6 +71,14 @@ struct Tx<'a> {
     heads: &'a TransactionalTree,
 }
 
+/// `applied` values: the event's seq, then its content hash.
+fn applied_value(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..8].copy_from_slice(&seq.to_be_bytes());
+    value[8..].copy_from_slice(hash);
+    value
+}
+
 fn corrupt(err: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(err)
 }
@@ -82,8 +98,16 @@ impl Tx<'_> {
         for (position, envelope) in batch {
             let key = envelope.key();
             let key_bytes = key.to_bytes();
-            if self.applied.get(&key_bytes)?.is_some() {
-                outcomes.push(ApplyOutcome::Duplicate { key });
+            let hash = envelope.content_hash();
+            if let Some(raw) = self.applied.get(&key_bytes)? {
+                outcomes.push(if raw.get(8..) == Some(hash.as_slice()) {
+                    ApplyOutcome::Duplicate { key }
+                } else {
+                    ApplyOutcome::Conflict {
+                        key,
+                        position: *position,
+                    }
+                });
                 continue;
             }
             let seq = next_seq;
@@ -132,7 +156,8 @@ impl Tx<'_> {
                 delivered_to: recipients.iter().map(|(a, _)| a.clone()).collect(),
             };
             self.events.insert(&seq.to_be_bytes(), encode(&stored))?;
-            self.applied.insert(key_bytes, &seq.to_be_bytes())?;
+            self.applied
+                .insert(key_bytes, applied_value(seq, &hash).as_slice())?;
             self.subjects
                 .insert(keys::compound(envelope.subject().key().as_str(), seq), &[])?;
             outcomes.push(ApplyOutcome::Applied {

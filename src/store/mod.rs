@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `meta` | name | counters (`next_seq`) and the schema version |
 //! | `events` | seq | [`StoredEvent`] |
-//! | `applied` | `producer/event_id` | seq — the router's deduplication |
+//! | `applied` | `producer/event_id` | seq, content SHA-256 — the router's deduplication |
 //! | `subjects` | subject key, 0, seq | — the timeline index |
 //! | `leads` | division, 0, seq | [`LeadRow`] |
 //! | `inbox` | agency, 0, cursor | [`DeliveryRecord`] |
@@ -34,7 +34,7 @@ pub use apply::{Applied, ApplyOutcome};
 pub use read::{LeadFilter, LeadPage, Page};
 
 /// Version of the tree layout; a store written by a newer layout is refused.
-const LAYOUT_VERSION: u64 = 1;
+const LAYOUT_VERSION: u64 = 2;
 
 /// An event as the store holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

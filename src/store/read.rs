@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::{DeliveryRecord, LeadRow, Store, StoreError, StoredEvent, decode, keys};
-use crate::domain::{AgencyId, Domain, LeadStatus, SubjectKey};
+use crate::domain::{AgencyId, Domain, EventKey, LeadStatus, LogPosition, SubjectKey};
 
 /// Longest page any read returns.
 const MAX_PAGE: usize = 1_000;
@@ -126,6 +126,51 @@ impl Store {
             items,
             next_token: None,
         })
+    }
+
+    /// The content hash and log position of an applied event, if its `producer/event_id` was
+    /// applied and is durable: lets a gateway answer a retry without touching the log.
+    pub fn applied(&self, key: &EventKey) -> Result<Option<([u8; 32], LogPosition)>, StoreError> {
+        let Some(raw) = self
+            .trees
+            .applied
+            .get(key.to_bytes())
+            .map_err(StoreError::sled("read"))?
+        else {
+            return Ok(None);
+        };
+        let seq = keys::decode_u64(&raw[..8.min(raw.len())]);
+        let (Some(event), Ok(hash)) = (
+            self.event(seq)?,
+            <[u8; 32]>::try_from(raw.get(8..).unwrap_or_default()),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some((hash, event.position)))
+    }
+
+    /// Durable events after `after_seq`, in seq order (for comparisons and exports).
+    pub fn events_after(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let durable = self.durable_seq();
+        let mut out = Vec::new();
+        for entry in self
+            .trees
+            .events
+            .range((after_seq + 1).to_be_bytes()..)
+            .take(limit)
+        {
+            let (_, raw) = entry.map_err(StoreError::sled("read"))?;
+            let event: StoredEvent = decode("events", &raw)?;
+            if event.seq > durable {
+                break;
+            }
+            out.push(event);
+        }
+        Ok(out)
     }
 
     /// Every durable event about one subject, in log order.

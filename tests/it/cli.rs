@@ -13,7 +13,7 @@ use tonic_health::pb::health_client::HealthClient;
 use xiezhi::proto;
 use xiezhi::proto::publisher_client::PublisherClient;
 
-use crate::support::{TestServer, event_ids, lead, org, read_until_quiet, subscribe};
+use crate::support::{Log, TestServer, event_ids, lead, org, read_until_quiet, subscribe};
 
 fn xiezhi() -> Command {
     Command::new(env!("CARGO_BIN_EXE_xiezhi"))
@@ -55,7 +55,7 @@ fn help_lists_the_commands() {
 
 #[tokio::test]
 async fn publish_json_sends_the_example_events() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Log::Embedded).await;
     let endpoint = format!("http://{}", server.running().grpc_addr());
     for file in ["lead.json", "outcome.json"] {
         let mut command = xiezhi();

@@ -4,15 +4,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use xiezhi::bus::{Bus, OutgoingRecord};
+use xiezhi::bus::OutgoingRecord;
 use xiezhi::domain::{SubjectKey, Uscc};
 use xiezhi::proto;
 
-use crate::support::{TestServer, event_ids, lead, org};
+use crate::support::{Log, TestServer, event_ids, lead, org};
 
-#[tokio::test]
-async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
-    let server = TestServer::start().await;
+async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery(log: Log) {
+    let server = TestServer::start(log).await;
     for i in 0..30 {
         server
             .publisher()
@@ -35,11 +34,12 @@ async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
 
     let server = server.restart().await;
     assert_eq!(server.event_count(), 30, "events intact");
-    assert_eq!(server.log_records(), 30);
+    assert_eq!(server.log_records().await, 30);
     let committed: u64 = server
         .running()
         .bus()
-        .committed("xiezhi-router")
+        .committed(&server.config.router.group)
+        .await
         .unwrap()
         .iter()
         .sum();
@@ -77,9 +77,8 @@ async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events() {
-    let server = TestServer::start().await;
+async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events(log: Log) {
+    let server = TestServer::start(log).await;
     let mut tasks = tokio::task::JoinSet::new();
     for p in 0..10u64 {
         let mut publisher = server.publisher();
@@ -98,7 +97,7 @@ async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events()
     while let Some(done) = tasks.join_next().await {
         done.unwrap();
     }
-    assert_eq!(server.log_records(), 10_000);
+    assert_eq!(server.log_records().await, 10_000);
     server.wait_for_events(10_000).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.event_count(), 10_000);
@@ -115,9 +114,8 @@ async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events()
     server.stop().await;
 }
 
-#[tokio::test]
-async fn undecodable_records_are_set_aside_and_routing_goes_on() {
-    let server = TestServer::start().await;
+async fn undecodable_records_are_set_aside_and_routing_goes_on(log: Log) {
+    let server = TestServer::start(log).await;
     let key = SubjectKey::organization(&Uscc::parse("91330106MA2H0Q7W1G").unwrap());
     server
         .running()
@@ -127,6 +125,7 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on() {
             idempotency_key: Vec::new(),
             content_hash: [0; 32],
             payload: b"\xff\x00 not an envelope".to_vec(),
+            traceparent: None,
         })
         .await
         .unwrap();
@@ -136,7 +135,13 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on() {
         .await
         .unwrap();
     server.wait_for_events(1).await;
-    let letters = server.running().bus().dead_letters().unwrap();
+    // The garbage sits in another partition than the lead: wait for it to be set aside.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut letters = Vec::new();
+    while letters.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = server.running().bus().dead_letters().await.unwrap();
+    }
     assert_eq!(letters.len(), 1);
     assert!(
         letters[0].reason.contains("undecodable"),
@@ -150,3 +155,9 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on() {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+crate::on_both_logs!(
+    restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery,
+    ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events,
+    undecodable_records_are_set_aside_and_routing_goes_on,
+);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tonic::Code;
 use xiezhi::proto;
 
-use crate::support::{TestServer, event_ids, lead, org, violations};
+use crate::support::{Log, TestServer, event_ids, lead, org, violations};
 
 async fn publish_many(server: &TestServer, prefix: &str, n: u64) {
     let mut publisher = server.publisher();
@@ -18,9 +18,8 @@ async fn publish_many(server: &TestServer, prefix: &str, n: u64) {
     }
 }
 
-#[tokio::test]
-async fn subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing_twice() {
-    let server = TestServer::start().await;
+async fn subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing_twice(log: Log) {
+    let server = TestServer::start(log).await;
     publish_many(&server, "a", 50).await;
     server.wait_for_events(50).await;
 
@@ -50,9 +49,8 @@ async fn subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing
     server.stop().await;
 }
 
-#[tokio::test]
-async fn open_stream_receives_new_deliveries_live() {
-    let server = TestServer::start().await;
+async fn open_stream_receives_new_deliveries_live(log: Log) {
+    let server = TestServer::start(log).await;
     let mut stream = server.subscribe("330106-SCJG", Some(0)).await;
     server
         .publisher()
@@ -68,9 +66,8 @@ async fn open_stream_receives_new_deliveries_live() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn acknowledgements_move_forward_only_and_not_past_the_latest() {
-    let server = TestServer::start().await;
+async fn acknowledgements_move_forward_only_and_not_past_the_latest(log: Log) {
+    let server = TestServer::start(log).await;
     publish_many(&server, "k", 5).await;
     server.wait_for_events(5).await;
     let mut inbox = server.inbox();
@@ -109,9 +106,8 @@ async fn acknowledgements_move_forward_only_and_not_past_the_latest() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn unknown_agencies_cannot_subscribe() {
-    let server = TestServer::start().await;
+async fn unknown_agencies_cannot_subscribe(log: Log) {
+    let server = TestServer::start(log).await;
     let status = server
         .inbox()
         .subscribe(proto::SubscribeRequest {
@@ -128,9 +124,8 @@ async fn unknown_agencies_cannot_subscribe() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_ends_open_streams_with_unavailable() {
-    let server = TestServer::start().await;
+async fn shutdown_ends_open_streams_with_unavailable(log: Log) {
+    let server = TestServer::start(log).await;
     let mut stream = server.subscribe("330106-SCJG", Some(0)).await;
     let reader = tokio::spawn(async move { stream.message().await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -140,3 +135,11 @@ async fn shutdown_ends_open_streams_with_unavailable() {
     let ended = reader.await.unwrap();
     assert_eq!(ended.unwrap_err().code(), Code::Unavailable);
 }
+
+crate::on_both_logs!(
+    subscriber_that_resumes_from_its_cursor_misses_nothing_and_sees_nothing_twice,
+    open_stream_receives_new_deliveries_live,
+    acknowledgements_move_forward_only_and_not_past_the_latest,
+    unknown_agencies_cannot_subscribe,
+    shutdown_ends_open_streams_with_unavailable,
+);

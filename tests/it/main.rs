@@ -5,6 +5,7 @@ mod cli;
 mod durability;
 mod idempotency;
 mod inbox;
+mod kafka;
 mod routing;
 mod server;
 mod support;

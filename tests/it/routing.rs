@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use xiezhi::proto;
 
-use crate::support::{TestServer, lead, now, org, outcome, read_until_quiet, subscribe};
+use crate::support::{Log, TestServer, lead, now, org, outcome, read_until_quiet, subscribe};
 
 /// Every agency's deliveries, read concurrently from cursor 0.
 async fn all_inboxes(server: &TestServer) -> BTreeMap<String, Vec<proto::Delivery>> {
@@ -27,9 +27,8 @@ async fn all_inboxes(server: &TestServer) -> BTreeMap<String, Vec<proto::Deliver
     out
 }
 
-#[tokio::test]
-async fn lead_reaches_its_recipients_and_no_one_else() {
-    let server = TestServer::start().await;
+async fn lead_reaches_its_recipients_and_no_one_else(log: Log) {
+    let server = TestServer::start(log).await;
     let subject = org(1);
     let mut request = lead("lead-1", subject.clone());
     request.lead.as_mut().unwrap().target_agencies = vec!["330106-GA".into()];
@@ -74,9 +73,8 @@ async fn lead_reaches_its_recipients_and_no_one_else() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn outcome_feeds_back_to_the_lead_producer_and_closes_the_lead() {
-    let server = TestServer::start().await;
+async fn outcome_feeds_back_to_the_lead_producer_and_closes_the_lead(log: Log) {
+    let server = TestServer::start(log).await;
     let subject = org(2);
     server
         .publisher()
@@ -128,9 +126,8 @@ async fn outcome_feeds_back_to_the_lead_producer_and_closes_the_lead() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn unassigned_lead_goes_to_the_coordinator() {
-    let server = TestServer::start().await;
+async fn unassigned_lead_goes_to_the_coordinator(log: Log) {
+    let server = TestServer::start(log).await;
     let mut request = lead("tax-1", org(3));
     // 330106-RSJ is the only labour agency and it serves 西湖区; a labour lead in 滨江区 has
     // nobody responsible.
@@ -158,9 +155,8 @@ async fn unassigned_lead_goes_to_the_coordinator() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn list_leads_filters_and_pages() {
-    let server = TestServer::start().await;
+async fn list_leads_filters_and_pages(log: Log) {
+    let server = TestServer::start(log).await;
     let mut publisher = server.publisher();
     for i in 0..25u64 {
         let mut request = lead(&format!("l-{i}"), org(100 + i));
@@ -254,3 +250,10 @@ async fn list_leads_filters_and_pages() {
     );
     server.stop().await;
 }
+
+crate::on_both_logs!(
+    lead_reaches_its_recipients_and_no_one_else,
+    outcome_feeds_back_to_the_lead_producer_and_closes_the_lead,
+    unassigned_lead_goes_to_the_coordinator,
+    list_leads_filters_and_pages,
+);

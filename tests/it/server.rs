@@ -6,11 +6,10 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_reflection::pb::{v1, v1alpha};
 
-use crate::support::TestServer;
+use crate::support::{Log, TestServer};
 
-#[tokio::test]
-async fn health_reports_serving_for_every_service() {
-    let server = TestServer::start().await;
+async fn health_reports_serving_for_every_service(log: Log) {
+    let server = TestServer::start(log).await;
     let mut health = HealthClient::new(server.channel.clone());
     for service in [
         "",
@@ -31,9 +30,8 @@ async fn health_reports_serving_for_every_service() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn reflection_lists_and_describes_services_on_v1_and_v1alpha() {
-    let server = TestServer::start().await;
+async fn reflection_lists_and_describes_services_on_v1_and_v1alpha(log: Log) {
+    let server = TestServer::start(log).await;
 
     let mut client =
         v1::server_reflection_client::ServerReflectionClient::new(server.channel.clone());
@@ -88,3 +86,8 @@ async fn reflection_lists_and_describes_services_on_v1_and_v1alpha() {
     );
     server.stop().await;
 }
+
+crate::on_both_logs!(
+    health_reports_serving_for_every_service,
+    reflection_lists_and_describes_services_on_v1_and_v1alpha,
+);

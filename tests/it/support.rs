@@ -7,13 +7,44 @@ use std::time::{Duration, Instant};
 use tonic::Streaming;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
-use xiezhi::app::{self, Running};
+use xiezhi::app::{self, Role, Running};
 use xiezhi::config::Config;
 use xiezhi::domain::{Clock, SystemClock, Uscc};
 use xiezhi::proto;
 use xiezhi::proto::inbox_client::InboxClient;
 use xiezhi::proto::publisher_client::PublisherClient;
 use xiezhi::proto::query_client::QueryClient;
+use xiezhi::store::Store;
+
+/// Which log a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Log {
+    /// The embedded sled log.
+    Embedded,
+    /// A real Apache Kafka broker.
+    Kafka,
+}
+
+/// Generates, for each named scenario `async fn name(log: Log)`, a module `name` with one test
+/// per log: `name::embedded` and `name::kafka`.
+#[macro_export]
+macro_rules! on_both_logs {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn embedded() {
+                    super::$name($crate::support::Log::Embedded).await;
+                }
+
+                #[tokio::test]
+                async fn kafka() {
+                    super::$name($crate::support::Log::Kafka).await;
+                }
+            }
+        )*
+    };
+}
 
 /// A broker for one test.
 pub struct TestServer {
@@ -24,23 +55,25 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a broker with default settings in a fresh temp dir.
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+    /// Starts a broker on `log` with default settings in a fresh temp dir.
+    pub async fn start(log: Log) -> Self {
+        Self::start_with(log, |_| {}).await
     }
 
     /// Starts a broker after `tune` adjusts the default test configuration.
-    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
-        Self::start_with_clock(tune, Arc::new(SystemClock)).await
+    pub async fn start_with(log: Log, tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(log, tune, Arc::new(SystemClock)).await
     }
 
     /// Starts a broker whose notion of "now" is `clock`.
-    pub async fn start_with_clock(tune: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> Self {
+    pub async fn start_with_clock(
+        log: Log,
+        tune: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.store.data_dir = dir.path().join("data");
-        config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
-        config.server.shutdown_grace_secs = 5;
+        let config = test_config(log, dir.path());
+        let mut config = config;
         tune(&mut config);
         let mut server = Self::boot(config, clock).await;
         server._dir = Some(dir);
@@ -48,7 +81,9 @@ impl TestServer {
     }
 
     async fn boot(config: Config, clock: Arc<dyn Clock>) -> Self {
-        let running = app::start(&config, clock).await.expect("broker starts");
+        let running = app::start(&config, Role::All, clock)
+            .await
+            .expect("broker starts");
         let channel = Channel::from_shared(format!("http://{}", running.grpc_addr()))
             .unwrap()
             .connect()
@@ -104,11 +139,22 @@ impl TestServer {
 
     /// Events applied and durable, hence visible to readers.
     pub fn event_count(&self) -> usize {
-        self.running().store().durable_seq() as usize
+        self.store().durable_seq() as usize
     }
 
-    pub fn log_records(&self) -> usize {
-        self.running().bus().record_count()
+    pub fn store(&self) -> &Arc<Store> {
+        self.running().store().expect("the test broker has a store")
+    }
+
+    /// Records on the log, all partitions.
+    pub async fn log_records(&self) -> u64 {
+        self.running()
+            .bus()
+            .end_offsets()
+            .await
+            .expect("end offsets")
+            .iter()
+            .sum()
     }
 
     /// Waits until the router has applied `n` events.
@@ -217,6 +263,19 @@ pub fn event_ids(deliveries: &[proto::Delivery]) -> Vec<String> {
                 .clone()
         })
         .collect()
+}
+
+/// The configuration tests start from: loopback on a free port, data in `dir`, and for Kafka
+/// the test broker with topics of the test's own.
+pub fn test_config(log: Log, dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.store.data_dir = dir.join("data");
+    config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.server.shutdown_grace_secs = 5;
+    if log == Log::Kafka {
+        crate::kafka::configure(&mut config, &crate::kafka::bootstrap());
+    }
+    config
 }
 
 /// Polls `condition` every 20 ms until it holds or `limit` passes.

@@ -7,7 +7,7 @@ use xiezhi::config::Config;
 use xiezhi::domain::{ChecksumPolicy, ManualClock};
 use xiezhi::proto;
 
-use crate::support::{TestServer, lead, now, org, outcome, violations};
+use crate::support::{Log, TestServer, lead, now, org, outcome, violations};
 
 type Mutation = Box<dyn Fn(&mut proto::PublishLeadRequest)>;
 
@@ -294,9 +294,8 @@ fn fix_last(id: &str) -> String {
     format!("{body}{wrong}")
 }
 
-#[tokio::test]
-async fn every_lead_rule_is_enforced_and_nothing_is_stored() {
-    let server = TestServer::start().await;
+async fn every_lead_rule_is_enforced_and_nothing_is_stored(log: Log) {
+    let server = TestServer::start(log).await;
     let mut publisher = server.publisher();
     for (what, mutate, field, rule) in lead_cases() {
         let mut request = lead("ev-bad", org(7));
@@ -309,13 +308,12 @@ async fn every_lead_rule_is_enforced_and_nothing_is_stored() {
             "{what}: expected {field} / {rule}, got {got:?}"
         );
     }
-    assert_eq!(server.log_records(), 0, "nothing reached the log");
+    assert_eq!(server.log_records().await, 0, "nothing reached the log");
     assert_eq!(server.event_count(), 0, "nothing reached the store");
     server.stop().await;
 }
 
-#[tokio::test]
-async fn every_outcome_rule_is_enforced() {
+async fn every_outcome_rule_is_enforced(log: Log) {
     type OutcomeMutation = Box<dyn Fn(&mut proto::CaseOutcome)>;
     let cases: Vec<(&str, OutcomeMutation, &str, &str)> = vec![
         (
@@ -384,7 +382,7 @@ async fn every_outcome_rule_is_enforced() {
             "enum.unspecified",
         ),
     ];
-    let server = TestServer::start().await;
+    let server = TestServer::start(log).await;
     let mut publisher = server.publisher();
     for (what, mutate, field, rule) in cases {
         let mut request = outcome("out-bad", "330106-SCJG", org(8), None);
@@ -397,13 +395,12 @@ async fn every_outcome_rule_is_enforced() {
             "{what}: expected {field} / {rule}, got {got:?}"
         );
     }
-    assert_eq!(server.log_records(), 0);
+    assert_eq!(server.log_records().await, 0);
     server.stop().await;
 }
 
-#[tokio::test]
-async fn all_violations_are_reported_together() {
-    let server = TestServer::start().await;
+async fn all_violations_are_reported_together(log: Log) {
+    let server = TestServer::start(log).await;
     let mut request = lead("", org(9));
     request.producer = "330106-XXX".into();
     body(&mut request).domain = 0;
@@ -417,23 +414,22 @@ async fn all_violations_are_reported_together() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn oversized_request_beyond_the_decode_guard_is_refused_by_the_transport() {
+async fn oversized_request_beyond_the_decode_guard_is_refused_by_the_transport(log: Log) {
     let server =
-        TestServer::start_with(|c: &mut Config| c.server.max_request_bytes = 64 * 1024).await;
+        TestServer::start_with(log, |c: &mut Config| c.server.max_request_bytes = 64 * 1024).await;
     let mut request = lead("big", org(10));
     body(&mut request).summary = "x".repeat(300 * 1024);
     let status = server.publisher().publish_lead(request).await.unwrap_err();
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    assert_eq!(server.log_records(), 0);
+    assert_eq!(server.log_records().await, 0);
     server.stop().await;
 }
 
-#[tokio::test]
-async fn checksum_failures_are_accepted_and_flagged_in_warn_mode() {
-    let server =
-        TestServer::start_with(|c: &mut Config| c.validation.uscc_checksum = ChecksumPolicy::Warn)
-            .await;
+async fn checksum_failures_are_accepted_and_flagged_in_warn_mode(log: Log) {
+    let server = TestServer::start_with(log, |c: &mut Config| {
+        c.validation.uscc_checksum = ChecksumPolicy::Warn
+    })
+    .await;
     let mut flawed = org(11);
     flawed.id = fix_last(&flawed.id);
     let ack = server
@@ -460,11 +456,10 @@ async fn checksum_failures_are_accepted_and_flagged_in_warn_mode() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_future_limit_follows_the_injected_clock() {
+async fn the_future_limit_follows_the_injected_clock(log: Log) {
     let start: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
     let clock = std::sync::Arc::new(ManualClock::new(start));
-    let server = TestServer::start_with_clock(|_| {}, clock.clone()).await;
+    let server = TestServer::start_with_clock(log, |_| {}, clock.clone()).await;
     let at = |secs: i64| {
         Some(Timestamp {
             seconds: start.as_second() + secs,
@@ -497,3 +492,12 @@ async fn the_future_limit_follows_the_injected_clock() {
         .expect("accepted once the clock moves");
     server.stop().await;
 }
+
+crate::on_both_logs!(
+    every_lead_rule_is_enforced_and_nothing_is_stored,
+    every_outcome_rule_is_enforced,
+    all_violations_are_reported_together,
+    oversized_request_beyond_the_decode_guard_is_refused_by_the_transport,
+    checksum_failures_are_accepted_and_flagged_in_warn_mode,
+    the_future_limit_follows_the_injected_clock,
+);

@@ -1,0 +1,524 @@
+//! The Kafka log: Apache Kafka through rdkafka, for deployments across machines. rdkafka lives
+//! in this file only.
+//!
+//! - Producer: `enable.idempotence=true` (acks=all, safe retries, no reordering); an append
+//!   answers only on the broker's delivery report. Every publish call awaits its own delivery
+//!   future, so concurrent calls keep many sends in flight. A full local queue is waited on
+//!   (backpressure) up to the message timeout; after that the append fails as `Unavailable` and
+//!   nothing is acknowledged.
+//! - Topics: `events` (keyed by subject, kept forever: the log is the source of truth) and `dlq`,
+//!   created at start-up through the admin API, or verified if they exist.
+//! - Consumer: a consumer group with `enable.auto.offset.store=false`; positions are stored only
+//!   after the store has applied and flushed them ([`BusConsumer::commit`]), auto-committed from
+//!   there, and committed synchronously when partitions are revoked and on close.
+//! - Headers: `traceparent` (W3C trace context), `xiezhi-event` (`producer/event_id`); dead
+//!   letters carry `xiezhi-error` and the original topic, partition and offset.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use super::{AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record};
+pub use crate::config::KafkaConfig;
+use crate::domain::LogPosition;
+
+/// How long admin and metadata calls may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the router waits for more records once it has one, to fill a batch.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
+
+fn kafka_err(err: KafkaError) -> BusError {
+    BusError::Kafka(err.to_string())
+}
+
+impl KafkaConfig {
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in &self.client {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// The Kafka log.
+pub struct KafkaBus {
+    config: KafkaConfig,
+    producer: FutureProducer,
+    partitions: u32,
+}
+
+impl KafkaBus {
+    /// Connects, creates or verifies the topics, and starts the producer.
+    pub async fn connect(config: &KafkaConfig) -> Result<Self, BusError> {
+        let producer: FutureProducer = config
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", config.message_timeout_ms.to_string())
+            .set("linger.ms", "2")
+            // Java clients' default partitioner, so producers in any language agree on where a
+            // subject lives.
+            .set("partitioner", "murmur2_random")
+            .create()
+            .map_err(kafka_err)?;
+        let bus = Self {
+            config: config.clone(),
+            producer,
+            partitions: config.partitions,
+        };
+        let partitions = bus.ensure_topics().await?;
+        info!(
+            bootstrap = %config.bootstrap,
+            topic = %config.events_topic,
+            partitions,
+            "kafka bus ready"
+        );
+        Ok(Self { partitions, ..bus })
+    }
+
+    /// Creates the topics if missing; checks partitions and retention of existing ones.
+    /// Returns the events topic's partition count.
+    async fn ensure_topics(&self) -> Result<u32, BusError> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.config.client_config().create().map_err(kafka_err)?;
+        let min_isr = self.config.min_insync_replicas.to_string();
+        let topic = |name, partitions: u32| {
+            NewTopic::new(
+                name,
+                partitions as i32,
+                TopicReplication::Fixed(self.config.replication as i32),
+            )
+            // The log is the source of truth and `xiezhi rebuild` replays it: keep every record.
+            .set("retention.ms", "-1")
+            .set("retention.bytes", "-1")
+            .set("cleanup.policy", "delete")
+            .set("min.insync.replicas", &min_isr)
+        };
+        let topics = [
+            topic(&self.config.events_topic, self.config.partitions),
+            topic(&self.config.dlq_topic, 1),
+        ];
+        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+        for result in admin
+            .create_topics(&topics, &options)
+            .await
+            .map_err(kafka_err)?
+        {
+            match result {
+                Ok(name) => info!(topic = %name, "kafka topic created"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(BusError::Topic {
+                        topic: name,
+                        problem: format!("cannot be created: {code}"),
+                    });
+                }
+            }
+        }
+        self.verify_retention(&admin).await?;
+        let found = self.topic_partitions(&self.config.events_topic)?;
+        if found != self.config.partitions {
+            return Err(BusError::Topic {
+                topic: self.config.events_topic.clone(),
+                problem: format!(
+                    "has {found} partitions but bus.kafka.partitions is {}; subjects would move between partitions",
+                    self.config.partitions
+                ),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Refuses an events topic that deletes records: rebuild and audit need all of them.
+    async fn verify_retention(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+    ) -> Result<(), BusError> {
+        let name = &self.config.events_topic;
+        let options = AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT));
+        // A topic created a moment ago may not show its configuration yet: ask again briefly.
+        for _ in 0..40 {
+            let described = admin
+                .describe_configs([&ResourceSpecifier::Topic(name)], &options)
+                .await
+                .map_err(kafka_err)?;
+            let retention = described
+                .into_iter()
+                .filter_map(Result::ok)
+                .find_map(|resource| resource.get("retention.ms").and_then(|e| e.value.clone()));
+            match retention.as_deref() {
+                Some("-1") => return Ok(()),
+                Some(other) => {
+                    return Err(BusError::Topic {
+                        topic: name.clone(),
+                        problem: format!(
+                            "retention.ms is {other} but must be -1: the events log is kept forever so that stores can be rebuilt from it"
+                        ),
+                    });
+                }
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        Err(BusError::Topic {
+            topic: name.clone(),
+            problem: "its configuration could not be read to check retention.ms".into(),
+        })
+    }
+
+    fn topic_partitions(&self, topic: &str) -> Result<u32, BusError> {
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), ADMIN_TIMEOUT)
+            .map_err(kafka_err)?;
+        let found = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len());
+        Ok(found as u32)
+    }
+
+    fn group_consumer(&self, group: &str) -> Result<StreamConsumer<RouterContext>, BusError> {
+        let mut config = self.config.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            // A lagging router must not buffer without bound (rust-rdkafka#650).
+            .set("queued.max.messages.kbytes", "65536");
+        if !self.config.instance_id.is_empty() {
+            config.set("group.instance.id", &self.config.instance_id);
+        }
+        config.create_with_context(RouterContext).map_err(kafka_err)
+    }
+
+    /// A consumer outside any group, assigned every partition of `topic` from the start.
+    fn reader(
+        &self,
+        topic: &str,
+        partitions: u32,
+    ) -> Result<StreamConsumer<RouterContext>, BusError> {
+        let consumer: StreamConsumer<RouterContext> = self
+            .config
+            .client_config()
+            .set("group.id", "xiezhi-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .create_with_context(RouterContext)
+            .map_err(kafka_err)?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p as i32, Offset::Beginning)
+                .map_err(kafka_err)?;
+        }
+        consumer.assign(&assignment).map_err(kafka_err)?;
+        Ok(consumer)
+    }
+
+    fn watermarks(&self, topic: &str, partitions: u32) -> Result<Vec<(i64, i64)>, BusError> {
+        (0..partitions)
+            .map(|p| {
+                self.producer
+                    .client()
+                    .fetch_watermarks(topic, p as i32, ADMIN_TIMEOUT)
+                    .map_err(kafka_err)
+            })
+            .collect()
+    }
+}
+
+/// Commits stored positions synchronously when partitions are taken away, so the next owner
+/// starts exactly after what this router applied.
+struct RouterContext;
+
+impl ClientContext for RouterContext {}
+
+impl ConsumerContext for RouterContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => info!(
+                    partitions = partitions.count(),
+                    "partitions revoked; positions committed"
+                ),
+                // Nothing stored since the last commit.
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(err) => {
+                    warn!(error = %err, "commit on revoke failed; the next owner re-reads some records")
+                }
+            }
+        }
+    }
+}
+
+fn header_str<'a>(
+    headers: Option<&'a rdkafka::message::BorrowedHeaders>,
+    name: &str,
+) -> Option<&'a str> {
+    headers?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+    Record {
+        position: LogPosition {
+            partition: message.partition() as u32,
+            offset: message.offset() as u64,
+        },
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        traceparent: header_str(message.headers(), "traceparent").map(str::to_owned),
+    }
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn append(&self, record: OutgoingRecord) -> Result<AppendOutcome, BusError> {
+        let mut headers = OwnedHeaders::new().insert(Header {
+            key: "xiezhi-event",
+            value: Some(record.idempotency_key.as_slice()),
+        });
+        if let Some(traceparent) = &record.traceparent {
+            headers = headers.insert(Header {
+                key: "traceparent",
+                value: Some(traceparent.as_bytes()),
+            });
+        }
+        let message = FutureRecord::to(&self.config.events_topic)
+            .key(record.key.as_str())
+            .payload(record.payload.as_slice())
+            .headers(headers);
+        // A full local queue is waited on for as long as a delivery may take.
+        let wait = Duration::from_millis(self.config.message_timeout_ms);
+        match self.producer.send(message, wait).await {
+            Ok(delivery) => Ok(AppendOutcome::Appended(LogPosition {
+                partition: delivery.partition as u32,
+                offset: delivery.offset as u64,
+            })),
+            Err((err, _)) => Err(BusError::Unavailable(format!(
+                "kafka did not acknowledge the event within {} ms: {err}",
+                self.config.message_timeout_ms
+            ))),
+        }
+    }
+
+    async fn consumer(&self, group: &str) -> Result<Box<dyn BusConsumer>, BusError> {
+        let consumer = self.group_consumer(group)?;
+        consumer
+            .subscribe(&[&self.config.events_topic])
+            .map_err(kafka_err)?;
+        Ok(Box::new(KafkaConsumer {
+            consumer,
+            topic: self.config.events_topic.clone(),
+            commits: true,
+        }))
+    }
+
+    async fn replay(&self) -> Result<Box<dyn BusConsumer>, BusError> {
+        Ok(Box::new(KafkaConsumer {
+            consumer: self.reader(&self.config.events_topic, self.partitions)?,
+            topic: self.config.events_topic.clone(),
+            commits: false,
+        }))
+    }
+
+    async fn dead_letter(&self, record: &Record, reason: &str) -> Result<(), BusError> {
+        let partition = record.position.partition.to_string();
+        let offset = record.position.offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "xiezhi-error",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "xiezhi-original-topic",
+                value: Some(self.config.events_topic.as_str()),
+            })
+            .insert(Header {
+                key: "xiezhi-original-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "xiezhi-original-offset",
+                value: Some(offset.as_str()),
+            });
+        let mut message = FutureRecord::to(&self.config.dlq_topic)
+            .payload(record.payload.as_slice())
+            .headers(headers);
+        if let Some(key) = &record.key {
+            message = message.key(key.as_slice());
+        }
+        let wait = Duration::from_millis(self.config.message_timeout_ms);
+        self.producer
+            .send(message, wait)
+            .await
+            .map(|_| ())
+            .map_err(|(err, _)| kafka_err(err))
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
+        let ends = self.watermarks(&self.config.dlq_topic, 1)?;
+        let (low, high) = ends[0];
+        if high <= low {
+            return Ok(Vec::new());
+        }
+        let reader = self.reader(&self.config.dlq_topic, 1)?;
+        let mut out = Vec::new();
+        while let Ok(message) = tokio::time::timeout(ADMIN_TIMEOUT, reader.recv()).await {
+            let message = message.map_err(kafka_err)?;
+            let field = |name| {
+                header_str(message.headers(), name)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            out.push(DeadLetter {
+                position: LogPosition {
+                    partition: field("xiezhi-original-partition")
+                        .parse()
+                        .unwrap_or_default(),
+                    offset: field("xiezhi-original-offset").parse().unwrap_or_default(),
+                },
+                reason: field("xiezhi-error"),
+                payload_hex: hex::encode(message.payload().unwrap_or_default()),
+            });
+            if message.offset() + 1 >= high {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn end_offsets(&self) -> Result<Vec<u64>, BusError> {
+        Ok(self
+            .watermarks(&self.config.events_topic, self.partitions)?
+            .into_iter()
+            .map(|(_, high)| high.max(0) as u64)
+            .collect())
+    }
+
+    async fn committed(&self, group: &str) -> Result<Vec<u64>, BusError> {
+        let consumer: BaseConsumer = self
+            .config
+            .client_config()
+            .set("group.id", group)
+            .create()
+            .map_err(kafka_err)?;
+        let mut partitions = TopicPartitionList::new();
+        for p in 0..self.partitions {
+            partitions.add_partition(&self.config.events_topic, p as i32);
+        }
+        let committed = consumer
+            .committed_offsets(partitions, ADMIN_TIMEOUT)
+            .map_err(kafka_err)?;
+        Ok((0..self.partitions)
+            .map(|p| {
+                match committed
+                    .find_partition(&self.config.events_topic, p as i32)
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(n)) => n.max(0) as u64,
+                    _ => 0,
+                }
+            })
+            .collect())
+    }
+
+    async fn close(&self) {
+        if let Err(err) = self
+            .producer
+            .flush(Duration::from_millis(self.config.message_timeout_ms))
+        {
+            warn!(error = %err, "kafka producer could not deliver everything before closing");
+        }
+    }
+
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+}
+
+/// A consumer of the events topic: a group member, or a replay that commits nothing.
+struct KafkaConsumer {
+    consumer: StreamConsumer<RouterContext>,
+    topic: String,
+    commits: bool,
+}
+
+#[async_trait]
+impl BusConsumer for KafkaConsumer {
+    async fn poll(&mut self, max: usize) -> Result<Vec<Record>, BusError> {
+        // `recv` is cancel-safe: a message is handed out only when the future completes.
+        let first = self.consumer.recv().await.map_err(kafka_err)?;
+        let mut records = vec![record_of(&first)];
+        drop(first);
+        while records.len() < max {
+            match tokio::time::timeout(BATCH_LINGER, self.consumer.recv()).await {
+                Ok(Ok(message)) => records.push(record_of(&message)),
+                Ok(Err(err)) => return Err(kafka_err(err)),
+                Err(_) => break,
+            }
+        }
+        Ok(records)
+    }
+
+    async fn commit(&mut self, positions: &[LogPosition]) -> Result<(), BusError> {
+        if !self.commits || positions.is_empty() {
+            return Ok(());
+        }
+        let mut next: BTreeMap<u32, u64> = BTreeMap::new();
+        for pos in positions {
+            let entry = next.entry(pos.partition).or_default();
+            *entry = (*entry).max(pos.offset + 1);
+        }
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in next {
+            list.add_partition_offset(&self.topic, partition as i32, Offset::Offset(offset as i64))
+                .map_err(kafka_err)?;
+        }
+        match self.consumer.store_offsets(&list) {
+            Ok(()) => Ok(()),
+            // The partition was revoked while the batch was applied: its next owner re-reads
+            // from the last commit, and its store deduplicates.
+            Err(KafkaError::StoreOffset(RDKafkaErrorCode::State))
+            | Err(KafkaError::StoreOffset(RDKafkaErrorCode::UnknownPartition)) => {
+                warn!("positions of revoked partitions not stored");
+                Ok(())
+            }
+            Err(err) => Err(kafka_err(err)),
+        }
+    }
+
+    async fn close(&mut self) {
+        if !self.commits {
+            return;
+        }
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(err) => warn!(error = %err, "final commit failed; a restart re-reads some records"),
+        }
+    }
+}
