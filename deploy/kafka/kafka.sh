@@ -104,6 +104,12 @@ launch() {
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$cp" kafka.Kafka "$dir/server.properties" \
     >"$dir/stdout.log" 2>&1 &
   echo $! >"$dir/pid"
+  # With --until-pid, this broker is stopped once the owner exits — even if this script fails
+  # further on.
+  if [ -n "$owner" ]; then
+    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$HERE/kafka.sh' stop-dir '$dir'" \
+      >/dev/null 2>&1 &
+  fi
 }
 
 # wait_port PORT PIDFILE LOG: wait until the broker accepts connections.
@@ -152,7 +158,6 @@ EOF
   FORMAT_FLAGS=--standalone launch "$dir" "${KAFKA_HEAP:-1g}"
   wait_port "$PORT" "$dir/pid" "$dir/server.log"
   say "single node up on 127.0.0.1:$PORT (pid $(cat "$dir/pid")), log $dir/server.log"
-  STARTED+=(single)
 }
 
 node_props() {
@@ -197,7 +202,6 @@ start_cluster() {
   for i in 1 2 3; do start_node "$i"; done
   for i in 1 2 3; do wait_port "${i}9092" "$RUN/cluster/node$i/pid" "$RUN/cluster/node$i/server.log"; done
   say "cluster up on 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092; logs $RUN/cluster/node*/server.log"
-  STARTED+=(cluster)
 }
 
 stop_dir() {
@@ -233,18 +237,6 @@ status() {
   [ $any = 1 ] || echo "no broker started by this script is running"
 }
 
-# --until-pid PID: a watcher stops what this call started once PID is gone.
-watch_owner() {
-  local owner=$1
-  [ ${#STARTED[@]} -gt 0 ] || return 0
-  local what
-  for what in "${STARTED[@]}"; do
-    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$HERE/kafka.sh' stop $what" \
-      >/dev/null 2>&1 &
-  done
-}
-
-STARTED=()
 command=${1:-}
 shift || true
 owner=""
@@ -269,7 +261,7 @@ case "$command" in
     start_node "${args[0]:?node number}"
     wait_port "${args[0]}9092" "$RUN/cluster/node${args[0]}/pid" "$RUN/cluster/node${args[0]}/server.log" ;;
   status) status ;;
+  stop-dir) stop_dir "${args[0]:?directory}" ;;
   *) sed -n '2,21p' "$0"; exit 2 ;;
 esac
-[ -n "$owner" ] && watch_owner "$owner"
 exit 0

@@ -468,18 +468,45 @@ struct KafkaConsumer {
     commits: bool,
 }
 
+impl KafkaConsumer {
+    /// The next record, waiting at most `linger` (forever if `None`). Errors librdkafka
+    /// reports while it recovers by itself (a broker down, a leader moving) are logged and
+    /// waited out; only fatal ones end the router.
+    async fn next(&self, linger: Option<Duration>) -> Result<Option<Record>, BusError> {
+        let received = match linger {
+            Some(linger) => match tokio::time::timeout(linger, self.consumer.recv()).await {
+                Ok(received) => received,
+                Err(_) => return Ok(None),
+            },
+            None => self.consumer.recv().await,
+        };
+        match received {
+            Ok(message) => Ok(Some(record_of(&message))),
+            Err(err @ KafkaError::MessageConsumptionFatal(_)) => Err(kafka_err(err)),
+            Err(err) => {
+                warn!(error = %err, "kafka consumer error; librdkafka retries");
+                // Transient errors can repeat quickly while a broker is down.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(None)
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl BusConsumer for KafkaConsumer {
     async fn poll(&mut self, max: usize) -> Result<Vec<Record>, BusError> {
         // `recv` is cancel-safe: a message is handed out only when the future completes.
-        let first = self.consumer.recv().await.map_err(kafka_err)?;
-        let mut records = vec![record_of(&first)];
-        drop(first);
+        let mut records = Vec::new();
+        while records.is_empty() {
+            if let Some(message) = self.next(None).await? {
+                records.push(message);
+            }
+        }
         while records.len() < max {
-            match tokio::time::timeout(BATCH_LINGER, self.consumer.recv()).await {
-                Ok(Ok(message)) => records.push(record_of(&message)),
-                Ok(Err(err)) => return Err(kafka_err(err)),
-                Err(_) => break,
+            match self.next(Some(BATCH_LINGER)).await? {
+                Some(message) => records.push(message),
+                None => break,
             }
         }
         Ok(records)

@@ -3,21 +3,16 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 use xiezhi::proto;
 use xiezhi::proto::publisher_client::PublisherClient;
 
+use crate::process::{Proc, xiezhi};
 use crate::support::{Log, TestServer, event_ids, lead, org, read_until_quiet, subscribe};
-
-fn xiezhi() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xiezhi"))
-}
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -134,68 +129,6 @@ fn demo_runs_simulated_agencies_and_exits_cleanly() {
     assert!(stdout.contains("events stored"), "{stdout}");
 }
 
-/// A free port on loopback (released before the child binds it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `xiezhi serve` as a child process, and a channel to it once it is healthy.
-async fn spawn_serve(data_dir: &Path, log: &Path) -> (Child, Channel) {
-    let port = free_port();
-    let mut child = xiezhi()
-        .args([
-            "serve",
-            "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("spawn xiezhi serve");
-    match healthy_channel(&format!("http://127.0.0.1:{port}")).await {
-        Some(channel) => (child, channel),
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "serve did not become healthy: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-/// A channel to the broker at `endpoint` once its health check answers (30 s at most).
-async fn healthy_channel(endpoint: &str) -> Option<Channel> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(channel) = Channel::from_shared(endpoint.to_owned())
-            .unwrap()
-            .connect()
-            .await
-        {
-            let healthy = HealthClient::new(channel.clone())
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .is_ok();
-            if healthy {
-                return Some(channel);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
-}
-
 /// Every lead in the store (event ids, with repeats if any).
 async fn stored_leads(channel: &Channel) -> Vec<String> {
     let mut query = proto::query_client::QueryClient::new(channel.clone());
@@ -228,7 +161,8 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log = dir.path().join("serve.log");
-    let (mut child, channel) = spawn_serve(&data, &log).await;
+    let data_arg = data.display().to_string();
+    let (mut serve, channel) = Proc::start(&["serve", "--data-dir", &data_arg], None, &log).await;
 
     let acked = Arc::new(Mutex::new(Vec::<proto::PublishLeadRequest>::new()));
     let mut publishers = tokio::task::JoinSet::new();
@@ -250,8 +184,7 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_
     while acked.lock().unwrap().len() < 400 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().expect("SIGKILL the broker");
-    child.wait().unwrap();
+    serve.kill();
     while publishers.join_next().await.is_some() {}
     let requests: Vec<proto::PublishLeadRequest> = acked.lock().unwrap().clone();
     let acked: Vec<String> = requests.iter().map(|r| r.event_id.clone()).collect();
@@ -261,7 +194,7 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_
         acked.len()
     );
 
-    let (mut child, channel) = spawn_serve(&data, &log).await;
+    let channel = serve.restart().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stored = stored_leads(&channel).await;
     while stored.len() < acked.len() && Instant::now() < deadline {
@@ -303,6 +236,4 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_
             .into_inner();
         assert!(ack.duplicate, "{} was appended again", request.event_id);
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

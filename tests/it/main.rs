@@ -3,9 +3,12 @@
 
 mod cli;
 mod durability;
+mod faults;
 mod idempotency;
 mod inbox;
 mod kafka;
+mod process;
+mod rebuild;
 mod routing;
 mod server;
 mod support;

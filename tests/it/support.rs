@@ -75,13 +75,23 @@ impl TestServer {
         let config = test_config(log, dir.path());
         let mut config = config;
         tune(&mut config);
-        let mut server = Self::boot(config, clock).await;
+        let mut server = Self::boot(config, Role::All, clock).await;
         server._dir = Some(dir);
         server
     }
 
-    async fn boot(config: Config, clock: Arc<dyn Clock>) -> Self {
-        let running = app::start(&config, Role::All, clock)
+    /// Starts only the router role (Kafka): consumer, store, inbox and query.
+    pub async fn start_router(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(Log::Kafka, dir.path());
+        tune(&mut config);
+        let mut server = Self::boot(config, Role::Router, Arc::new(SystemClock)).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    async fn boot(config: Config, role: Role, clock: Arc<dyn Clock>) -> Self {
+        let running = app::start(&config, role, clock)
             .await
             .expect("broker starts");
         let channel = Channel::from_shared(format!("http://{}", running.grpc_addr()))
@@ -106,9 +116,24 @@ impl TestServer {
             .shutdown()
             .await
             .expect("clean shutdown");
-        let mut server = Self::boot(self.config.clone(), Arc::new(SystemClock)).await;
+        let mut server = Self::boot(self.config.clone(), Role::All, Arc::new(SystemClock)).await;
         server._dir = dir;
         server
+    }
+
+    /// Shuts down cleanly and hands over the data directory, which would otherwise be deleted.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        let dir = self
+            ._dir
+            .take()
+            .expect("the server owns its data directory");
+        self.running
+            .take()
+            .unwrap()
+            .shutdown()
+            .await
+            .expect("clean shutdown");
+        dir
     }
 
     /// Shuts down cleanly.
