@@ -498,6 +498,31 @@ mod tests {
     }
 
     #[test]
+    fn the_kafka_example_config_selects_kafka() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/xiezhi-kafka.toml");
+        let config = Config::load(Some(&path), env(&[])).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.bus.kind, BusKind::Kafka);
+        assert_eq!(config.bus.kafka.bootstrap, "127.0.0.1:9092");
+        assert_eq!(config.load_registry().unwrap().len(), 15);
+    }
+
+    #[test]
+    fn kafka_settings_are_checked() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("XIEZHI_BUS__KIND", "kafka"),
+                ("XIEZHI_BUS__KAFKA__REPLICATION", "1"),
+                ("XIEZHI_BUS__KAFKA__MIN_INSYNC_REPLICAS", "2"),
+            ]),
+        )
+        .unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("bus.kafka.min_insync_replicas"), "{err}");
+    }
+
+    #[test]
     fn file_then_env_override_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("xiezhi.toml");
