@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::bus::{Bus, BusConsumer, BusError, Record};
+use crate::bus::{Bus, BusConsumer, BusError, Record, StartFrom};
 use crate::domain::{Clock, Envelope, Registry};
 use crate::store::{ApplyOutcome, Store, StoreError};
 
@@ -77,7 +77,15 @@ impl Router {
 
     /// Runs until `shutdown`, then applies what is already on the log and returns.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RouterError> {
-        let mut consumer = self.bus.consumer(&self.config.group).await?;
+        // The store says where each partition resumes, whatever the group has committed.
+        let store = self.store.clone();
+        let start: StartFrom = Arc::new(move |partition| {
+            store.position(partition).unwrap_or_else(|err| {
+                warn!(partition, error = %crate::telemetry::chain(&err), "cannot read the store's position; reading the partition from the start");
+                0
+            })
+        });
+        let mut consumer = self.bus.consumer(&self.config.group, start).await?;
         info!(group = %self.config.group, "router started");
         loop {
             let records = tokio::select! {
@@ -139,41 +147,58 @@ impl Router {
         records: Vec<Record>,
         dead_letters: DeadLetters,
     ) -> Result<RebuildStats, RouterError> {
+        let mut counts = RebuildStats::default();
+        if records.is_empty() {
+            return Ok(counts);
+        }
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
         let mut batch = Vec::with_capacity(records.len());
         // The records behind `batch`, in the same order as the store's outcomes.
         let mut decoded = Vec::with_capacity(records.len());
-        let mut set_aside = Vec::new();
+        let mut undecodable = Vec::new();
         for record in &records {
             match Envelope::decode(&record.payload) {
                 Ok(envelope) => {
                     batch.push((record.position, envelope));
                     decoded.push(record);
                 }
-                Err(err) => set_aside.push((record, crate::telemetry::chain(&err))),
+                Err(err) => undecodable.push((record, crate::telemetry::chain(&err))),
             }
         }
-        let mut counts = RebuildStats::default();
-        if !batch.is_empty() {
-            let applied = self
-                .store
-                .apply(&batch, &self.registry, self.clock.now())
-                .await?;
-            for (outcome, record) in applied.outcomes.iter().zip(decoded) {
-                let _span = trace_span(record).entered();
-                log_outcome(outcome);
-                match outcome {
-                    ApplyOutcome::Applied { .. } => counts.applied += 1,
-                    ApplyOutcome::Conflict { key, .. } => set_aside.push((
-                        record,
-                        format!("event id {key} was already applied with different content; the first one stands"),
-                    )),
-                    ApplyOutcome::Duplicate { .. } => {}
-                }
+        // Before the store's positions move past them: after that nothing reads them again.
+        self.set_aside(&undecodable, dead_letters).await?;
+        // Also with nothing decodable, so the store's positions move past set-aside records.
+        let applied = self
+            .store
+            .apply(&batch, &positions, &self.registry, self.clock.now())
+            .await?;
+        let mut conflicts = Vec::new();
+        for (outcome, record) in applied.outcomes.iter().zip(decoded) {
+            let _span = trace_span(record).entered();
+            log_outcome(outcome);
+            match outcome {
+                ApplyOutcome::Applied { .. } => counts.applied += 1,
+                ApplyOutcome::Conflict { key, .. } => conflicts.push((
+                    record,
+                    format!("event id {key} was already applied with different content; the first one stands"),
+                )),
+                ApplyOutcome::Duplicate { .. } => {}
             }
         }
-        counts.set_aside = set_aside.len() as u64;
-        for (record, reason) in set_aside {
+        self.set_aside(&conflicts, dead_letters).await?;
+        counts.set_aside = (undecodable.len() + conflicts.len()) as u64;
+        // Only now, with the batch durable in the store and the dead letters on their log.
+        consumer.commit(&positions).await?;
+        Ok(counts)
+    }
+
+    /// Logs records the store cannot take and, in live routing, puts them on the dead letters.
+    async fn set_aside(
+        &self,
+        letters: &[(&Record, String)],
+        dead_letters: DeadLetters,
+    ) -> Result<(), RouterError> {
+        for (record, reason) in letters {
             warn!(
                 partition = record.position.partition,
                 offset = record.position.offset,
@@ -181,12 +206,10 @@ impl Router {
                 "record set aside as a dead letter"
             );
             if dead_letters == DeadLetters::Write {
-                self.bus.dead_letter(record, &reason).await?;
+                self.bus.dead_letter(record, reason).await?;
             }
         }
-        // Only now, with the batch durable in the store and the dead letters on their log.
-        consumer.commit(&positions).await?;
-        Ok(counts)
+        Ok(())
     }
 }
 

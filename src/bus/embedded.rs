@@ -3,9 +3,9 @@
 //!
 //! Appends go through one writer task that takes every request waiting, writes them in one
 //! transaction (log record and idempotency entry together), flushes once, then answers them all
-//! (group commit: one flush serves many publishers). Consumer offsets are kept per group; a
-//! commit is written at once and made durable by the next flush — a commit lost in a crash only
-//! makes the router re-read records it will recognise as applied.
+//! (group commit: one flush serves many publishers). A consumer starts where the store says it
+//! stands; group commits are kept too (for `committed`, i.e. monitoring), written at once and
+//! made durable by the next flush.
 //!
 //! Trees: `log` (partition u32, offset u64 → payload), `log_idem` (idempotency key → content
 //! hash, partition, offset), `log_offsets` (group, 0, partition → next offset), `log_dlq`
@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use super::{
-    AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, partition_for,
+    AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, StartFrom,
+    partition_for,
 };
 use crate::domain::LogPosition;
 use crate::store::{Store, StoreError};
@@ -361,8 +362,12 @@ impl Bus for EmbeddedBus {
         answer.await.map_err(|_| BusError::Closed)?
     }
 
-    async fn consumer(&self, group: &str) -> Result<Box<dyn BusConsumer>, BusError> {
-        let next = self.committed_offsets(group)?;
+    async fn consumer(
+        &self,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<Box<dyn BusConsumer>, BusError> {
+        let next = (0..self.partitions).map(|p| start(p)).collect();
         Ok(Box::new(EmbeddedConsumer {
             trees: self.trees.clone(),
             group: Some(group.to_owned()),

@@ -8,9 +8,11 @@
 //!   nothing is acknowledged.
 //! - Topics: `events` (keyed by subject, kept forever: the log is the source of truth) and `dlq`,
 //!   created at start-up through the admin API, or verified if they exist.
-//! - Consumer: a consumer group with `enable.auto.offset.store=false`; positions are stored only
-//!   after the store has applied and flushed them ([`BusConsumer::commit`]), auto-committed from
-//!   there, and committed synchronously when partitions are revoked and on close.
+//! - Consumer: a consumer group whose assigned partitions are positioned where the router's
+//!   store stands (the store, not the group, is the authority: a new or restored store catches
+//!   up from the log). Positions are stored only after the store has applied and flushed them
+//!   ([`BusConsumer::commit`]; `enable.auto.offset.store=false`), auto-committed from there, and
+//!   committed synchronously when partitions are revoked and on close — for monitoring lag.
 //! - Headers: `traceparent` (W3C trace context), `xiezhi-event` (`producer/event_id`); dead
 //!   letters carry `xiezhi-error` and the original topic, partition and offset.
 
@@ -22,15 +24,18 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, Top
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use super::{AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record};
+use super::{
+    AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, StartFrom,
+};
 pub use crate::config::KafkaConfig;
 use crate::domain::LogPosition;
 
@@ -193,7 +198,11 @@ impl KafkaBus {
         Ok(found as u32)
     }
 
-    fn group_consumer(&self, group: &str) -> Result<StreamConsumer<RouterContext>, BusError> {
+    fn group_consumer(
+        &self,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<StreamConsumer<RouterContext>, BusError> {
         let mut config = self.config.client_config();
         config
             .set("group.id", group)
@@ -208,7 +217,9 @@ impl KafkaBus {
         if !self.config.instance_id.is_empty() {
             config.set("group.instance.id", &self.config.instance_id);
         }
-        config.create_with_context(RouterContext).map_err(kafka_err)
+        config
+            .create_with_context(RouterContext { start: Some(start) })
+            .map_err(kafka_err)
     }
 
     /// A consumer outside any group, assigned every partition of `topic` from the start.
@@ -224,7 +235,7 @@ impl KafkaBus {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            .create_with_context(RouterContext)
+            .create_with_context(RouterContext::default())
             .map_err(kafka_err)?;
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {
@@ -248,26 +259,76 @@ impl KafkaBus {
     }
 }
 
-/// Commits stored positions synchronously when partitions are taken away, so the next owner
-/// starts exactly after what this router applied.
-struct RouterContext;
+/// Positions newly assigned partitions where the store stands (offsets set in the assignment
+/// itself, as librdkafka prescribes), and commits stored positions synchronously when
+/// partitions are taken away, so group commits stay close to the truth for monitoring.
+#[derive(Clone, Default)]
+struct RouterContext {
+    /// Where each partition starts; `None` for readers outside a group.
+    start: Option<StartFrom>,
+}
 
 impl ClientContext for RouterContext {}
 
 impl ConsumerContext for RouterContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => info!(
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(start) = &self.start {
+                    let assigned: Vec<(String, i32)> = partitions
+                        .elements()
+                        .iter()
+                        .map(|e| (e.topic().to_owned(), e.partition()))
+                        .collect();
+                    for (topic, partition) in assigned {
+                        let offset = Offset::Offset(start(partition as u32) as i64);
+                        if let Err(e) = partitions.set_partition_offset(&topic, partition, offset) {
+                            warn!(error = %e, partition, "cannot position an assigned partition");
+                        }
+                    }
+                }
+                info!(
                     partitions = partitions.count(),
-                    "partitions revoked; positions committed"
-                ),
-                // Nothing stored since the last commit.
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(err) => {
-                    warn!(error = %err, "commit on revoke failed; the next owner re-reads some records")
+                    "partitions assigned; reading from the store's positions"
+                );
+                if cooperative {
+                    consumer.incremental_assign(partitions)
+                } else {
+                    consumer.assign(partitions)
                 }
             }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Err(e) => warn!(error = %e, "commit on revoke failed"),
+                }
+                info!(partitions = partitions.count(), "partitions revoked");
+                if cooperative {
+                    consumer.incremental_unassign(partitions)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                warn!(error = ?other, "rebalance failed; dropping the assignment");
+                if cooperative {
+                    consumer.incremental_unassign(partitions)
+                } else {
+                    consumer.unassign()
+                }
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "applying the rebalance failed");
         }
     }
 }
@@ -326,8 +387,12 @@ impl Bus for KafkaBus {
         }
     }
 
-    async fn consumer(&self, group: &str) -> Result<Box<dyn BusConsumer>, BusError> {
-        let consumer = self.group_consumer(group)?;
+    async fn consumer(
+        &self,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<Box<dyn BusConsumer>, BusError> {
+        let consumer = self.group_consumer(group, start)?;
         consumer
             .subscribe(&[&self.config.events_topic])
             .map_err(kafka_err)?;

@@ -13,6 +13,8 @@
 pub mod embedded;
 pub mod kafka;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::domain::{LogPosition, SubjectKey};
@@ -33,6 +35,9 @@ pub struct OutgoingRecord {
     /// W3C trace context of the publish call, carried to the router (Kafka header `traceparent`).
     pub traceparent: Option<String>,
 }
+
+/// Where a consumer starts reading a partition: the next offset to read.
+pub type StartFrom = Arc<dyn Fn(u32) -> u64 + Send + Sync>;
 
 /// A successful append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,8 +129,14 @@ pub trait Bus: Send + Sync + 'static {
     /// Appends a record; returns once it is durable, or tells that it was appended before.
     async fn append(&self, record: OutgoingRecord) -> Result<AppendOutcome, BusError>;
 
-    /// A consumer for `group`, starting after the group's committed positions.
-    async fn consumer(&self, group: &str) -> Result<Box<dyn BusConsumer>, BusError>;
+    /// A consumer for `group`. Each partition, whenever it is assigned to this consumer, is
+    /// read from `start(partition)` — the store's position, not the group's commits — so a
+    /// new, restored or lagging store catches up from where *it* stands.
+    async fn consumer(
+        &self,
+        group: &str,
+        start: StartFrom,
+    ) -> Result<Box<dyn BusConsumer>, BusError>;
 
     /// A consumer of every record from the start of the log that commits nothing (for
     /// `xiezhi rebuild`).

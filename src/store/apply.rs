@@ -69,6 +69,7 @@ struct Tx<'a> {
     leads: &'a TransactionalTree,
     inbox: &'a TransactionalTree,
     heads: &'a TransactionalTree,
+    positions: &'a TransactionalTree,
 }
 
 /// `applied` values: the event's seq, then its content hash.
@@ -87,6 +88,7 @@ impl Tx<'_> {
     fn apply_batch(
         &self,
         batch: &[(LogPosition, Envelope)],
+        consumed: &[LogPosition],
         registry: &Registry,
         now: Timestamp,
     ) -> TxResult<Applied> {
@@ -170,10 +172,31 @@ impl Tx<'_> {
             });
         }
         self.meta.insert("next_seq", &next_seq.to_be_bytes())?;
+        self.advance(consumed)?;
         Ok(Applied {
             outcomes,
             last_seq: next_seq - 1,
         })
+    }
+
+    /// Moves each partition's position past the records consumed in this batch.
+    fn advance(&self, consumed: &[LogPosition]) -> TxResult<()> {
+        let mut next: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+        for pos in consumed {
+            let entry = next.entry(pos.partition).or_default();
+            *entry = (*entry).max(pos.offset + 1);
+        }
+        for (partition, offset) in next {
+            let key = u64::from(partition).to_be_bytes();
+            let current = self
+                .positions
+                .get(key)?
+                .map_or(0, |raw| keys::decode_u64(&raw));
+            if offset > current {
+                self.positions.insert(&key, &offset.to_be_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     /// Marks the lead `lead_key` closed by `by` (the first outcome wins); returns its producer,
@@ -231,9 +254,13 @@ impl Tx<'_> {
 impl Store {
     /// Applies `batch` atomically, flushes, and moves the durable watermark. Returns only once
     /// everything applied is on disk, so the caller may then commit the log offsets.
+    ///
+    /// `consumed` lists every log position the batch covers — also records that did not decode
+    /// and were set aside — so that [`Store::positions`] moves past them too.
     pub async fn apply(
         &self,
         batch: &[(LogPosition, Envelope)],
+        consumed: &[LogPosition],
         registry: &Registry,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
@@ -247,19 +274,23 @@ impl Store {
             &t.leads,
             &t.inbox,
             &t.inbox_heads,
+            &t.positions,
         )
-            .transaction(|(meta, events, applied, subjects, leads, inbox, heads)| {
-                let tx = Tx {
-                    meta,
-                    events,
-                    applied,
-                    subjects,
-                    leads,
-                    inbox,
-                    heads,
-                };
-                tx.apply_batch(batch, registry, now)
-            });
+            .transaction(
+                |(meta, events, applied, subjects, leads, inbox, heads, positions)| {
+                    let tx = Tx {
+                        meta,
+                        events,
+                        applied,
+                        subjects,
+                        leads,
+                        inbox,
+                        heads,
+                        positions,
+                    };
+                    tx.apply_batch(batch, consumed, registry, now)
+                },
+            );
         let applied = match result {
             Ok(applied) => applied,
             Err(TransactionError::Abort(err)) => return Err(err),
@@ -316,7 +347,7 @@ mod tests {
         let now = Timestamp::now();
         let lead = sample_lead();
         let first = store
-            .apply(&[(at(0), lead.clone())], &registry(), now)
+            .apply(&[(at(0), lead.clone())], &[at(0)], &registry(), now)
             .await
             .unwrap();
         assert!(matches!(
@@ -324,7 +355,7 @@ mod tests {
             ApplyOutcome::Applied { seq: 1, .. }
         ));
         let again = store
-            .apply(&[(at(0), lead)], &registry(), now)
+            .apply(&[(at(0), lead)], &[at(0)], &registry(), now)
             .await
             .unwrap();
         assert!(matches!(again.outcomes[0], ApplyOutcome::Duplicate { .. }));
@@ -332,6 +363,7 @@ mod tests {
         let agency = AgencyId::parse("330100-STHJ").unwrap();
         assert_eq!(store.latest_cursor(&agency).unwrap(), 1);
         assert_eq!(store.durable_seq(), 1);
+        assert_eq!(store.positions().unwrap(), [(0, 1)].into());
     }
 
     #[tokio::test]
@@ -364,6 +396,7 @@ mod tests {
         let applied = store
             .apply(
                 &[(at(0), lead.clone()), (at(1), outcome)],
+                &[at(0), at(1)],
                 &registry(),
                 Timestamp::now(),
             )

@@ -12,9 +12,12 @@
 //! | `inbox` | agency, 0, cursor | [`DeliveryRecord`] |
 //! | `inbox_heads` | agency | latest cursor |
 //! | `inbox_acks` | agency | acknowledged cursor |
+//! | `positions` | partition | next log offset to apply |
 //!
-//! Invariants: only [`Store::apply`] writes the first seven trees, in one transaction per
-//! batch, so a crash leaves either all of a batch or none of it. Readers see only events up to
+//! Invariants: only [`Store::apply`] writes the first seven trees and `positions`, in one
+//! transaction per batch, so a crash leaves either all of a batch or none of it. `positions`
+//! says how far into each log partition this store has applied: the router resumes from there,
+//! whatever the log's consumer group remembers. Readers see only events up to
 //! the *durable* watermark ([`Store::durable_seq`]), which moves after a flush: a reader never
 //! sees a delivery that a crash could take back and renumber.
 
@@ -141,6 +144,7 @@ struct Trees {
     inbox: sled::Tree,
     inbox_heads: sled::Tree,
     inbox_acks: sled::Tree,
+    positions: sled::Tree,
 }
 
 /// The store: one sled database, shared by the router (the only writer of events) and the readers.
@@ -170,6 +174,7 @@ impl Store {
             inbox: open("inbox")?,
             inbox_heads: open("inbox_heads")?,
             inbox_acks: open("inbox_acks")?,
+            positions: open("positions")?,
         };
         match trees.meta.get("layout").map_err(StoreError::sled("read"))? {
             None => {
@@ -240,6 +245,29 @@ impl Store {
             *current = (*current).max(seq);
             moved
         });
+    }
+
+    /// How far this store has applied each log partition: partition → next offset.
+    pub fn positions(&self) -> Result<std::collections::BTreeMap<u32, u64>, StoreError> {
+        self.trees
+            .positions
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(StoreError::sled("read"))?;
+                let partition = u32::try_from(keys::decode_u64(&key)).unwrap_or(u32::MAX);
+                Ok((partition, keys::decode_u64(&value)))
+            })
+            .collect()
+    }
+
+    /// The next offset to apply in `partition` (0 if this store never saw it).
+    pub fn position(&self, partition: u32) -> Result<u64, StoreError> {
+        Ok(self
+            .trees
+            .positions
+            .get(u64::from(partition).to_be_bytes())
+            .map_err(StoreError::sled("read"))?
+            .map_or(0, |raw| keys::decode_u64(&raw)))
     }
 
     /// Number of events applied (durable or about to be).

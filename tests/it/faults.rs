@@ -346,3 +346,44 @@ async fn event_id_raced_with_different_content_is_set_aside_and_the_first_stands
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn router_with_a_fresh_store_on_an_existing_group_reads_the_log_from_the_start() {
+    let first = TestServer::start(Log::Kafka).await;
+    for i in 0..30u64 {
+        first
+            .publisher()
+            .publish_lead(lead(&format!("fresh-{i}"), org(950 + i % 5)))
+            .await
+            .unwrap();
+    }
+    first.wait_for_events(30).await;
+    let kafka_config = first.config.bus.clone();
+    let group = first.config.router.group.clone();
+    first.stop().await;
+    assert_eq!(
+        first_committed_total(&kafka_config, &group).await,
+        30,
+        "the group has committed the whole log"
+    );
+
+    // A router with an empty data directory joins the same group: the group says "done", the
+    // store says "nothing applied" — the store wins and the log is read from the start.
+    let second = TestServer::start_with(Log::Kafka, |c: &mut Config| {
+        c.bus = kafka_config.clone();
+        c.router.group = group.clone();
+    })
+    .await;
+    second.wait_for_events(30).await;
+    let ids: Vec<String> = (0..30).map(|i| format!("fresh-{i}")).collect();
+    assert_each_once(&second.channel, &ids, Some(30)).await;
+    second.stop().await;
+}
+
+async fn first_committed_total(bus: &xiezhi::config::BusConfig, group: &str) -> u64 {
+    use xiezhi::bus::Bus;
+    let log = xiezhi::bus::kafka::KafkaBus::connect(&bus.kafka)
+        .await
+        .unwrap();
+    log.committed(group).await.unwrap().iter().sum()
+}
