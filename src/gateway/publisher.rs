@@ -58,12 +58,16 @@ impl PublisherService {
                 warnings: envelope.warnings,
             });
         }
+        let traceparent = telemetry::traceparent(traceparent, &key.to_string());
+        let trace_id = telemetry::parse_traceparent(&traceparent)
+            .map(|(trace_id, _)| trace_id.to_owned())
+            .unwrap_or_default();
         let record = OutgoingRecord {
             key: envelope.subject().key(),
             idempotency_key: key.to_bytes(),
             content_hash,
             payload: envelope.encode(),
-            traceparent: Some(telemetry::traceparent(traceparent, &key.to_string())),
+            traceparent: Some(traceparent),
         };
         let outcome = self.0.bus.append(record).await.map_err(|err| match err {
             BusError::Conflict { existing } => ApiError::Conflict {
@@ -75,6 +79,7 @@ impl PublisherService {
         let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
         info!(
             event = %envelope.key(),
+            trace_id = %trace_id,
             kind = ?envelope.kind(),
             partition = outcome.position().partition,
             offset = outcome.position().offset,

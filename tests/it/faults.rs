@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use xiezhi::bus::OutgoingRecord;
 use xiezhi::config::Config;
-use xiezhi::domain::{Payload, SubjectKey, Uscc};
+use xiezhi::domain::{Envelope, Payload, SubjectKey, Uscc};
 use xiezhi::proto;
 use xiezhi::proto::publisher_client::PublisherClient;
 
@@ -386,4 +386,48 @@ async fn first_committed_total(bus: &xiezhi::config::BusConfig, group: &str) -> 
         .await
         .unwrap();
     log.committed(group).await.unwrap().iter().sum()
+}
+
+#[tokio::test]
+async fn traceparent_travels_with_the_event_as_a_kafka_header() {
+    let server = TestServer::start(Log::Kafka).await;
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut request = tonic::Request::new(lead("traced", org(960)));
+    request
+        .metadata_mut()
+        .insert("traceparent", caller.parse().unwrap());
+    server.publisher().publish_lead(request).await.unwrap();
+    server
+        .publisher()
+        .publish_lead(lead("untraced", org(961)))
+        .await
+        .unwrap();
+    server.wait_for_events(2).await;
+
+    let mut replay = server.running().bus().replay().await.unwrap();
+    let mut headers = Vec::new();
+    while headers.len() < 2 {
+        for record in replay.poll(10).await.unwrap() {
+            let event = Envelope::decode(&record.payload).unwrap();
+            headers.push((
+                event.event_id.to_string(),
+                record.traceparent.unwrap_or_default(),
+            ));
+        }
+    }
+    headers.sort();
+    let (_, traced) = &headers[0];
+    let (trace_id, span_id) =
+        xiezhi::telemetry::parse_traceparent(traced).expect("valid traceparent");
+    assert_eq!(
+        trace_id, "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's trace continues"
+    );
+    assert_ne!(span_id, "00f067aa0ba902b7", "the gateway's own span");
+    let (_, untraced) = &headers[1];
+    assert!(
+        xiezhi::telemetry::parse_traceparent(untraced).is_some(),
+        "a new trace starts"
+    );
+    server.stop().await;
 }
