@@ -7,12 +7,13 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tonic::transport::Channel;
 use xiezhi::proto;
 use xiezhi::proto::publisher_client::PublisherClient;
 
 use crate::process::{Proc, xiezhi};
-use crate::support::{Log, TestServer, event_ids, lead, org, read_until_quiet, subscribe};
+use crate::support::{
+    Log, TestServer, event_ids, lead, org, read_until_quiet, stored_leads, subscribe,
+};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -127,33 +128,6 @@ fn demo_runs_simulated_agencies_and_exits_cleanly() {
     );
     assert!(stdout.contains("deliver "), "{stdout}");
     assert!(stdout.contains("events stored"), "{stdout}");
-}
-
-/// Every lead in the store (event ids, with repeats if any).
-async fn stored_leads(channel: &Channel) -> Vec<String> {
-    let mut query = proto::query_client::QueryClient::new(channel.clone());
-    let mut ids = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = query
-            .list_leads(proto::ListLeadsRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        ids.extend(
-            page.leads
-                .into_iter()
-                .map(|l| l.lead.unwrap().event.unwrap().event_id),
-        );
-        if page.next_page_token.is_empty() {
-            return ids;
-        }
-        token = page.next_page_token;
-    }
 }
 
 #[tokio::test]

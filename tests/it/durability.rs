@@ -136,12 +136,7 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on(log: Log) {
         .unwrap();
     server.wait_for_events(1).await;
     // The garbage sits in another partition than the lead: wait for it to be set aside.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut letters = Vec::new();
-    while letters.is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        letters = server.running().bus().dead_letters().await.unwrap();
-    }
+    let letters = server.wait_for_dead_letters().await;
     assert_eq!(letters.len(), 1);
     assert!(
         letters[0].reason.contains("undecodable"),

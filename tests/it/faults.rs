@@ -16,47 +16,7 @@ use xiezhi::proto::publisher_client::PublisherClient;
 
 use crate::kafka;
 use crate::process::{Proc, write_config};
-use crate::support::{Log, TestServer, lead, org, test_config};
-
-/// The (acknowledged, latest) inbox cursors of `agency` at the broker behind `channel`.
-async fn cursors(channel: &Channel, agency: &str) -> (u64, u64) {
-    let state = proto::inbox_client::InboxClient::new(channel.clone())
-        .acknowledge(proto::AcknowledgeRequest {
-            agency: agency.to_owned(),
-            cursor: 0,
-        })
-        .await
-        .expect("acknowledge")
-        .into_inner();
-    (state.acknowledged_cursor, state.latest_cursor)
-}
-
-/// Every lead's event id in the store behind `channel` (repeats kept).
-async fn stored_leads(channel: &Channel) -> Vec<String> {
-    let mut query = proto::query_client::QueryClient::new(channel.clone());
-    let mut ids = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = query
-            .list_leads(proto::ListLeadsRequest {
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .expect("list leads")
-            .into_inner();
-        ids.extend(
-            page.leads
-                .into_iter()
-                .map(|l| l.lead.unwrap().event.unwrap().event_id),
-        );
-        if page.next_page_token.is_empty() {
-            return ids;
-        }
-        token = page.next_page_token;
-    }
-}
+use crate::support::{Log, TestServer, cursors, lead, org, stored_leads, test_config};
 
 /// Publishes `request` until it is acknowledged (the same request each time, as a client
 /// retrying after an error must).
@@ -322,12 +282,7 @@ async fn event_id_raced_with_different_content_is_set_aside_and_the_first_stands
         })
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut letters = Vec::new();
-    while letters.is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        letters = server.running().bus().dead_letters().await.unwrap();
-    }
+    let letters = server.wait_for_dead_letters().await;
     assert_eq!(letters.len(), 1);
     assert!(
         letters[0].reason.contains("different content"),

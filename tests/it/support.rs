@@ -235,16 +235,64 @@ impl TestServer {
 
     /// The agency's (acknowledged, latest) cursors, read through `Acknowledge(0)`.
     pub async fn cursors(&self, agency: &str) -> (u64, u64) {
-        let state = self
-            .inbox()
-            .acknowledge(proto::AcknowledgeRequest {
-                agency: agency.to_owned(),
-                cursor: 0,
+        cursors(&self.channel, agency).await
+    }
+
+    /// The dead letters, once there are any (30 s at most).
+    pub async fn wait_for_dead_letters(&self) -> Vec<xiezhi::bus::DeadLetter> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let letters = self
+                .running()
+                .bus()
+                .dead_letters()
+                .await
+                .expect("dead letters");
+            if !letters.is_empty() || Instant::now() > deadline {
+                return letters;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The (acknowledged, latest) inbox cursors of `agency` at the broker behind `channel`.
+pub async fn cursors(channel: &Channel, agency: &str) -> (u64, u64) {
+    let state = InboxClient::new(channel.clone())
+        .acknowledge(proto::AcknowledgeRequest {
+            agency: agency.to_owned(),
+            cursor: 0,
+        })
+        .await
+        .expect("acknowledge")
+        .into_inner();
+    (state.acknowledged_cursor, state.latest_cursor)
+}
+
+/// Every lead's event id in the store behind `channel`, all pages (repeats kept).
+pub async fn stored_leads(channel: &Channel) -> Vec<String> {
+    let mut query = QueryClient::new(channel.clone());
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = query
+            .list_leads(proto::ListLeadsRequest {
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
             })
             .await
-            .expect("acknowledge")
+            .expect("list leads")
             .into_inner();
-        (state.acknowledged_cursor, state.latest_cursor)
+        ids.extend(
+            page.leads
+                .into_iter()
+                .map(|l| l.lead.unwrap().event.unwrap().event_id),
+        );
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        token = page.next_page_token;
     }
 }
 
