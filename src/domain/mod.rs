@@ -6,9 +6,11 @@
 //! - [`registry`]: agencies and the routing of leads.
 //! - [`clock`]: injectable time.
 
+pub mod calendar;
 pub mod clock;
 pub mod event;
 pub mod ids;
+pub mod referral;
 pub mod registry;
 pub mod validate;
 
