@@ -9,9 +9,11 @@
 pub mod calendar;
 pub mod clock;
 pub mod event;
+pub mod expr;
 pub mod ids;
 pub mod referral;
 pub mod registry;
+pub mod rules;
 pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock};
