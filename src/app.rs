@@ -22,7 +22,7 @@ use crate::bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::{Bus, BusError};
 use crate::config::{BusKind, Config, ConfigError};
-use crate::domain::{Clock, Registry};
+use crate::domain::{Clock, Policy, Registry};
 use crate::gateway::{self, GatewayError, Services, Shared};
 use crate::router::{RebuildStats, Router, RouterConfig, RouterError};
 use crate::store::{Store, StoreError};
@@ -90,7 +90,7 @@ pub struct Running {
     addr: SocketAddr,
     store: Option<Arc<Store>>,
     bus: Arc<dyn Bus>,
-    registry: Arc<Registry>,
+    policy: Arc<Policy>,
     gateway_stop: CancellationToken,
     router_stop: CancellationToken,
     gateway: JoinHandle<Result<(), GatewayError>>,
@@ -125,6 +125,7 @@ fn router_config(config: &Config) -> RouterConfig {
     RouterConfig {
         batch_max: config.router.batch_max,
         group: config.router.group.clone(),
+        tick: Duration::from_millis(config.router.tick_ms),
     }
 }
 
@@ -138,7 +139,7 @@ pub async fn start(
     if role != Role::All && config.bus.kind != BusKind::Kafka {
         return Err(AppError::RoleNeedsKafka(role));
     }
-    let registry = Arc::new(config.load_registry()?);
+    let policy = Arc::new(config.load_policy()?);
     let dir = &config.store.data_dir;
     let store = match role {
         Role::Gateway => None,
@@ -161,7 +162,7 @@ pub async fn start(
         let router = Router::new(
             bus.clone(),
             store.clone(),
-            registry.clone(),
+            policy.clone(),
             clock.clone(),
             router_config(config),
         );
@@ -172,9 +173,9 @@ pub async fn start(
     let shared = Arc::new(Shared {
         bus: bus.clone(),
         store: store.clone(),
-        registry: registry.clone(),
+        policy: policy.clone(),
         clock,
-        policy: config.validation.policy(),
+        validation: config.validation.policy(),
         max_request_bytes: config.server.max_request_bytes,
         shutdown: gateway_stop.clone(),
     });
@@ -188,7 +189,8 @@ pub async fn start(
         bus = ?config.bus.kind,
         grpc = %addr,
         data_dir = %dir.display(),
-        agencies = registry.len(),
+        agencies = policy.registry.len(),
+        threshold_rules = policy.thresholds.rules().len(),
         partitions = bus.partitions(),
         events = store.as_ref().map_or(0, |s| s.event_count()),
         "xiezhi started"
@@ -197,7 +199,7 @@ pub async fn start(
         addr,
         store,
         bus,
-        registry,
+        policy,
         gateway_stop,
         router_stop,
         gateway,
@@ -216,7 +218,7 @@ pub async fn rebuild(
     clock: Arc<dyn Clock>,
 ) -> Result<RebuildStats, AppError> {
     config.validate()?;
-    let registry = Arc::new(config.load_registry()?);
+    let policy = Arc::new(config.load_policy()?);
     let store = open_store(target)?;
     if store.event_count() > 0 {
         return Err(AppError::NotEmpty(target.display().to_string()));
@@ -229,7 +231,7 @@ pub async fn rebuild(
     let router = Router::new(
         bus.clone(),
         store.clone(),
-        registry,
+        policy,
         clock,
         router_config(config),
     );
@@ -279,8 +281,13 @@ impl Running {
     }
 
     /// The agency registry in use.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    pub fn registry(&self) -> &Registry {
+        &self.policy.registry
+    }
+
+    /// Registry, rules, calendar and windows in use.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
     }
 
     /// Runs until `signal` resolves or a component fails, then shuts down in order.

@@ -14,11 +14,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Agency, ChecksumPolicy, Registry, ValidationPolicy};
+use crate::domain::calendar::WorkCalendar;
+use crate::domain::rules::{Discretion, RulesError, Thresholds};
+use crate::domain::{Agency, AlertWindows, ChecksumPolicy, Policy, Registry, ValidationPolicy};
 
 /// The sample registry of one city (Hangzhou: the city and three districts), built in so that
 /// `xiezhi demo` and a first `xiezhi serve` work with no setup. Also at `deploy/registry.toml`.
 pub const SAMPLE_REGISTRY: &str = include_str!("../deploy/registry.toml");
+/// The shipped prosecution thresholds (`rules/thresholds.toml`).
+pub const BUILTIN_THRESHOLDS: &str = include_str!("../rules/thresholds.toml");
+/// The shipped discretion bands (`rules/discretion.toml`).
+pub const BUILTIN_DISCRETION: &str = include_str!("../rules/discretion.toml");
 
 /// Everything configurable.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +42,12 @@ pub struct Config {
     pub validation: ValidationConfig,
     /// The agency registry.
     pub registry: RegistryConfig,
+    /// Rule files.
+    pub rules: RulesConfig,
+    /// The working-day calendar.
+    pub calendar: CalendarConfig,
+    /// Alert windows.
+    pub alerts: AlertsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -176,6 +188,8 @@ pub struct RouterSection {
     pub batch_max: usize,
     /// Consumer group of the router on the log. Routers sharing a group share the partitions.
     pub group: String,
+    /// How often deadlines and 以罚代刑 watches are checked, in milliseconds.
+    pub tick_ms: u64,
 }
 
 impl Default for RouterSection {
@@ -183,6 +197,78 @@ impl Default for RouterSection {
         Self {
             batch_max: 1_000,
             group: "xiezhi-router".to_owned(),
+            tick_ms: 30_000,
+        }
+    }
+}
+
+/// `[rules]`: where the rule files are. Relative paths are resolved against the config file's
+/// directory; empty means the copy shipped in the binary (`rules/` of the source tree).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Prosecution thresholds (立案追诉标准).
+    pub thresholds: PathBuf,
+    /// Discretion bands (裁量基准).
+    pub discretion: PathBuf,
+}
+
+/// `[calendar]`: public holidays and make-up working days, from the State Council's yearly
+/// notice (国务院办公厅关于部分节假日安排的通知). Weekends are non-working unless listed in
+/// `workdays`. Add each year's notice when it is published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarConfig {
+    /// Days off (放假), `YYYY-MM-DD`.
+    pub holidays: Vec<jiff::civil::Date>,
+    /// Weekend days worked (调休上班), `YYYY-MM-DD`.
+    pub workdays: Vec<jiff::civil::Date>,
+}
+
+impl Default for CalendarConfig {
+    /// The 2025 schedule, 国办发明电〔2024〕12号.
+    fn default() -> Self {
+        let range = |from: (i8, i8), to: (i8, i8)| {
+            let start = jiff::civil::Date::constant(2025, from.0, from.1);
+            let end = jiff::civil::Date::constant(2025, to.0, to.1);
+            start
+                .series(jiff::Span::new().days(1))
+                .take_while(move |d| *d <= end)
+        };
+        let holidays = range((1, 1), (1, 1))
+            .chain(range((1, 28), (2, 4)))
+            .chain(range((4, 4), (4, 6)))
+            .chain(range((5, 1), (5, 5)))
+            .chain(range((5, 31), (6, 2)))
+            .chain(range((10, 1), (10, 8)))
+            .collect();
+        let workdays = [(1, 26), (2, 8), (4, 27), (9, 28), (10, 11)]
+            .into_iter()
+            .map(|(m, d)| jiff::civil::Date::constant(2025, m, d))
+            .collect();
+        Self { holidays, workdays }
+    }
+}
+
+/// `[alerts]`: windows of the alerts — the deployment's policy, not law.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Days after a penalty that meets a threshold within which a referral of the case must be
+    /// recorded before the procuratorate is alerted (以罚代刑).
+    pub referral_grace_days: u32,
+    /// Days within which another agency's penalty for the same conduct counts as 多头受罚.
+    pub duplicate_window_days: u32,
+    /// Days over which small cases are added up (化整为零).
+    pub split_window_days: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            referral_grace_days: 7,
+            duplicate_window_days: 180,
+            split_window_days: 365,
         }
     }
 }
@@ -271,6 +357,9 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
+    /// A rule file is not usable.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
     /// The registry file is not usable.
     #[error("registry {origin}: {message}")]
     Registry {
@@ -333,8 +422,14 @@ impl Config {
             format!("environment ({})", from_env.join(", "))
         };
         let mut config = Self::from_table(table, &origin)?;
-        if !config.registry.file.as_os_str().is_empty() && config.registry.file.is_relative() {
-            config.registry.file = base_dir.join(&config.registry.file);
+        for path in [
+            &mut config.registry.file,
+            &mut config.rules.thresholds,
+            &mut config.rules.discretion,
+        ] {
+            if !path.as_os_str().is_empty() && path.is_relative() {
+                *path = base_dir.join(&*path);
+            }
         }
         Ok(config)
     }
@@ -400,6 +495,12 @@ impl Config {
                 ));
             }
         }
+        if !(10..=3_600_000).contains(&self.router.tick_ms) {
+            return Err(invalid(
+                "router.tick_ms",
+                "must be between 10 ms and one hour",
+            ));
+        }
         if self.router.group.trim().is_empty() {
             return Err(invalid("router.group", "must not be empty"));
         }
@@ -420,6 +521,47 @@ impl Config {
             source,
         })?;
         parse_registry(&text, &path.display().to_string())
+    }
+}
+
+impl Config {
+    /// Loads everything the router decides with: registry, rules, calendar, windows.
+    pub fn load_policy(&self) -> Result<Policy, ConfigError> {
+        let rules_file =
+            |path: &PathBuf, builtin: &'static str| -> Result<(String, String), ConfigError> {
+                if path.as_os_str().is_empty() {
+                    return Ok((builtin.to_owned(), "built-in".to_owned()));
+                }
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok((text, path.display().to_string()))
+            };
+        let (text, origin) = rules_file(&self.rules.thresholds, BUILTIN_THRESHOLDS)?;
+        let thresholds = Thresholds::parse(&text, &origin)?;
+        let (text, origin) = rules_file(&self.rules.discretion, BUILTIN_DISCRETION)?;
+        let discretion = Discretion::parse(&text, &origin)?;
+        let calendar = WorkCalendar::new(
+            self.calendar.holidays.iter().copied(),
+            self.calendar.workdays.iter().copied(),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: "calendar",
+            message: e.to_string(),
+        })?;
+        let days = |n: u32| jiff::SignedDuration::from_hours(24 * i64::from(n));
+        Ok(Policy {
+            registry: self.load_registry()?,
+            thresholds,
+            discretion,
+            calendar,
+            windows: AlertWindows {
+                referral_grace: days(self.alerts.referral_grace_days),
+                duplicate_window: days(self.alerts.duplicate_window_days),
+                split_window: days(self.alerts.split_window_days),
+            },
+        })
     }
 }
 

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::bus::{Bus, BusConsumer, BusError, Record, StartFrom};
-use crate::domain::{Clock, Envelope, Registry};
-use crate::store::{ApplyOutcome, Store, StoreError};
+use crate::domain::{Clock, Envelope, Policy};
+use crate::store::{ApplyOutcome, Incoming, Store, StoreError};
 
 /// Settings of the router.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct RouterConfig {
     pub batch_max: usize,
     /// Consumer group name on the log.
     pub group: String,
+    /// How often statutory deadlines and 以罚代刑 watches are checked against the clock.
+    pub tick: Duration,
 }
 
 impl Default for RouterConfig {
@@ -32,6 +34,7 @@ impl Default for RouterConfig {
         Self {
             batch_max: 1_000,
             group: "xiezhi-router".to_owned(),
+            tick: Duration::from_secs(30),
         }
     }
 }
@@ -52,7 +55,7 @@ pub enum RouterError {
 pub struct Router {
     bus: Arc<dyn Bus>,
     store: Arc<Store>,
-    registry: Arc<Registry>,
+    policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
     config: RouterConfig,
 }
@@ -62,14 +65,14 @@ impl Router {
     pub fn new(
         bus: Arc<dyn Bus>,
         store: Arc<Store>,
-        registry: Arc<Registry>,
+        policy: Arc<Policy>,
         clock: Arc<dyn Clock>,
         config: RouterConfig,
     ) -> Self {
         Self {
             bus,
             store,
-            registry,
+            policy,
             clock,
             config,
         }
@@ -87,9 +90,15 @@ impl Router {
         });
         let mut consumer = self.bus.consumer(&self.config.group, start).await?;
         info!(group = %self.config.group, "router started");
+        let mut tick = tokio::time::interval(self.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let records = tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    self.fire_due().await?;
+                    continue;
+                }
                 polled = consumer.poll(self.config.batch_max) => polled?,
             };
             self.process(consumer.as_mut(), records, DeadLetters::Write)
@@ -140,6 +149,21 @@ impl Router {
         Ok(stats)
     }
 
+    /// Raises the alerts whose time has come: missed statutory deadlines, 以罚代刑.
+    async fn fire_due(&self) -> Result<(), RouterError> {
+        let fired = self.store.fire_due(&self.policy, self.clock.now()).await?;
+        for alert in &fired.alerts {
+            info!(
+                alert = alert.id,
+                kind = ?alert.kind,
+                rule = %alert.rule_id,
+                late = ?alert.late.as_ref().map(ToString::to_string),
+                "alert raised"
+            );
+        }
+        Ok(())
+    }
+
     /// Decodes, applies and commits one batch.
     async fn process(
         &self,
@@ -152,6 +176,7 @@ impl Router {
             return Ok(counts);
         }
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
+        let now = self.clock.now();
         let mut batch = Vec::with_capacity(records.len());
         // The records behind `batch`, in the same order as the store's outcomes.
         let mut decoded = Vec::with_capacity(records.len());
@@ -159,7 +184,11 @@ impl Router {
         for record in &records {
             match Envelope::decode(&record.payload) {
                 Ok(envelope) => {
-                    batch.push((record.position, envelope));
+                    batch.push(Incoming {
+                        position: record.position,
+                        logged_at: record.timestamp.unwrap_or(now),
+                        envelope,
+                    });
                     decoded.push(record);
                 }
                 Err(err) => undecodable.push((record, crate::telemetry::chain(&err))),
@@ -170,7 +199,7 @@ impl Router {
         // Also with nothing decodable, so the store's positions move past set-aside records.
         let applied = self
             .store
-            .apply(&batch, &positions, &self.registry, self.clock.now())
+            .apply(&batch, &positions, &self.policy, now)
             .await?;
         let mut conflicts = Vec::new();
         for (outcome, record) in applied.outcomes.iter().zip(decoded) {
@@ -182,6 +211,9 @@ impl Router {
                     record,
                     format!("event id {key} was already applied with different content; the first one stands"),
                 )),
+                ApplyOutcome::Rejected { reason, .. } => {
+                    conflicts.push((record, format!("referral step refused when applied: {reason}")));
+                }
                 ApplyOutcome::Duplicate { .. } => {}
             }
         }
@@ -256,9 +288,10 @@ fn log_outcome(outcome: &ApplyOutcome) {
             recipients,
             lead_status,
             lead_found,
+            alerts,
         } => {
             let to: Vec<&str> = recipients.iter().map(|(a, _)| a.as_str()).collect();
-            debug!(seq, event = %key, ?kind, recipients = ?to, "event routed");
+            debug!(seq, event = %key, ?kind, recipients = ?to, ?alerts, "event routed");
             if recipients.is_empty() && *lead_status == Some(crate::domain::LeadStatus::Unassigned)
             {
                 warn!(event = %key, "lead has no recipient: no agency or coordinator covers its division");
@@ -270,6 +303,9 @@ fn log_outcome(outcome: &ApplyOutcome) {
         ApplyOutcome::Duplicate { key } => debug!(event = %key, "replayed event skipped"),
         ApplyOutcome::Conflict { key, .. } => {
             warn!(event = %key, "event id reused with different content; refused");
+        }
+        ApplyOutcome::Rejected { key, reason } => {
+            warn!(event = %key, reason = %reason, "referral step refused");
         }
     }
 }

@@ -7,7 +7,7 @@
 //! stands; group commits are kept too (for `committed`, i.e. monitoring), written at once and
 //! made durable by the next flush.
 //!
-//! Trees: `log` (partition u32, offset u64 → payload), `log_idem` (idempotency key → content
+//! Trees: `log` (partition u32, offset u64 → timestamp µs, payload), `log_idem` (idempotency key → content
 //! hash, partition, offset), `log_offsets` (group, 0, partition → next offset), `log_dlq`
 //! (id → dead letter), `log_meta` (partition count).
 
@@ -299,7 +299,7 @@ impl Writer {
             for (request, pos) in writes {
                 log.insert(
                     &log_key(pos.partition, pos.offset),
-                    request.record.payload.as_slice(),
+                    log_value(&request.record),
                 )?;
                 if !request.record.idempotency_key.is_empty() {
                     idem.insert(
@@ -329,6 +329,25 @@ impl Writer {
         for request in requests {
             let _ = request.reply.send(Err(BusError::Unavailable(chain(err))));
         }
+    }
+}
+
+/// A log value: the gateway's timestamp (µs since the epoch, big-endian), then the payload.
+fn log_value(record: &OutgoingRecord) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + record.payload.len());
+    value.extend_from_slice(&record.timestamp.as_microsecond().to_be_bytes());
+    value.extend_from_slice(&record.payload);
+    value
+}
+
+/// Splits a log value into its timestamp and payload.
+fn split_log_value(value: &[u8]) -> (Option<jiff::Timestamp>, &[u8]) {
+    match value.split_first_chunk::<8>() {
+        Some((micros, payload)) => (
+            jiff::Timestamp::from_microsecond(i64::from_be_bytes(*micros)).ok(),
+            payload,
+        ),
+        None => (None, value),
     }
 }
 
@@ -471,11 +490,13 @@ impl EmbeddedConsumer {
                     let (key, value) = entry.map_err(sled_err("read log"))?;
                     let position = position_of(&key);
                     self.next[p] = position.offset + 1;
+                    let (timestamp, payload) = split_log_value(&value);
                     out.push(Record {
                         position,
                         key: None,
-                        payload: value.to_vec(),
+                        payload: payload.to_vec(),
                         traceparent: None,
+                        timestamp,
                     });
                 }
             }

@@ -360,6 +360,10 @@ fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
         traceparent: header_str(message.headers(), "traceparent").map(str::to_owned),
+        timestamp: message
+            .timestamp()
+            .to_millis()
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
     }
 }
 
@@ -379,6 +383,7 @@ impl Bus for KafkaBus {
         let message = FutureRecord::to(&self.config.events_topic)
             .key(record.key.as_str())
             .payload(record.payload.as_slice())
+            .timestamp(record.timestamp.as_millisecond())
             .headers(headers);
         // A full local queue is waited on for as long as a delivery may take.
         let wait = Duration::from_millis(self.config.message_timeout_ms);
@@ -634,7 +639,10 @@ mod tests {
 
     fn record(n: u32) -> OutgoingRecord {
         OutgoingRecord {
-            key: SubjectKey::organization(&Uscc::parse("91330106MA2H0Q7W1G").unwrap()),
+            key: SubjectKey::organization(&Uscc::parse("91330106MA2H0Q7W1G").unwrap())
+                .as_str()
+                .to_owned(),
+            timestamp: jiff::Timestamp::now(),
             idempotency_key: format!("330106-SCJG/ev-{n}").into_bytes(),
             content_hash: [0; 32],
             payload: b"{}".to_vec(),

@@ -17,14 +17,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{LogPosition, SubjectKey};
+use crate::domain::LogPosition;
 use crate::store::StoreError;
 
 /// A record to append.
 #[derive(Clone, Debug)]
 pub struct OutgoingRecord {
-    /// Partitioning key: the subject.
-    pub key: SubjectKey,
+    /// Partitioning key: the subject (or the referral), see `Envelope::log_key`.
+    pub key: String,
+    /// When the gateway took the event (server time): statutory clocks run from here.
+    pub timestamp: jiff::Timestamp,
     /// Producer and event id (`EventKey::to_bytes`), for idempotent appends. Empty: no
     /// idempotency (tools and tests that write raw records).
     pub idempotency_key: Vec<u8>,
@@ -68,6 +70,8 @@ pub struct Record {
     pub payload: Vec<u8>,
     /// W3C trace context it was published under, if the log carries one.
     pub traceparent: Option<String>,
+    /// When the gateway took it.
+    pub timestamp: Option<jiff::Timestamp>,
 }
 
 /// A record the router could not use, kept with the reason.
@@ -178,9 +182,9 @@ pub trait BusConsumer: Send {
 
 /// The partition a key belongs to: FNV-1a (64-bit) of the key, modulo the partition count.
 /// Stable across releases and platforms, because it decides where existing subjects live.
-pub fn partition_for(key: &SubjectKey, partitions: u32) -> u32 {
+pub fn partition_for(key: &str, partitions: u32) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.as_str().bytes() {
+    for byte in key.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -190,19 +194,23 @@ pub fn partition_for(key: &SubjectKey, partitions: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Uscc;
+    use crate::domain::{SubjectKey, Uscc};
 
     #[test]
     fn partitioning_is_stable() {
         let key = SubjectKey::organization(&Uscc::parse("91330106MA2H0Q7W1G").unwrap());
+        let key = key.as_str();
         // Pinned: changing the function would move existing subjects to other partitions.
-        assert_eq!(partition_for(&key, 8), partition_for(&key, 8));
-        assert_eq!(partition_for(&key, 1), 0);
+        assert_eq!(partition_for(key, 8), partition_for(key, 8));
+        assert_eq!(partition_for(key, 1), 0);
         let spread: std::collections::BTreeSet<u32> = (0..200)
             .map(|n| {
                 let body = format!("91330100{n:09}");
                 let code = format!("{body}{}", Uscc::check_char(&body).unwrap());
-                partition_for(&SubjectKey::organization(&Uscc::parse(&code).unwrap()), 8)
+                partition_for(
+                    SubjectKey::organization(&Uscc::parse(&code).unwrap()).as_str(),
+                    8,
+                )
             })
             .collect();
         assert_eq!(spread.len(), 8, "200 subjects should touch every partition");

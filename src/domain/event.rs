@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode, ResidentId, SubjectKey, Uscc};
+use super::referral::{Referral, ReferralKey, ReferralUpdate};
+use super::rules::Severity;
 
 /// The schema version the gateway writes. Decoders accept every version up to this one.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -219,6 +221,9 @@ pub struct CaseOutcome {
     pub legal_basis: String,
     /// Who may see it.
     pub sensitivity: Sensitivity,
+    /// How grave the case is, for discretion benchmarks (absent: not graded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
 }
 
 /// The payload of an envelope.
@@ -229,6 +234,10 @@ pub enum Payload {
     Lead(Lead),
     /// A case outcome.
     CaseOutcome(CaseOutcome),
+    /// A criminal referral's transfer report.
+    Referral(Referral),
+    /// A step on a referral.
+    ReferralUpdate(ReferralUpdate),
 }
 
 /// The kind of payload, for logs and filters.
@@ -239,6 +248,10 @@ pub enum EventKind {
     Lead,
     /// [`CaseOutcome`].
     CaseOutcome,
+    /// [`Referral`].
+    Referral,
+    /// [`ReferralUpdate`].
+    ReferralUpdate,
 }
 
 /// Where a lead stands.
@@ -303,14 +316,42 @@ impl Envelope {
         match self.payload {
             Payload::Lead(_) => EventKind::Lead,
             Payload::CaseOutcome(_) => EventKind::CaseOutcome,
+            Payload::Referral(_) => EventKind::Referral,
+            Payload::ReferralUpdate(_) => EventKind::ReferralUpdate,
         }
     }
 
-    /// The party the event is about.
-    pub fn subject(&self) -> &Subject {
+    /// The party the event is about (a referral update names its referral instead).
+    pub fn subject(&self) -> Option<&Subject> {
         match &self.payload {
-            Payload::Lead(lead) => &lead.subject,
-            Payload::CaseOutcome(outcome) => &outcome.subject,
+            Payload::Lead(lead) => Some(&lead.subject),
+            Payload::CaseOutcome(outcome) => Some(&outcome.subject),
+            Payload::Referral(referral) => Some(&referral.subject),
+            Payload::ReferralUpdate(_) => None,
+        }
+    }
+
+    /// The referral a referral event belongs to.
+    pub fn referral_key(&self) -> Option<ReferralKey> {
+        match &self.payload {
+            Payload::Referral(referral) => Some(ReferralKey {
+                agency: self.producer.clone(),
+                id: referral.referral_id.clone(),
+            }),
+            Payload::ReferralUpdate(update) => Some(update.referral.clone()),
+            Payload::Lead(_) | Payload::CaseOutcome(_) => None,
+        }
+    }
+
+    /// The key that orders and partitions the event on the log: the subject, or for referral
+    /// events the referral, so that a referral's steps stay in order behind its report.
+    pub fn log_key(&self) -> String {
+        match self.referral_key() {
+            Some(referral) => format!("referral:{referral}"),
+            None => self
+                .subject()
+                .map(|s| s.key().as_str().to_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -323,10 +364,12 @@ impl Envelope {
     }
 
     /// The division the event concerns.
-    pub fn division(&self) -> &DivisionCode {
+    pub fn division(&self) -> Option<&DivisionCode> {
         match &self.payload {
-            Payload::Lead(lead) => &lead.division,
-            Payload::CaseOutcome(outcome) => &outcome.division,
+            Payload::Lead(lead) => Some(&lead.division),
+            Payload::CaseOutcome(outcome) => Some(&outcome.division),
+            Payload::Referral(referral) => Some(&referral.division),
+            Payload::ReferralUpdate(_) => None,
         }
     }
 

@@ -4,23 +4,34 @@
 //! - [`event`]: the envelope and its payloads, and their log encoding.
 //! - [`validate`]: rule errors, the violation collector, generic field rules, policy.
 //! - [`registry`]: agencies and the routing of leads.
+//! - [`referral`]: the criminal-referral state machine and its statutory deadlines.
+//! - [`calendar`]: hours, calendar days and working days as statutes count them.
+//! - [`expr`], [`rules`]: the rule language, prosecution thresholds, discretion bands.
+//! - [`alert`]: what the broker notices on its own.
+//! - [`policy`]: all of the above, as the router uses it.
 //! - [`clock`]: injectable time.
 
+pub mod alert;
 pub mod calendar;
 pub mod clock;
 pub mod event;
 pub mod expr;
 pub mod ids;
+pub mod policy;
 pub mod referral;
 pub mod registry;
 pub mod rules;
 pub mod validate;
 
+pub use alert::{Alert, AlertKind, AlertWindows};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{
     CaseOutcome, Decision, Domain, Envelope, EventKey, EventKind, Facts, Lead, LeadStatus,
     LogPosition, Payload, SCHEMA_VERSION, Sensitivity, Subject, SubjectId,
 };
 pub use ids::{AgencyId, DivisionCode, EventId, OffenceCode, ResidentId, SubjectKey, Uscc};
+pub use policy::Policy;
+pub use referral::{Action, Party, ReferralKey, State};
 pub use registry::{Agency, AgencyKind, DeliveryReason, Registry};
+pub use rules::Severity;
 pub use validate::{ChecksumPolicy, FieldViolation, RuleError, ValidationPolicy, Violations};

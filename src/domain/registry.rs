@@ -57,6 +57,10 @@ pub enum DeliveryReason {
     Unassigned,
     /// The outcome answers a lead this agency published.
     LeadFeedback,
+    /// The agency is a party to the referral (agency, police or procuratorate).
+    Referral,
+    /// An alert for the agency.
+    Alert,
 }
 
 /// A registry that cannot be used.
@@ -134,6 +138,21 @@ impl Registry {
     /// Whether no agency is registered.
     pub fn is_empty(&self) -> bool {
         self.agencies.is_empty()
+    }
+
+    /// Agencies of `kind` at the nearest level whose division covers `division` (the police or
+    /// procuratorate of a place).
+    pub fn nearest_of_kind(&self, division: &DivisionCode, kind: AgencyKind) -> Vec<&Agency> {
+        self.nearest(division, |a| a.kind == kind)
+    }
+
+    /// Agencies of `kind` whose jurisdiction covers `division`, at every level (coordinators of
+    /// the county, the city and the province).
+    pub fn covering_of_kind(&self, division: &DivisionCode, kind: AgencyKind) -> Vec<&Agency> {
+        self.agencies
+            .values()
+            .filter(|a| a.kind == kind && a.division.covers(division))
+            .collect()
     }
 
     /// Agencies matching `filter` whose division covers `division`, at the nearest level only.

@@ -1,8 +1,9 @@
 //! The gateway seen from a client: `xiezhi publish --json FILE` and helpers to read and write
 //! protobuf messages as the canonical proto3 JSON that grpcurl also speaks.
 //!
-//! The JSON file is one `xiezhi.v1.Envelope` (`eventId`, `producer`, `producedAt` and either
-//! `lead` or `caseOutcome`); `kind` and `schemaVersion` may be left out, the gateway sets them.
+//! The JSON file is one `xiezhi.v1.Envelope` (`eventId`, `producer`, `producedAt` and one of
+//! `lead`, `caseOutcome`, `referral` or `referralUpdate` — for a referral step the producer is
+//! the acting party); `kind` and `schemaVersion` may be left out, the gateway sets them.
 
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
@@ -117,6 +118,7 @@ pub async fn publish_json(
     json: &str,
 ) -> Result<proto::Ack, ClientError> {
     let envelope: proto::Envelope = from_json("xiezhi.v1.Envelope", what, json)?;
+    let client_channel = channel.clone();
     let mut client = proto::publisher_client::PublisherClient::new(channel);
     let ack = match envelope.payload {
         Some(proto::envelope::Payload::Lead(lead)) => {
@@ -136,6 +138,26 @@ pub async fn publish_json(
                     producer: envelope.producer,
                     produced_at: envelope.produced_at,
                     outcome: Some(outcome),
+                })
+                .await?
+        }
+        Some(proto::envelope::Payload::Referral(referral)) => {
+            proto::referrals_client::ReferralsClient::new(client_channel.clone())
+                .refer(proto::ReferRequest {
+                    event_id: envelope.event_id,
+                    producer: envelope.producer,
+                    produced_at: envelope.produced_at,
+                    referral: Some(referral),
+                })
+                .await?
+        }
+        Some(proto::envelope::Payload::ReferralUpdate(update)) => {
+            proto::referrals_client::ReferralsClient::new(client_channel.clone())
+                .update(proto::UpdateReferralRequest {
+                    event_id: envelope.event_id,
+                    actor: envelope.producer,
+                    produced_at: envelope.produced_at,
+                    update: Some(update),
                 })
                 .await?
         }

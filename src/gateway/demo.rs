@@ -267,7 +267,7 @@ impl Demo {
     }
 
     async fn answer(&self, agency: &Agency, delivery: &proto::Delivery) -> Result<(), ClientError> {
-        let Some(event) = &delivery.event else {
+        let Some(proto::delivery::Item::Event(event)) = &delivery.item else {
             return Ok(());
         };
         let Some(proto::envelope::Payload::Lead(lead)) = &event.payload else {
@@ -305,6 +305,7 @@ impl Demo {
                     event_id: event.event_id.clone(),
                 }),
                 legal_basis: "《中华人民共和国行政处罚法》".to_owned(),
+                severity: proto::Severity::General as i32,
                 sensitivity: proto::Sensitivity::Public as i32,
             }),
         };
@@ -348,16 +349,32 @@ impl Demo {
                         .to_ascii_lowercase()
                 })
                 .unwrap_or_default();
-            if let Some(event) = &delivery.event {
-                let kind = if matches!(event.payload, Some(proto::envelope::Payload::Lead(_))) {
-                    "lead"
-                } else {
-                    "outcome"
-                };
-                println!(
-                    "deliver  {:<12} #{:<5} {kind:<8} {}/{}  ({reason})",
-                    agency.id, delivery.cursor, event.producer, event.event_id
-                );
+            match &delivery.item {
+                Some(proto::delivery::Item::Event(event)) => {
+                    let kind = if matches!(event.payload, Some(proto::envelope::Payload::Lead(_))) {
+                        "lead"
+                    } else {
+                        "outcome"
+                    };
+                    println!(
+                        "deliver  {:<12} #{:<5} {kind:<8} {}/{}  ({reason})",
+                        agency.id, delivery.cursor, event.producer, event.event_id
+                    );
+                }
+                Some(proto::delivery::Item::Alert(alert)) => {
+                    let kind = proto::AlertKind::try_from(alert.kind)
+                        .map(|k| {
+                            k.as_str_name()
+                                .trim_start_matches("ALERT_KIND_")
+                                .to_ascii_lowercase()
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "alert    {:<12} #{:<5} {kind}  {}  {}",
+                        agency.id, delivery.cursor, alert.title, alert.detail
+                    );
+                }
+                None => {}
             }
             if delivery.reason == proto::DeliveryReason::ResponsibleAgency as i32 {
                 self.answer(&agency, &delivery).await?;

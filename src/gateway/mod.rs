@@ -8,6 +8,7 @@ mod convert;
 mod inbox;
 mod publisher;
 mod query;
+mod referrals;
 pub mod status;
 
 pub mod client;
@@ -22,7 +23,7 @@ use tonic::transport::Server;
 use tracing::info;
 
 use crate::bus::Bus;
-use crate::domain::{Clock, Registry, ValidationPolicy};
+use crate::domain::{Clock, Policy, ValidationPolicy};
 use crate::proto;
 use crate::store::Store;
 
@@ -36,12 +37,12 @@ pub struct Shared {
     pub bus: Arc<dyn Bus>,
     /// The router's store, read by inbox and query; `None` in the stateless gateway role.
     pub store: Option<Arc<Store>>,
-    /// Known agencies.
-    pub registry: Arc<Registry>,
+    /// Known agencies, rules and calendar.
+    pub policy: Arc<Policy>,
     /// Now, for validation.
     pub clock: Arc<dyn Clock>,
     /// Validation policy.
-    pub policy: ValidationPolicy,
+    pub validation: ValidationPolicy,
     /// Largest request accepted, in bytes.
     pub max_request_bytes: usize,
     /// Cancelled when the server shuts down: ends open inbox streams.
@@ -52,8 +53,8 @@ impl Shared {
     /// A validator for one request, at the current time.
     pub(crate) fn validator(&self) -> convert::Validator<'_> {
         convert::Validator {
-            registry: &self.registry,
-            policy: &self.policy,
+            registry: &self.policy.registry,
+            policy: &self.validation,
             now: self.clock.now(),
         }
     }
@@ -76,7 +77,7 @@ pub enum GatewayError {
 pub struct Services {
     /// `Publisher`.
     pub publisher: bool,
-    /// `Inbox` and `Query` (need the store).
+    /// `Inbox`, `Query` and `Referrals` (need the store).
     pub readers: bool,
 }
 
@@ -101,6 +102,13 @@ pub async fn serve(
         })
         .max_decoding_message_size(limit)
     });
+    let referrals = readers.as_ref().map(|store| {
+        proto::referrals_server::ReferralsServer::new(referrals::ReferralsService {
+            shared: shared.clone(),
+            store: store.clone(),
+        })
+        .max_decoding_message_size(limit)
+    });
     let query = readers.as_ref().map(|store| {
         proto::query_server::QueryServer::new(query::QueryService {
             shared: shared.clone(),
@@ -119,6 +127,9 @@ pub async fn serve(
             .await;
         health
             .set_serving::<proto::query_server::QueryServer<query::QueryService>>()
+            .await;
+        health
+            .set_serving::<proto::referrals_server::ReferralsServer<referrals::ReferralsService>>()
             .await;
     }
     let reflection = || {
@@ -140,6 +151,7 @@ pub async fn serve(
         .add_optional_service(publisher)
         .add_optional_service(inbox)
         .add_optional_service(query)
+        .add_optional_service(referrals)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.cancelled().await;
             // Health checkers see the change before the listener closes.

@@ -15,88 +15,89 @@ use crate::telemetry;
 /// The publisher service.
 pub(crate) struct PublisherService(pub(crate) std::sync::Arc<Shared>);
 
-impl PublisherService {
-    /// Refuses requests over the configured size. tonic's own decoder limit sits above this
-    /// one as a memory guard; this check gives the caller a field-level answer.
-    fn check_size(&self, len: usize) -> Result<(), ApiError> {
-        let max = self.0.max_request_bytes;
-        if len > max {
-            return Err(ApiError::field(
-                "request",
-                "size.max",
-                format!("request is {len} bytes; the limit is {max}"),
-            ));
-        }
-        Ok(())
+/// Refuses requests over the configured size. tonic's own decoder limit sits above this
+/// one as a memory guard; this check gives the caller a field-level answer.
+pub(super) fn check_size(shared: &Shared, len: usize) -> Result<(), ApiError> {
+    let max = shared.max_request_bytes;
+    if len > max {
+        return Err(ApiError::field(
+            "request",
+            "size.max",
+            format!("request is {len} bytes; the limit is {max}"),
+        ));
     }
+    Ok(())
+}
 
-    async fn publish(
-        &self,
-        validated: Result<Envelope, Vec<FieldViolation>>,
-        traceparent: Option<&str>,
-    ) -> Result<proto::Ack, ApiError> {
-        let envelope = validated.map_err(ApiError::Invalid)?;
-        let key = envelope.key();
-        let content_hash = envelope.content_hash();
-        // A retry of an event the router has already applied is answered from the store. The
-        // embedded log checks this itself; for Kafka, whose appends carry no idempotency check,
-        // this is where a retry is recognised (a retry racing its first copy is deduplicated
-        // by the router instead).
-        if let Some(store) = &self.0.store
-            && let Some((hash, position)) = store.applied(&key)?
-        {
-            if hash != content_hash {
-                return Err(ApiError::Conflict {
-                    event_id: envelope.event_id.to_string(),
-                    existing: position,
-                });
-            }
-            return Ok(proto::Ack {
+/// Appends a validated envelope and answers once it is durable. A retry of an event already
+/// applied is answered from the store where the process has one.
+pub(super) async fn publish(
+    shared: &Shared,
+    validated: Result<Envelope, Vec<FieldViolation>>,
+    traceparent: Option<&str>,
+) -> Result<proto::Ack, ApiError> {
+    let envelope = validated.map_err(ApiError::Invalid)?;
+    let key = envelope.key();
+    let content_hash = envelope.content_hash();
+    // A retry of an event the router has already applied is answered from the store. The
+    // embedded log checks this itself; for Kafka, whose appends carry no idempotency check,
+    // this is where a retry is recognised (a retry racing its first copy is deduplicated
+    // by the router instead).
+    if let Some(store) = &shared.store
+        && let Some((hash, position)) = store.applied(&key)?
+    {
+        if hash != content_hash {
+            return Err(ApiError::Conflict {
                 event_id: envelope.event_id.to_string(),
-                position: Some(convert::position(position)),
-                duplicate: true,
-                warnings: envelope.warnings,
+                existing: position,
             });
         }
-        let traceparent = telemetry::traceparent(traceparent, &key.to_string());
-        let trace_id = telemetry::parse_traceparent(&traceparent)
-            .map(|(trace_id, _)| trace_id.to_owned())
-            .unwrap_or_default();
-        let record = OutgoingRecord {
-            key: envelope.subject().key(),
-            idempotency_key: key.to_bytes(),
-            content_hash,
-            payload: envelope.encode(),
-            traceparent: Some(traceparent),
-        };
-        let outcome = self.0.bus.append(record).await.map_err(|err| match err {
-            BusError::Conflict { existing } => ApiError::Conflict {
-                event_id: envelope.event_id.to_string(),
-                existing,
-            },
-            other => other.into(),
-        })?;
-        let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
-        info!(
-            event = %envelope.key(),
-            trace_id = %trace_id,
-            kind = ?envelope.kind(),
-            partition = outcome.position().partition,
-            offset = outcome.position().offset,
-            duplicate,
-            "event published"
-        );
-        Ok(proto::Ack {
+        return Ok(proto::Ack {
             event_id: envelope.event_id.to_string(),
-            position: Some(convert::position(outcome.position())),
-            duplicate,
+            position: Some(convert::position(position)),
+            duplicate: true,
             warnings: envelope.warnings,
-        })
+        });
     }
+    let traceparent = telemetry::traceparent(traceparent, &key.to_string());
+    let trace_id = telemetry::parse_traceparent(&traceparent)
+        .map(|(trace_id, _)| trace_id.to_owned())
+        .unwrap_or_default();
+    let record = OutgoingRecord {
+        key: envelope.log_key(),
+        timestamp: shared.clock.now(),
+        idempotency_key: key.to_bytes(),
+        content_hash,
+        payload: envelope.encode(),
+        traceparent: Some(traceparent),
+    };
+    let outcome = shared.bus.append(record).await.map_err(|err| match err {
+        BusError::Conflict { existing } => ApiError::Conflict {
+            event_id: envelope.event_id.to_string(),
+            existing,
+        },
+        other => other.into(),
+    })?;
+    let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
+    info!(
+        event = %envelope.key(),
+        trace_id = %trace_id,
+        kind = ?envelope.kind(),
+        partition = outcome.position().partition,
+        offset = outcome.position().offset,
+        duplicate,
+        "event published"
+    );
+    Ok(proto::Ack {
+        event_id: envelope.event_id.to_string(),
+        position: Some(convert::position(outcome.position())),
+        duplicate,
+        warnings: envelope.warnings,
+    })
 }
 
 /// The caller's W3C `traceparent` metadata, if any.
-fn incoming_traceparent<T>(request: &Request<T>) -> Option<String> {
+pub(super) fn incoming_traceparent<T>(request: &Request<T>) -> Option<String> {
     request
         .metadata()
         .get("traceparent")
@@ -112,10 +113,10 @@ impl proto::publisher_server::Publisher for PublisherService {
     ) -> Result<Response<proto::Ack>, Status> {
         let traceparent = incoming_traceparent(&request);
         let req = request.into_inner();
-        self.check_size(req.encoded_len())?;
+        check_size(&self.0, req.encoded_len())?;
         let validated = self.0.validator().lead(&req);
         Ok(Response::new(
-            self.publish(validated, traceparent.as_deref()).await?,
+            publish(&self.0, validated, traceparent.as_deref()).await?,
         ))
     }
 
@@ -125,10 +126,10 @@ impl proto::publisher_server::Publisher for PublisherService {
     ) -> Result<Response<proto::Ack>, Status> {
         let traceparent = incoming_traceparent(&request);
         let req = request.into_inner();
-        self.check_size(req.encoded_len())?;
+        check_size(&self.0, req.encoded_len())?;
         let validated = self.0.validator().outcome(&req);
         Ok(Response::new(
-            self.publish(validated, traceparent.as_deref()).await?,
+            publish(&self.0, validated, traceparent.as_deref()).await?,
         ))
     }
 }

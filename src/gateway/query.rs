@@ -106,4 +106,52 @@ impl proto::query_server::Query for QueryService {
             next_page_token: page.next_token.unwrap_or_default(),
         }))
     }
+
+    async fn penalty_report(
+        &self,
+        request: Request<proto::PenaltyReportRequest>,
+    ) -> Result<Response<proto::PenaltyReportResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let validator = self.shared.validator();
+        let offence = v.check(
+            "offence_code",
+            crate::domain::OffenceCode::parse(&req.offence_code),
+        );
+        if req.division_prefix.len() > 12
+            || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            v.push(
+                "division_prefix",
+                RuleError::new("division.prefix", "must be up to 12 digits"),
+            );
+        }
+        let from = validator.bound(&mut v, "decided_from", req.decided_from.as_ref());
+        let before = validator.bound(&mut v, "decided_before", req.decided_before.as_ref());
+        v.finish().map_err(ApiError::Invalid)?;
+        let filter = crate::store::ReportFilter {
+            offence: offence.expect("offence parsed without violations"),
+            division_prefix: req.division_prefix,
+            from,
+            before,
+        };
+        let rows = self
+            .store
+            .penalty_report(&filter)
+            .map_err(ApiError::Store)?;
+        Ok(Response::new(proto::PenaltyReportResponse {
+            agencies: rows
+                .into_iter()
+                .map(|r| proto::AgencyPenalties {
+                    agency: r.agency.to_string(),
+                    count: r.count,
+                    min_fine_fen: r.min_fen,
+                    median_fine_fen: r.median_fen,
+                    max_fine_fen: r.max_fen,
+                    outside_band: r.outside_band,
+                    outside_band_share: r.outside_share,
+                })
+                .collect(),
+        }))
+    }
 }

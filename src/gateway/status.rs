@@ -30,6 +30,15 @@ pub enum ApiError {
     /// A cursor past the end of the inbox.
     #[error("{0}")]
     OutOfRange(FieldViolation),
+    /// No such referral.
+    #[error("no referral {0}")]
+    NoReferral(String),
+    /// The referral id is taken.
+    #[error("referral {0} already exists")]
+    ReferralExists(String),
+    /// The step is not allowed now, or not for this caller.
+    #[error("{0}")]
+    StepRefused(String),
     /// The log cannot take events now.
     #[error("{0}")]
     Unavailable(String),
@@ -101,7 +110,11 @@ impl From<ApiError> for Status {
                 }],
             ),
             ApiError::OutOfRange(violation) => bad_request(Code::OutOfRange, message, &[violation]),
-            ApiError::Conflict { .. } => Status::already_exists(message),
+            ApiError::Conflict { .. } | ApiError::ReferralExists(_) => {
+                Status::already_exists(message)
+            }
+            ApiError::NoReferral(_) => Status::not_found(message),
+            ApiError::StepRefused(_) => Status::failed_precondition(message),
             ApiError::Unavailable(_) => Status::unavailable(message),
             ApiError::Store(store) => {
                 error!(error = %crate::telemetry::chain(&store), "store failure answering a request");

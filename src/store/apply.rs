@@ -1,20 +1,33 @@
-//! The one write path of the store: apply a batch of log records in a single sled transaction,
-//! flush, then move the durable watermark.
+//! The write path of the log: apply a batch of records in a single sled transaction, flush,
+//! then move the durable watermark.
 //!
 //! Per record: skip it if its `producer/event_id` was applied before (a replay after a crash);
-//! otherwise give it the next seq, store it, index it by subject, and route it — a lead to the
-//! recipients the registry names, an outcome to the producer of the lead it answers (and close
-//! that lead) — writing one delivery per recipient at the recipient's next inbox cursor.
+//! otherwise give it the next sequence number, store it, index it by subject, and act on it —
+//! route a lead and check it against the prosecution thresholds; record an outcome, close the
+//! lead it answers, and run the outcome checks (以罚代刑 watch, 多头受罚, 化整为零, discretion);
+//! open or move a referral. Each recipient gets one delivery at its next inbox cursor.
 
 use jiff::Timestamp;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
-use super::{DeliveryRecord, LeadRow, Store, StoreError, StoredEvent, decode, encode, keys};
+use super::tx::{Tx, TxResult, corrupt};
+use super::{Item, LeadRow, Store, StoreError, StoredEvent, decode, keys};
+use crate::domain::calendar::CHINA;
+use crate::domain::rules::{Context, Hit};
 use crate::domain::{
-    AgencyId, DeliveryReason, Envelope, EventKey, EventKind, LeadStatus, LogPosition, Payload,
-    Registry,
+    AgencyId, AgencyKind, Alert, AlertKind, DeliveryReason, Envelope, EventKey, EventKind, Lead,
+    LeadStatus, LogPosition, Payload, Policy, SubjectKey,
 };
+
+/// A record to apply.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    /// Where it sits on the log.
+    pub position: LogPosition,
+    /// When the log took it.
+    pub logged_at: Timestamp,
+    /// The event.
+    pub envelope: Envelope,
+}
 
 /// What happened to one record of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +38,7 @@ pub enum ApplyOutcome {
         seq: u64,
         /// Producer and event id.
         key: EventKey,
-        /// Lead or outcome.
+        /// What it is.
         kind: EventKind,
         /// Who received it, and why.
         recipients: Vec<(AgencyId, DeliveryReason)>,
@@ -33,6 +46,8 @@ pub enum ApplyOutcome {
         lead_status: Option<LeadStatus>,
         /// For an outcome naming a lead: whether that lead was found (and closed).
         lead_found: Option<bool>,
+        /// Alerts it raised.
+        alerts: Vec<AlertKind>,
     },
     /// Applied before with the same content: nothing changed.
     Duplicate {
@@ -47,6 +62,13 @@ pub enum ApplyOutcome {
         /// Where the refused record sits.
         position: LogPosition,
     },
+    /// A referral step that is not (or no longer) allowed: nothing changed.
+    Rejected {
+        /// Producer and event id.
+        key: EventKey,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The result of applying a batch.
@@ -58,20 +80,6 @@ pub struct Applied {
     pub last_seq: u64,
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// The trees one transaction writes, as transactional views.
-struct Tx<'a> {
-    meta: &'a TransactionalTree,
-    events: &'a TransactionalTree,
-    applied: &'a TransactionalTree,
-    subjects: &'a TransactionalTree,
-    leads: &'a TransactionalTree,
-    inbox: &'a TransactionalTree,
-    heads: &'a TransactionalTree,
-    positions: &'a TransactionalTree,
-}
-
 /// `applied` values: the event's seq, then its content hash.
 fn applied_value(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
     let mut value = [0u8; 40];
@@ -80,102 +88,235 @@ fn applied_value(seq: u64, hash: &[u8; 32]) -> [u8; 40] {
     value
 }
 
-fn corrupt(err: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(err)
+/// What one record's handler decided.
+pub(super) struct Effect {
+    pub(super) recipients: Vec<(AgencyId, DeliveryReason)>,
+    pub(super) lead_status: Option<LeadStatus>,
+    pub(super) lead_found: Option<bool>,
+    /// Alerts to raise once the event itself is stored and delivered, with their recipients.
+    pub(super) raise: Vec<(Alert, Vec<AgencyId>)>,
+    /// The subject to index the event under (a referral update takes its referral's).
+    pub(super) subject: Option<SubjectKey>,
+}
+
+impl Effect {
+    pub(super) fn to(recipients: Vec<(AgencyId, DeliveryReason)>) -> Self {
+        Self {
+            recipients,
+            lead_status: None,
+            lead_found: None,
+            raise: Vec::new(),
+            subject: None,
+        }
+    }
+}
+
+/// The agencies of `kind` nearest `division`, as owned ids.
+pub(super) fn nearest(
+    policy: &Policy,
+    division: &crate::domain::DivisionCode,
+    kind: AgencyKind,
+) -> Vec<AgencyId> {
+    policy
+        .registry
+        .nearest_of_kind(division, kind)
+        .into_iter()
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// The coordinators whose jurisdiction covers `division`, at every level.
+pub(super) fn coordinators(
+    policy: &Policy,
+    division: &crate::domain::DivisionCode,
+) -> Vec<AgencyId> {
+    policy
+        .registry
+        .covering_of_kind(division, AgencyKind::Coordinator)
+        .into_iter()
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// The China Standard Time date of an instant: the day rules are in force on.
+pub(super) fn day_of(at: Timestamp) -> jiff::civil::Date {
+    CHINA.to_datetime(at).date()
+}
+
+/// An alert about one event, with the rule hit that raised it.
+pub(super) fn hit_alert(
+    kind: AlertKind,
+    hit: &Hit,
+    envelope: &Envelope,
+    events: Vec<EventKey>,
+) -> Alert {
+    Alert {
+        id: 0,
+        kind,
+        raised_at: Timestamp::UNIX_EPOCH,
+        rule_id: hit.rule_id.clone(),
+        title: hit.title.clone(),
+        citation: hit.citation.clone(),
+        facts: hit.facts.clone(),
+        subject: envelope.subject().cloned(),
+        division: envelope.division().cloned(),
+        events,
+        referral: None,
+        late: None,
+        due: None,
+        detail: String::new(),
+    }
 }
 
 impl Tx<'_> {
     fn apply_batch(
         &self,
-        batch: &[(LogPosition, Envelope)],
+        batch: &[Incoming],
         consumed: &[LogPosition],
-        registry: &Registry,
+        policy: &Policy,
         now: Timestamp,
     ) -> TxResult<Applied> {
-        let mut next_seq = self
-            .meta
-            .get("next_seq")?
-            .map_or(1, |raw| keys::decode_u64(&raw));
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (position, envelope) in batch {
-            let key = envelope.key();
-            let key_bytes = key.to_bytes();
-            let hash = envelope.content_hash();
-            if let Some(raw) = self.applied.get(&key_bytes)? {
-                outcomes.push(if raw.get(8..) == Some(hash.as_slice()) {
-                    ApplyOutcome::Duplicate { key }
-                } else {
-                    ApplyOutcome::Conflict {
-                        key,
-                        position: *position,
-                    }
-                });
-                continue;
-            }
-            let seq = next_seq;
-            next_seq += 1;
-            let (recipients, lead_status, lead_found) = match &envelope.payload {
-                Payload::Lead(lead) => {
-                    let routing = registry.route_lead(&envelope.producer, lead);
-                    let status = if routing.assigned {
-                        LeadStatus::Open
-                    } else {
-                        LeadStatus::Unassigned
-                    };
-                    let row = LeadRow {
-                        status,
-                        closed_by: None,
-                        domain: lead.domain,
-                        produced_at: envelope.produced_at,
-                    };
-                    self.leads
-                        .insert(keys::compound(lead.division.as_str(), seq), encode(&row))?;
-                    (routing.recipients, Some(status), None)
-                }
-                Payload::CaseOutcome(outcome) => match &outcome.lead {
-                    None => (Vec::new(), None, None),
-                    Some(lead_key) => match self.close_lead(lead_key, &key)? {
-                        None => (Vec::new(), None, Some(false)),
-                        Some(lead_producer) if lead_producer == envelope.producer => {
-                            (Vec::new(), None, Some(true))
-                        }
-                        Some(lead_producer) => (
-                            vec![(lead_producer, DeliveryReason::LeadFeedback)],
-                            None,
-                            Some(true),
-                        ),
-                    },
-                },
-            };
-            for (agency, reason) in &recipients {
-                self.deliver(agency, seq, *reason, now)?;
-            }
-            let stored = StoredEvent {
-                seq,
-                envelope: envelope.clone(),
-                position: *position,
-                applied_at: now,
-                delivered_to: recipients.iter().map(|(a, _)| a.clone()).collect(),
-            };
-            self.events.insert(&seq.to_be_bytes(), encode(&stored))?;
-            self.applied
-                .insert(key_bytes, applied_value(seq, &hash).as_slice())?;
-            self.subjects
-                .insert(keys::compound(envelope.subject().key().as_str(), seq), &[])?;
-            outcomes.push(ApplyOutcome::Applied {
-                seq,
-                key,
-                kind: envelope.kind(),
-                recipients,
-                lead_status,
-                lead_found,
-            });
+        for incoming in batch {
+            outcomes.push(self.apply_one(incoming, policy, now)?);
         }
-        self.meta.insert("next_seq", &next_seq.to_be_bytes())?;
         self.advance(consumed)?;
         Ok(Applied {
             outcomes,
-            last_seq: next_seq - 1,
+            last_seq: self.last_seq()?,
+        })
+    }
+
+    fn apply_one(
+        &self,
+        incoming: &Incoming,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> TxResult<ApplyOutcome> {
+        let envelope = &incoming.envelope;
+        let key = envelope.key();
+        let key_bytes = key.to_bytes();
+        let hash = envelope.content_hash();
+        if let Some(raw) = self.applied.get(&key_bytes)? {
+            return Ok(if raw.get(8..) == Some(hash.as_slice()) {
+                ApplyOutcome::Duplicate { key }
+            } else {
+                ApplyOutcome::Conflict {
+                    key,
+                    position: incoming.position,
+                }
+            });
+        }
+        let seq = self.next_seq()?;
+        let effect = match &envelope.payload {
+            Payload::Lead(lead) => self.apply_lead(envelope, lead, seq, policy)?,
+            Payload::CaseOutcome(_) => self.apply_outcome(incoming, seq, policy)?,
+            Payload::Referral(referral) => {
+                match self.apply_referral(incoming, referral, seq, policy, now)? {
+                    Ok(effect) => effect,
+                    Err(reason) => return Ok(ApplyOutcome::Rejected { key, reason }),
+                }
+            }
+            Payload::ReferralUpdate(update) => {
+                match self.apply_update(incoming, update, seq, policy, now)? {
+                    Ok(effect) => effect,
+                    Err(reason) => return Ok(ApplyOutcome::Rejected { key, reason }),
+                }
+            }
+        };
+        for (agency, reason) in &effect.recipients {
+            self.deliver(agency, seq, Item::Event, *reason, now)?;
+        }
+        let stored = StoredEvent {
+            seq,
+            envelope: envelope.clone(),
+            position: incoming.position,
+            logged_at: incoming.logged_at,
+            applied_at: now,
+            delivered_to: effect.recipients.iter().map(|(a, _)| a.clone()).collect(),
+        };
+        self.write(self.events, &seq.to_be_bytes(), &stored)?;
+        self.applied
+            .insert(key_bytes, applied_value(seq, &hash).as_slice())?;
+        let subject = effect
+            .subject
+            .clone()
+            .or_else(|| envelope.subject().map(|s| s.key()));
+        if let Some(subject) = subject {
+            self.subjects
+                .insert(keys::compound(subject.as_str(), seq), &[])?;
+        }
+        // After the event, so that an agency's inbox shows the event before what it set off.
+        let mut alerts = Vec::with_capacity(effect.raise.len());
+        for (alert, to) in effect.raise {
+            alerts.push(alert.kind);
+            self.raise(alert, &to.iter().collect::<Vec<_>>(), now)?;
+        }
+        Ok(ApplyOutcome::Applied {
+            seq,
+            key,
+            kind: envelope.kind(),
+            recipients: effect.recipients,
+            lead_status: effect.lead_status,
+            lead_found: effect.lead_found,
+            alerts,
+        })
+    }
+
+    fn apply_lead(
+        &self,
+        envelope: &Envelope,
+        lead: &Lead,
+        seq: u64,
+        policy: &Policy,
+    ) -> TxResult<Effect> {
+        let routing = policy.registry.route_lead(&envelope.producer, lead);
+        let status = if routing.assigned {
+            LeadStatus::Open
+        } else {
+            LeadStatus::Unassigned
+        };
+        let row = LeadRow {
+            status,
+            closed_by: None,
+            domain: lead.domain,
+            produced_at: envelope.produced_at,
+        };
+        self.write(
+            self.leads,
+            &keys::compound(lead.division.as_str(), seq),
+            &row,
+        )?;
+        // 追诉预警: the lead's facts against the thresholds in force when the conduct was seen.
+        let history = self.history(&lead.subject.key())?;
+        let day = day_of(lead.observed_at.unwrap_or(envelope.produced_at));
+        let prior = |months| {
+            history.prior_penalties(&lead.offence_code, envelope.produced_at, months, None)
+        };
+        let ctx = Context {
+            facts: &lead.facts,
+            division: &lead.division,
+            person: matches!(lead.subject.id, crate::domain::SubjectId::Person(_)),
+            prior_penalties: &prior,
+        };
+        let mut raise = Vec::new();
+        for hit in policy.thresholds.hits(&lead.offence_code, day, &ctx) {
+            let mut to = vec![envelope.producer.clone()];
+            to.extend(nearest(policy, &lead.division, AgencyKind::Police));
+            raise.push((
+                hit_alert(
+                    AlertKind::PossibleCrime,
+                    &hit,
+                    envelope,
+                    vec![envelope.key()],
+                ),
+                to,
+            ));
+        }
+        Ok(Effect {
+            lead_status: Some(status),
+            raise,
+            ..Effect::to(routing.recipients)
         })
     }
 
@@ -201,53 +342,33 @@ impl Tx<'_> {
 
     /// Marks the lead `lead_key` closed by `by` (the first outcome wins); returns its producer,
     /// or `None` if no such lead was applied.
-    fn close_lead(&self, lead_key: &EventKey, by: &EventKey) -> TxResult<Option<AgencyId>> {
+    pub(super) fn close_lead(
+        &self,
+        lead_key: &EventKey,
+        by: &EventKey,
+    ) -> TxResult<Option<AgencyId>> {
         let Some(raw_seq) = self.applied.get(lead_key.to_bytes())? else {
             return Ok(None);
         };
-        let lead_seq = keys::decode_u64(&raw_seq);
+        let lead_seq = keys::decode_u64(&raw_seq[..8.min(raw_seq.len())]);
         let Some(raw) = self.events.get(lead_seq.to_be_bytes())? else {
             return Ok(None);
         };
         let stored: StoredEvent = decode("events", &raw).map_err(corrupt)?;
-        if stored.envelope.kind() != EventKind::Lead {
+        let (EventKind::Lead, Some(division)) =
+            (stored.envelope.kind(), stored.envelope.division())
+        else {
             return Ok(None);
-        }
-        let row_key = keys::compound(stored.envelope.division().as_str(), lead_seq);
-        if let Some(raw_row) = self.leads.get(&row_key)? {
-            let mut row: LeadRow = decode("leads", &raw_row).map_err(corrupt)?;
-            if row.status != LeadStatus::Closed {
-                row.status = LeadStatus::Closed;
-                row.closed_by = Some(by.clone());
-                self.leads.insert(row_key, encode(&row))?;
-            }
+        };
+        let row_key = keys::compound(division.as_str(), lead_seq);
+        if let Some(mut row) = self.read::<LeadRow>(self.leads, "leads", &row_key)?
+            && row.status != LeadStatus::Closed
+        {
+            row.status = LeadStatus::Closed;
+            row.closed_by = Some(by.clone());
+            self.write(self.leads, &row_key, &row)?;
         }
         Ok(Some(stored.envelope.producer))
-    }
-
-    /// Appends a delivery of `seq` at the agency's next cursor.
-    fn deliver(
-        &self,
-        agency: &AgencyId,
-        seq: u64,
-        reason: DeliveryReason,
-        now: Timestamp,
-    ) -> TxResult<()> {
-        let head = self
-            .heads
-            .get(agency.as_str())?
-            .map_or(0, |raw| keys::decode_u64(&raw));
-        let cursor = head + 1;
-        let record = DeliveryRecord {
-            cursor,
-            seq,
-            reason,
-            delivered_at: now,
-        };
-        self.inbox
-            .insert(keys::compound(agency.as_str(), cursor), encode(&record))?;
-        self.heads.insert(agency.as_str(), &cursor.to_be_bytes())?;
-        Ok(())
     }
 }
 
@@ -259,48 +380,13 @@ impl Store {
     /// and were set aside — so that [`Store::positions`] moves past them too.
     pub async fn apply(
         &self,
-        batch: &[(LogPosition, Envelope)],
+        batch: &[Incoming],
         consumed: &[LogPosition],
-        registry: &Registry,
+        policy: &Policy,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
         let _guard = self.apply_lock.lock().await;
-        let t = &self.trees;
-        let result = (
-            &t.meta,
-            &t.events,
-            &t.applied,
-            &t.subjects,
-            &t.leads,
-            &t.inbox,
-            &t.inbox_heads,
-            &t.positions,
-        )
-            .transaction(
-                |(meta, events, applied, subjects, leads, inbox, heads, positions)| {
-                    let tx = Tx {
-                        meta,
-                        events,
-                        applied,
-                        subjects,
-                        leads,
-                        inbox,
-                        heads,
-                        positions,
-                    };
-                    tx.apply_batch(batch, consumed, registry, now)
-                },
-            );
-        let applied = match result {
-            Ok(applied) => applied,
-            Err(TransactionError::Abort(err)) => return Err(err),
-            Err(TransactionError::Storage(source)) => {
-                return Err(StoreError::Sled {
-                    op: "apply",
-                    source,
-                });
-            }
-        };
+        let applied = self.transact(|tx| tx.apply_batch(batch, consumed, policy, now))?;
         self.flush().await?;
         self.mark_durable(applied.last_seq);
         Ok(applied)
@@ -311,32 +397,38 @@ impl Store {
 mod tests {
     use super::*;
     use crate::domain::event::tests::sample_lead;
-    use crate::domain::{Agency, AgencyKind, DivisionCode, Domain, EventId};
+    use crate::domain::{Agency, DivisionCode, Domain, EventId, Registry};
 
-    fn registry() -> Registry {
-        Registry::new(vec![
-            Agency {
-                id: AgencyId::parse("330100-STHJ").unwrap(),
-                name: "生态环境局".into(),
-                kind: AgencyKind::Administrative,
-                division: DivisionCode::parse("330100").unwrap(),
-                domains: vec![Domain::EcologyEnvironment],
-            },
-            Agency {
-                id: AgencyId::parse("330106-SCJG").unwrap(),
-                name: "市场监管局".into(),
-                kind: AgencyKind::Administrative,
-                division: DivisionCode::parse("330106").unwrap(),
-                domains: vec![Domain::FoodDrug],
-            },
-        ])
-        .unwrap()
+    fn policy() -> Policy {
+        Policy::with_registry(
+            Registry::new(vec![
+                Agency {
+                    id: AgencyId::parse("330100-STHJ").unwrap(),
+                    name: "生态环境局".into(),
+                    kind: AgencyKind::Administrative,
+                    division: DivisionCode::parse("330100").unwrap(),
+                    domains: vec![Domain::EcologyEnvironment],
+                },
+                Agency {
+                    id: AgencyId::parse("330106-SCJG").unwrap(),
+                    name: "市场监管局".into(),
+                    kind: AgencyKind::Administrative,
+                    division: DivisionCode::parse("330106").unwrap(),
+                    domains: vec![Domain::FoodDrug],
+                },
+            ])
+            .unwrap(),
+        )
     }
 
-    fn at(offset: u64) -> LogPosition {
-        LogPosition {
-            partition: 0,
-            offset,
+    fn at(offset: u64, envelope: Envelope) -> Incoming {
+        Incoming {
+            position: LogPosition {
+                partition: 0,
+                offset,
+            },
+            logged_at: envelope.produced_at,
+            envelope,
         }
     }
 
@@ -345,9 +437,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let now = Timestamp::now();
-        let lead = sample_lead();
+        let lead = at(0, sample_lead());
         let first = store
-            .apply(&[(at(0), lead.clone())], &[at(0)], &registry(), now)
+            .apply(
+                std::slice::from_ref(&lead),
+                &[lead.position],
+                &policy(),
+                now,
+            )
             .await
             .unwrap();
         assert!(matches!(
@@ -355,7 +452,12 @@ mod tests {
             ApplyOutcome::Applied { seq: 1, .. }
         ));
         let again = store
-            .apply(&[(at(0), lead)], &[at(0)], &registry(), now)
+            .apply(
+                std::slice::from_ref(&lead),
+                &[lead.position],
+                &policy(),
+                now,
+            )
             .await
             .unwrap();
         assert!(matches!(again.outcomes[0], ApplyOutcome::Duplicate { .. }));
@@ -363,6 +465,7 @@ mod tests {
         let agency = AgencyId::parse("330100-STHJ").unwrap();
         assert_eq!(store.latest_cursor(&agency).unwrap(), 1);
         assert_eq!(store.durable_seq(), 1);
+        assert_eq!(store.durable_event_count(), 1);
         assert_eq!(store.positions().unwrap(), [(0, 1)].into());
     }
 
@@ -391,13 +494,15 @@ mod tests {
             lead: Some(lead.key()),
             legal_basis: String::new(),
             sensitivity: crate::domain::Sensitivity::Internal,
+            severity: None,
         });
         // Lead and outcome in one batch: the outcome must see the lead written before it.
+        let batch = [at(0, lead.clone()), at(1, outcome)];
         let applied = store
             .apply(
-                &[(at(0), lead.clone()), (at(1), outcome)],
-                &[at(0), at(1)],
-                &registry(),
+                &batch,
+                &[batch[0].position, batch[1].position],
+                &policy(),
                 Timestamp::now(),
             )
             .await

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `meta` | name | counters (`next_seq`) and the schema version |
 //! | `events` | seq | [`StoredEvent`] |
+//! | `alerts` | seq | [`crate::domain::Alert`] (alerts and events share one sequence) |
 //! | `applied` | `producer/event_id` | seq, content SHA-256 — the router's deduplication |
 //! | `subjects` | subject key, 0, seq | — the timeline index |
 //! | `leads` | division, 0, seq | [`LeadRow`] |
@@ -13,9 +14,16 @@
 //! | `inbox_heads` | agency | latest cursor |
 //! | `inbox_acks` | agency | acknowledged cursor |
 //! | `positions` | partition | next log offset to apply |
+//! | `referrals` | referral key | [`ReferralRecord`] |
+//! | `referral_cases` | agency, 0, case number | referral key — "was this case referred?" |
+//! | `deadlines` | due, referral key | step — the statutory deadlines still running |
+//! | `watches` | due, outcome key | [`Watch`] — penalties awaiting a referral (以罚代刑) |
+//! | `histories` | subject key | [`SubjectHistory`] — the subject's outcomes, for repeat rules |
+//! | `outcomes` | offence, 0, seq | [`OutcomeRow`] — the penalty report's index |
 //!
-//! Invariants: only [`Store::apply`] writes the first seven trees and `positions`, in one
-//! transaction per batch, so a crash leaves either all of a batch or none of it. `positions`
+//! Invariants: only [`Store::apply`] and [`Store::fire_due`] write these trees (except the
+//! inbox acknowledgements), each in one transaction, so a crash leaves either all of a batch or
+//! none of it. `positions`
 //! says how far into each log partition this store has applied: the router resumes from there,
 //! whatever the log's consumer group remembers. Readers see only events up to
 //! the *durable* watermark ([`Store::durable_seq`]), which moves after a flush: a reader never
@@ -23,9 +31,15 @@
 
 mod apply;
 mod keys;
+mod outcomes;
 mod read;
+mod referrals;
+mod report;
+mod tick;
+mod tx;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -33,11 +47,14 @@ use tokio::sync::{Mutex, watch};
 
 use crate::domain::{AgencyId, DeliveryReason, Envelope, EventKey, LeadStatus, LogPosition};
 
-pub use apply::{Applied, ApplyOutcome};
-pub use read::{LeadFilter, LeadPage, Page};
+pub use apply::{Applied, ApplyOutcome, Incoming};
+pub use read::{DeliveredItem, LeadFilter, LeadPage, Page};
+pub use referrals::{ReferralFilter, ReferralRecord, RunningDeadline};
+pub use report::{AgencyPenalties, ReportFilter};
+pub use tick::Fired;
 
 /// Version of the tree layout; a store written by a newer layout is refused.
-const LAYOUT_VERSION: u64 = 2;
+const LAYOUT_VERSION: u64 = 3;
 
 /// An event as the store holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,10 +65,22 @@ pub struct StoredEvent {
     pub envelope: Envelope,
     /// Where it sits on the log.
     pub position: LogPosition,
+    /// When the log took it (server time; statutory clocks run from here).
+    pub logged_at: Timestamp,
     /// When the router applied it.
     pub applied_at: Timestamp,
     /// Agencies it was delivered to.
     pub delivered_to: Vec<AgencyId>,
+}
+
+/// What a delivery carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Item {
+    /// An event (`events` tree).
+    Event,
+    /// An alert (`alerts` tree).
+    Alert,
 }
 
 /// One delivery in an agency's inbox.
@@ -59,12 +88,74 @@ pub struct StoredEvent {
 pub struct DeliveryRecord {
     /// Position in the agency's inbox, from 1, without gaps.
     pub cursor: u64,
-    /// The event delivered.
+    /// The store sequence number of the event or alert delivered.
     pub seq: u64,
+    /// Event or alert.
+    pub item: Item,
     /// Why.
     pub reason: DeliveryReason,
     /// When.
     pub delivered_at: Timestamp,
+}
+
+/// A penalty whose facts met a threshold, waiting for a referral of its case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    /// The outcome.
+    pub outcome: EventKey,
+    /// Its store sequence number.
+    pub seq: u64,
+    /// The case number the referral would carry.
+    pub case_number: String,
+    /// The thresholds it met.
+    pub hits: Vec<crate::domain::rules::Hit>,
+    /// When the grace period ends.
+    pub due: Timestamp,
+}
+
+/// One outcome in a subject's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeBrief {
+    /// Its store sequence number.
+    pub seq: u64,
+    /// Producer and event id.
+    pub key: EventKey,
+    /// The offence.
+    pub offence: crate::domain::OffenceCode,
+    /// Whether it imposed a penalty.
+    pub penalty: bool,
+    /// Its case number.
+    pub case_number: String,
+    /// When it was decided.
+    pub decided_at: Timestamp,
+    /// Its facts.
+    pub facts: crate::domain::Facts,
+}
+
+/// A subject's outcomes, and the split-case rules already reported for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectHistory {
+    /// Outcomes in log order.
+    pub outcomes: Vec<OutcomeBrief>,
+    /// `offence/rule` pairs a 化整为零 alert was raised for.
+    pub split_alerted: Vec<String>,
+}
+
+/// One outcome in the penalty report's index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRow {
+    /// Who decided.
+    pub agency: AgencyId,
+    /// Where.
+    pub division: crate::domain::DivisionCode,
+    /// Whether it imposed a penalty.
+    pub penalty: bool,
+    /// The fine.
+    pub fine_fen: i64,
+    /// When it was decided.
+    pub decided_at: Timestamp,
+    /// Whether the fine was outside its discretion band (`None`: no band applied).
+    pub outside_band: Option<bool>,
 }
 
 /// A lead's standing, kept beside the lead index.
@@ -115,6 +206,9 @@ pub enum StoreError {
     /// A page token that does not continue this query.
     #[error("page token does not continue this query")]
     PageToken,
+    /// A referral that does not exist.
+    #[error("no referral {0}")]
+    NoReferral(String),
     /// An acknowledgement beyond the latest delivery.
     #[error("cursor {cursor} is beyond the latest delivery {latest} of {agency}")]
     CursorAhead {
@@ -145,6 +239,13 @@ struct Trees {
     inbox_heads: sled::Tree,
     inbox_acks: sled::Tree,
     positions: sled::Tree,
+    alerts: sled::Tree,
+    referrals: sled::Tree,
+    referral_cases: sled::Tree,
+    deadlines: sled::Tree,
+    watches: sled::Tree,
+    histories: sled::Tree,
+    outcomes: sled::Tree,
 }
 
 /// The store: one sled database, shared by the router (the only writer of events) and the readers.
@@ -155,6 +256,9 @@ pub struct Store {
     /// for sequence numbers.
     apply_lock: Mutex<()>,
     durable: watch::Sender<u64>,
+    /// Events applied and flushed (events and alerts share the sequence, so this is not
+    /// `durable_seq`).
+    durable_events: AtomicU64,
 }
 
 impl Store {
@@ -175,6 +279,13 @@ impl Store {
             inbox_heads: open("inbox_heads")?,
             inbox_acks: open("inbox_acks")?,
             positions: open("positions")?,
+            alerts: open("alerts")?,
+            referrals: open("referrals")?,
+            referral_cases: open("referral_cases")?,
+            deadlines: open("deadlines")?,
+            watches: open("watches")?,
+            histories: open("histories")?,
+            outcomes: open("outcomes")?,
         };
         match trees.meta.get("layout").map_err(StoreError::sled("read"))? {
             None => {
@@ -195,16 +306,18 @@ impl Store {
         }
         // Whatever survived a restart is on disk, hence durable.
         let last = trees
-            .events
-            .last()
+            .meta
+            .get("next_seq")
             .map_err(StoreError::sled("read"))?
-            .map_or(0, |(k, _)| keys::decode_u64(&k));
+            .map_or(0, |raw| keys::decode_u64(&raw).saturating_sub(1));
         let (durable, _) = watch::channel(last);
+        let durable_events = AtomicU64::new(trees.events.len() as u64);
         Ok(Self {
             db,
             trees,
             apply_lock: Mutex::new(()),
             durable,
+            durable_events,
         })
     }
 
@@ -238,13 +351,21 @@ impl Store {
         self.durable.subscribe()
     }
 
-    /// Moves the durable watermark; the caller has flushed everything up to `seq`.
+    /// Moves the durable watermark; the caller has flushed everything up to `seq` and holds
+    /// the apply lock.
     fn mark_durable(&self, seq: u64) {
+        self.durable_events
+            .store(self.trees.events.len() as u64, Ordering::Relaxed);
         self.durable.send_if_modified(|current| {
             let moved = seq > *current;
             *current = (*current).max(seq);
             moved
         });
+    }
+
+    /// Events applied and flushed.
+    pub fn durable_event_count(&self) -> u64 {
+        self.durable_events.load(Ordering::Relaxed)
     }
 
     /// How far this store has applied each log partition: partition → next offset.

@@ -3,14 +3,23 @@
 
 use jiff::Timestamp;
 
-use super::{DeliveryRecord, LeadRow, Store, StoreError, StoredEvent, decode, keys};
-use crate::domain::{AgencyId, Domain, EventKey, LeadStatus, LogPosition, SubjectKey};
+use super::{DeliveryRecord, Item, LeadRow, Store, StoreError, StoredEvent, decode, keys};
+use crate::domain::{AgencyId, Alert, Domain, EventKey, LeadStatus, LogPosition, SubjectKey};
 
 /// Longest page any read returns.
 const MAX_PAGE: usize = 1_000;
 /// Most index entries one list call examines before returning a partial page with a token, so a
 /// selective filter over a large index cannot hold a request for long.
 const MAX_SCAN: usize = 20_000;
+
+/// What a delivery carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveredItem {
+    /// An event.
+    Event(StoredEvent),
+    /// An alert.
+    Alert(Alert),
+}
 
 /// A page of results and the token for the next one.
 #[derive(Debug)]
@@ -49,7 +58,7 @@ impl LeadFilter {
 }
 
 /// What a page scan does with one index entry.
-enum Step<T> {
+pub(super) enum Step<T> {
     /// Return it.
     Take(T),
     /// Leave it out and go on.
@@ -81,7 +90,7 @@ impl Store {
 
     /// Scans the keys of `tree` under `scope`, after the key a page token names, visiting at most
     /// [`MAX_SCAN`] entries and returning up to `limit` results with a token to go on.
-    fn page<T>(
+    pub(super) fn page<T>(
         tree: &sled::Tree,
         scope: &[u8],
         token: Option<&str>,
@@ -213,13 +222,14 @@ impl Store {
         })
     }
 
-    /// Up to `limit` durable deliveries of `agency` with a cursor above `after`, with their events.
+    /// Up to `limit` durable deliveries of `agency` with a cursor above `after`, with what they
+    /// carry.
     pub fn deliveries(
         &self,
         agency: &AgencyId,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<(DeliveryRecord, StoredEvent)>, StoreError> {
+    ) -> Result<Vec<(DeliveryRecord, DeliveredItem)>, StoreError> {
         let durable = self.durable_seq();
         let scope = keys::scope(agency.as_str());
         let mut out = Vec::new();
@@ -233,8 +243,16 @@ impl Store {
             if record.seq > durable {
                 break;
             }
-            let event = self.require_event(record.seq)?;
-            out.push((record, event));
+            let item = match record.item {
+                Item::Event => DeliveredItem::Event(self.require_event(record.seq)?),
+                Item::Alert => DeliveredItem::Alert(self.alert(record.seq)?.ok_or_else(|| {
+                    StoreError::Corrupt {
+                        tree: "alerts",
+                        reason: format!("inbox names alert {}, which is missing", record.seq),
+                    }
+                })?),
+            };
+            out.push((record, item));
         }
         Ok(out)
     }

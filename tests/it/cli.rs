@@ -12,7 +12,8 @@ use xiezhi::proto::publisher_client::PublisherClient;
 
 use crate::process::{Proc, xiezhi};
 use crate::support::{
-    Log, TestServer, event_ids, lead, org, read_until_quiet, stored_leads, subscribe,
+    Log, TestServer, alert_of, event_ids, event_of, lead, org, read_until_quiet, stored_leads,
+    subscribe,
 };
 
 fn example(name: &str) -> PathBuf {
@@ -67,11 +68,16 @@ async fn publish_json_sends_the_example_events() {
         );
     }
     server.wait_for_events(2).await;
-    // The lead went to the police it names and the responsible market regulator.
+    // The lead went to the police it names; its sales (62,000 yuan) reach the CL-140
+    // threshold, so the police of the division also get a possible-crime alert.
     let police = server
         .drain_inbox("330106-GA", Some(0), Duration::from_millis(300))
         .await;
-    assert_eq!(police.len(), 1);
+    assert_eq!(police.len(), 2, "{police:?}");
+    assert_eq!(event_of(&police[0]).event_id, "lead-2026-0001");
+    let alert = alert_of(&police[1]).expect("an alert");
+    assert_eq!(alert.kind, xiezhi::proto::AlertKind::PossibleCrime as i32);
+    assert_eq!(alert.rule_id, "CL-140");
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");

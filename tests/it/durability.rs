@@ -8,7 +8,7 @@ use xiezhi::bus::OutgoingRecord;
 use xiezhi::domain::{SubjectKey, Uscc};
 use xiezhi::proto;
 
-use crate::support::{Log, TestServer, event_ids, lead, org};
+use crate::support::{Log, TestServer, event_ids, event_of, lead, org};
 
 async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery(log: Log) {
     let server = TestServer::start(log).await;
@@ -67,10 +67,7 @@ async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery(log: L
     let ids: BTreeSet<_> = event_ids(&all).into_iter().collect();
     assert_eq!(ids.len(), 31, "each event delivered once");
     assert_eq!(all.last().unwrap().cursor, 31);
-    assert_eq!(
-        all.last().unwrap().event.as_ref().unwrap().event_id,
-        "r-after"
-    );
+    assert_eq!(event_of(all.last().unwrap()).event_id, "r-after");
     // The acknowledgement survived too.
     let ack = server.cursors("330106-SCJG").await;
     assert_eq!(ack.0, 12);
@@ -121,7 +118,8 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on(log: Log) {
         .running()
         .bus()
         .append(OutgoingRecord {
-            key,
+            key: key.as_str().to_owned(),
+            timestamp: jiff::Timestamp::now(),
             idempotency_key: Vec::new(),
             content_hash: [0; 32],
             payload: b"\xff\x00 not an envelope".to_vec(),

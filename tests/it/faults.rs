@@ -274,7 +274,8 @@ async fn event_id_raced_with_different_content_is_set_aside_and_the_first_stands
         .running()
         .bus()
         .append(OutgoingRecord {
-            key: envelope.subject().key(),
+            key: envelope.log_key(),
+            timestamp: jiff::Timestamp::now(),
             idempotency_key: envelope.key().to_bytes(),
             content_hash: envelope.content_hash(),
             payload: envelope.encode(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tonic::Code;
 use xiezhi::proto;
 
-use crate::support::{Log, TestServer, event_ids, lead, org, violations};
+use crate::support::{Log, TestServer, event_ids, event_of, lead, org, violations};
 
 async fn publish_many(server: &TestServer, prefix: &str, n: u64) {
     let mut publisher = server.publisher();
@@ -62,7 +62,7 @@ async fn open_stream_receives_new_deliveries_live(log: Log) {
         .expect("delivered while the stream was open")
         .unwrap()
         .unwrap();
-    assert_eq!(delivery.event.unwrap().event_id, "live-1");
+    assert_eq!(event_of(&delivery).event_id, "live-1");
     server.stop().await;
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use xiezhi::domain::SystemClock;
-use xiezhi::store::{LeadFilter, Store};
+use xiezhi::store::{DeliveredItem, LeadFilter, Store};
 
 use crate::support::{Log, TestServer, lead, org, outcome};
 
@@ -38,7 +38,10 @@ fn snapshot(store: &Store, agencies: &[String]) -> Snapshot {
                 .deliveries(&id, 0, usize::MAX)
                 .unwrap()
                 .into_iter()
-                .map(|(d, e)| format!("{} {:?}", e.envelope.key(), d.reason))
+                .map(|(d, item)| match item {
+                    DeliveredItem::Event(e) => format!("{} {:?}", e.envelope.key(), d.reason),
+                    DeliveredItem::Alert(a) => format!("alert {:?} {:?}", a.kind, a.events),
+                })
                 .collect();
             keys.sort();
             (agency.clone(), keys)

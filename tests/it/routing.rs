@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use xiezhi::proto;
 
-use crate::support::{Log, TestServer, lead, now, org, outcome, read_until_quiet, subscribe};
+use crate::support::{
+    Log, TestServer, event_of, lead, now, org, outcome, read_until_quiet, subscribe,
+};
 
 /// Every agency's deliveries, read concurrently from cursor 0.
 async fn all_inboxes(server: &TestServer) -> BTreeMap<String, Vec<proto::Delivery>> {
@@ -65,7 +67,7 @@ async fn lead_reaches_its_recipients_and_no_one_else(log: Log) {
                 assert_eq!(deliveries.len(), 1, "{agency}");
                 assert_eq!(deliveries[0].cursor, 1);
                 assert_eq!(deliveries[0].reason, reason as i32, "{agency}");
-                assert_eq!(deliveries[0].event.as_ref().unwrap().event_id, "lead-1");
+                assert_eq!(event_of(&deliveries[0]).event_id, "lead-1");
             }
             None => assert!(deliveries.is_empty(), "{agency} received {deliveries:?}"),
         }
@@ -101,7 +103,7 @@ async fn outcome_feeds_back_to_the_lead_producer_and_closes_the_lead(log: Log) {
         feedback[0].reason,
         proto::DeliveryReason::LeadFeedback as i32
     );
-    assert_eq!(feedback[0].event.as_ref().unwrap().event_id, "out-2");
+    assert_eq!(event_of(&feedback[0]).event_id, "out-2");
 
     let timeline = server.timeline(&subject).await;
     let ids: Vec<_> = timeline

@@ -164,7 +164,7 @@ impl TestServer {
 
     /// Events applied and durable, hence visible to readers.
     pub fn event_count(&self) -> usize {
-        self.store().durable_seq() as usize
+        self.store().durable_event_count() as usize
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -324,17 +324,27 @@ pub async fn read_until_quiet(
     out
 }
 
+/// The event a delivery carries (panics on an alert).
+pub fn event_of(delivery: &proto::Delivery) -> &proto::Envelope {
+    match &delivery.item {
+        Some(proto::delivery::Item::Event(event)) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+/// The alert a delivery carries, if it carries one.
+pub fn alert_of(delivery: &proto::Delivery) -> Option<&proto::Alert> {
+    match &delivery.item {
+        Some(proto::delivery::Item::Alert(alert)) => Some(alert),
+        _ => None,
+    }
+}
+
 /// The event ids of deliveries, in order.
 pub fn event_ids(deliveries: &[proto::Delivery]) -> Vec<String> {
     deliveries
         .iter()
-        .map(|d| {
-            d.event
-                .as_ref()
-                .expect("delivery carries its event")
-                .event_id
-                .clone()
-        })
+        .map(|d| event_of(d).event_id.clone())
         .collect()
 }
 
@@ -378,7 +388,8 @@ pub fn org(n: u64) -> proto::Subject {
 }
 
 /// A valid food/drug lead about `subject` in 西湖区 (330106), published by the city's
-/// environment bureau: routing sends it to 330106-SCJG only.
+/// environment bureau: routing sends it to 330106-SCJG only. Its sales (10,000 yuan) stay below
+/// the CL-140 prosecution threshold, so it raises no alert.
 pub fn lead(event_id: &str, subject: proto::Subject) -> proto::PublishLeadRequest {
     proto::PublishLeadRequest {
         event_id: event_id.to_owned(),
@@ -392,7 +403,7 @@ pub fn lead(event_id: &str, subject: proto::Subject) -> proto::PublishLeadReques
             summary: "现场检查发现销售不合格电线电缆".into(),
             facts: vec![proto::Fact {
                 name: "sales_fen".into(),
-                value: 6_000_000,
+                value: 1_000_000,
             }],
             observed_at: Some(now()),
             sensitivity: proto::Sensitivity::Internal as i32,
@@ -429,6 +440,7 @@ pub fn outcome(
             }),
             legal_basis: "《中华人民共和国产品质量法》第五十条".into(),
             sensitivity: proto::Sensitivity::Public as i32,
+            severity: 0,
         }),
     }
 }

@@ -1,0 +1,32 @@
+//! Everything the router decides with: the agency registry, the rules, the working-day
+//! calendar and the alert windows. Loaded once at start-up and shared read-only.
+
+use super::alert::AlertWindows;
+use super::calendar::WorkCalendar;
+use super::registry::Registry;
+use super::rules::{Discretion, Thresholds};
+
+/// The deployment's rules of routing, thresholds, discretion, deadlines and alerts.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Who exists and who is responsible for what.
+    pub registry: Registry,
+    /// Prosecution thresholds.
+    pub thresholds: Thresholds,
+    /// Discretion benchmarks.
+    pub discretion: Discretion,
+    /// Working days.
+    pub calendar: WorkCalendar,
+    /// Alert windows.
+    pub windows: AlertWindows,
+}
+
+impl Policy {
+    /// A policy with this registry and nothing else (no rules, weekends only, default windows).
+    pub fn with_registry(registry: Registry) -> Self {
+        Self {
+            registry,
+            ..Self::default()
+        }
+    }
+}

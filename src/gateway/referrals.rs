@@ -1,0 +1,152 @@
+//! `xiezhi.v1.Referrals`: refer a case, take a step, read referrals.
+//!
+//! A step is checked against the referral's current state before it is published, so the caller
+//! learns at once whether it is theirs to take; the router checks again when it applies it.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+use super::convert;
+use super::publisher::{check_size, incoming_traceparent, publish};
+use super::status::ApiError;
+use crate::domain::{Payload, RuleError, Violations};
+use crate::proto;
+use crate::store::{ReferralFilter, Store};
+
+/// Page size when the request leaves it 0.
+const DEFAULT_PAGE: usize = 100;
+
+/// The referrals service.
+pub(crate) struct ReferralsService {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) store: Arc<Store>,
+}
+
+#[tonic::async_trait]
+impl proto::referrals_server::Referrals for ReferralsService {
+    async fn refer(
+        &self,
+        request: Request<proto::ReferRequest>,
+    ) -> Result<Response<proto::Ack>, Status> {
+        let traceparent = incoming_traceparent(&request);
+        let req = request.into_inner();
+        check_size(&self.shared, req.encoded_len())?;
+        let validated = self.shared.validator().refer(&req);
+        if let Ok(envelope) = &validated
+            && self
+                .store
+                .applied(&envelope.key())
+                .map_err(ApiError::Store)?
+                .is_none()
+            && let Some(key) = envelope.referral_key()
+            && self
+                .store
+                .referral(&key)
+                .map_err(ApiError::Store)?
+                .is_some()
+        {
+            return Err(ApiError::ReferralExists(key.to_string()).into());
+        }
+        Ok(Response::new(
+            publish(&self.shared, validated, traceparent.as_deref()).await?,
+        ))
+    }
+
+    async fn update(
+        &self,
+        request: Request<proto::UpdateReferralRequest>,
+    ) -> Result<Response<proto::Ack>, Status> {
+        let traceparent = incoming_traceparent(&request);
+        let req = request.into_inner();
+        check_size(&self.shared, req.encoded_len())?;
+        let validated = self.shared.validator().update(&req);
+        // A retry of an applied step is answered by `publish`; a new step must be allowed now.
+        if let Ok(envelope) = &validated
+            && self
+                .store
+                .applied(&envelope.key())
+                .map_err(ApiError::Store)?
+                .is_none()
+            && let Payload::ReferralUpdate(update) = &envelope.payload
+        {
+            let record = self
+                .store
+                .referral(&update.referral)
+                .map_err(ApiError::Store)?
+                .ok_or_else(|| ApiError::NoReferral(update.referral.to_string()))?;
+            record
+                .check(&envelope.producer, update, &self.shared.policy.registry)
+                .map_err(|refusal| ApiError::StepRefused(refusal.to_string()))?;
+        }
+        Ok(Response::new(
+            publish(&self.shared, validated, traceparent.as_deref()).await?,
+        ))
+    }
+
+    async fn get(
+        &self,
+        request: Request<proto::GetReferralRequest>,
+    ) -> Result<Response<proto::ReferralView>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let key = self
+            .shared
+            .validator()
+            .referral_key(&mut v, &req.agency, &req.referral_id);
+        v.finish().map_err(ApiError::Invalid)?;
+        let key = key.expect("a key without violations parsed");
+        let record = self
+            .store
+            .referral(&key)
+            .map_err(ApiError::Store)?
+            .ok_or_else(|| ApiError::NoReferral(key.to_string()))?;
+        Ok(Response::new(convert::referral_view(&record)))
+    }
+
+    async fn list(
+        &self,
+        request: Request<proto::ListReferralsRequest>,
+    ) -> Result<Response<proto::ListReferralsResponse>, Status> {
+        let req = request.into_inner();
+        let mut v = Violations::new();
+        let validator = self.shared.validator();
+        let state = convert::state_filter(&mut v, req.state);
+        let party = (!req.party.is_empty())
+            .then(|| validator.agency(&mut v, "party", &req.party))
+            .flatten();
+        if req.division_prefix.len() > 12
+            || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            v.push(
+                "division_prefix",
+                RuleError::new("division.prefix", "must be up to 12 digits"),
+            );
+        }
+        if req.page_size > 1_000 {
+            v.push("page_size", RuleError::new("page_size.max", "at most 1000"));
+        }
+        v.finish().map_err(ApiError::Invalid)?;
+        let filter = ReferralFilter {
+            state,
+            division_prefix: req.division_prefix,
+            party,
+            overdue: req.overdue,
+        };
+        let limit = if req.page_size == 0 {
+            DEFAULT_PAGE
+        } else {
+            req.page_size as usize
+        };
+        let page = self
+            .store
+            .referrals(&filter, Some(&req.page_token), limit)
+            .map_err(ApiError::Store)?;
+        Ok(Response::new(proto::ListReferralsResponse {
+            referrals: page.items.iter().map(convert::referral_view).collect(),
+            next_page_token: page.next_token.unwrap_or_default(),
+        }))
+    }
+}
