@@ -4,6 +4,7 @@
 //! learns at once whether it is theirs to take; the router checks again when it applies it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prost::Message as _;
 use tonic::{Request, Response, Status};
@@ -18,11 +19,37 @@ use crate::store::{ReferralFilter, Store};
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: usize = 100;
+/// How long a step's answer waits for the router to apply it.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// The referrals service.
 pub(crate) struct ReferralsService {
     pub(crate) shared: Arc<Shared>,
     pub(crate) store: Arc<Store>,
+}
+
+impl ReferralsService {
+    /// Publishes, then waits (briefly) for the router to apply the step, so the caller's next
+    /// step is checked against the state this one produced (read-your-writes). The Ack already
+    /// means the step is durable on the log; if the wait runs out it is answered anyway.
+    async fn published(
+        &self,
+        validated: Result<crate::domain::Envelope, Vec<crate::domain::FieldViolation>>,
+        traceparent: Option<String>,
+    ) -> Result<Response<proto::Ack>, Status> {
+        let key = validated.as_ref().ok().map(crate::domain::Envelope::key);
+        let ack = publish(&self.shared, validated, traceparent.as_deref()).await?;
+        if let Some(key) = key
+            && !self
+                .store
+                .wait_applied(&key, APPLY_WAIT)
+                .await
+                .map_err(ApiError::Store)?
+        {
+            tracing::warn!(event = %key, "referral step acknowledged before the router applied it");
+        }
+        Ok(Response::new(ack))
+    }
 }
 
 #[tonic::async_trait]
@@ -50,9 +77,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
         {
             return Err(ApiError::ReferralExists(key.to_string()).into());
         }
-        Ok(Response::new(
-            publish(&self.shared, validated, traceparent.as_deref()).await?,
-        ))
+        self.published(validated, traceparent).await
     }
 
     async fn update(
@@ -81,9 +106,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
                 .check(&envelope.producer, update, &self.shared.policy.registry)
                 .map_err(|refusal| ApiError::StepRefused(refusal.to_string()))?;
         }
-        Ok(Response::new(
-            publish(&self.shared, validated, traceparent.as_deref()).await?,
-        ))
+        self.published(validated, traceparent).await
     }
 
     async fn get(

@@ -158,6 +158,28 @@ impl Store {
         Ok(Some((hash, event.position)))
     }
 
+    /// Waits until the event `key` is applied and durable, at most `limit`; whether it is.
+    pub async fn wait_applied(
+        &self,
+        key: &EventKey,
+        limit: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut durable = self.watch_durable();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            durable.borrow_and_update();
+            if self.applied(key)?.is_some() {
+                return Ok(true);
+            }
+            if tokio::time::timeout_at(deadline, durable.changed())
+                .await
+                .is_err()
+            {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Durable events after `after_seq`, in seq order (for comparisons and exports).
     pub fn events_after(
         &self,

@@ -134,3 +134,282 @@ impl Store {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::config::{CalendarConfig, SAMPLE_REGISTRY, parse_registry};
+    use crate::domain::calendar::WorkCalendar;
+    use crate::domain::event::{Envelope, Payload, SCHEMA_VERSION};
+    use crate::domain::referral::{Document, DocumentKind, Referral, ReferralUpdate};
+    use crate::domain::{Action, AgencyId, Domain, EventId, LogPosition, ReferralKey, State};
+    use crate::store::{Incoming, ReferralRecord};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn policy() -> Policy {
+        let calendar = CalendarConfig::default();
+        Policy {
+            calendar: WorkCalendar::new(calendar.holidays, calendar.workdays).unwrap(),
+            ..Policy::with_registry(parse_registry(SAMPLE_REGISTRY, "sample").unwrap())
+        }
+    }
+
+    fn agency(id: &str) -> AgencyId {
+        AgencyId::parse(id).unwrap()
+    }
+
+    struct Fixture {
+        store: Store,
+        policy: Policy,
+        key: ReferralKey,
+        offset: u64,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        async fn apply(&mut self, producer: &str, payload: Payload, at: Timestamp) {
+            self.offset += 1;
+            let envelope = Envelope {
+                event_id: EventId::parse(&format!("e-{}", self.offset)).unwrap(),
+                producer: agency(producer),
+                produced_at: at,
+                schema_version: SCHEMA_VERSION,
+                payload,
+                warnings: vec![],
+            };
+            let incoming = Incoming {
+                position: LogPosition {
+                    partition: 0,
+                    offset: self.offset,
+                },
+                logged_at: at,
+                envelope,
+            };
+            let applied = self
+                .store
+                .apply(
+                    std::slice::from_ref(&incoming),
+                    &[incoming.position],
+                    &self.policy,
+                    at,
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(
+                    applied.outcomes[0],
+                    crate::store::ApplyOutcome::Applied { .. }
+                ),
+                "{:?}",
+                applied.outcomes[0]
+            );
+        }
+
+        async fn step(&mut self, actor: &str, action: Action, at: Timestamp) {
+            let update = ReferralUpdate {
+                referral: self.key.clone(),
+                action,
+                reason: "理由".into(),
+                forward_to: None,
+            };
+            self.apply(actor, Payload::ReferralUpdate(update), at).await;
+        }
+
+        fn record(&self) -> ReferralRecord {
+            self.store.referral(&self.key).unwrap().unwrap()
+        }
+
+        /// The current deadline fires exactly once, at its due time, against `late`.
+        async fn fires_once(&self, late: &str, due: Option<Timestamp>) -> Timestamp {
+            let deadline = self.record().deadline.expect("a running deadline");
+            if let Some(due) = due {
+                assert_eq!(deadline.due, due, "{}", deadline.step);
+            }
+            let early = self
+                .store
+                .fire_due(&self.policy, deadline.due - SignedDuration::from_micros(1))
+                .await
+                .unwrap();
+            assert!(early.alerts.is_empty(), "{} fired early", deadline.step);
+            let fired = self
+                .store
+                .fire_due(&self.policy, deadline.due)
+                .await
+                .unwrap();
+            assert_eq!(
+                fired.alerts.len(),
+                1,
+                "{} did not fire at its due time",
+                deadline.step
+            );
+            let alert = &fired.alerts[0];
+            assert_eq!(alert.kind, AlertKind::Overdue);
+            assert_eq!(alert.rule_id, deadline.step);
+            assert_eq!(
+                alert.late.as_ref().map(AgencyId::as_str),
+                Some(late),
+                "{}",
+                deadline.step
+            );
+            assert_eq!(alert.referral.as_ref(), Some(&self.key));
+            // Delivered to the late party, the procuratorate and the coordinators of the division.
+            for recipient in [late, "330106-JCY", "330100-SFJ"] {
+                let id = agency(recipient);
+                let latest = self.store.latest_cursor(&id).unwrap();
+                let last = self.store.deliveries(&id, latest - 1, 1).unwrap();
+                assert!(
+                    matches!(&last[0].1, crate::store::DeliveredItem::Alert(a) if a.id == alert.id),
+                    "{recipient} did not get the overdue alert of {}",
+                    deadline.step
+                );
+            }
+            let later = self
+                .store
+                .fire_due(
+                    &self.policy,
+                    deadline.due + SignedDuration::from_hours(24 * 30),
+                )
+                .await
+                .unwrap();
+            assert!(later.alerts.is_empty(), "{} fired twice", deadline.step);
+            assert!(self.record().deadline.unwrap().overdue);
+            deadline.due
+        }
+    }
+
+    /// Every statutory deadline of a referral, in the order the flow meets them: each fires
+    /// exactly once, at its due time, against the party that is late; working-day limits skip the
+    /// weekend and the 2025 National Day holiday and count its make-up days.
+    #[tokio::test]
+    async fn every_deadline_fires_once_at_its_due_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = Fixture {
+            store: Store::open(dir.path()).unwrap(),
+            policy: policy(),
+            key: ReferralKey {
+                agency: agency("330106-SCJG"),
+                id: EventId::parse("r-1").unwrap(),
+            },
+            offset: 0,
+            _dir: dir,
+        };
+        let referral = Referral {
+            referral_id: EventId::parse("r-1").unwrap(),
+            police: agency("330106-GA"),
+            case_number: "杭西市监案〔2025〕7号".into(),
+            subject: crate::domain::event::tests::sample_lead()
+                .subject()
+                .unwrap()
+                .clone(),
+            division: crate::domain::DivisionCode::parse("330106").unwrap(),
+            domain: Domain::MarketRegulation,
+            offence_code: crate::domain::OffenceCode::parse("CL-140").unwrap(),
+            summary: "涉嫌生产销售伪劣产品".into(),
+            facts: Default::default(),
+            documents: vec![Document {
+                name: "移送书".into(),
+                kind: DocumentKind::TransferLetter,
+                sha256: "0".repeat(64),
+            }],
+        };
+        // Friday 1 August 2025, 10:00 in Hangzhou.
+        f.apply(
+            "330106-SCJG",
+            Payload::Referral(referral),
+            t("2025-08-01T02:00:00Z"),
+        )
+        .await;
+        // Reported: the head decides within 3 days — 24:00 CST on Monday 4 August.
+        let due = f
+            .fires_once("330106-SCJG", Some(t("2025-08-04T16:00:00Z")))
+            .await;
+        let hour = SignedDuration::from_hours(1);
+        f.step("330106-SCJG", Action::Approve, due + hour).await;
+        // Approved: transfer within 24 hours of approval.
+        let due = f
+            .fires_once(
+                "330106-SCJG",
+                Some(due + hour + SignedDuration::from_hours(24)),
+            )
+            .await;
+        f.step("330106-SCJG", Action::Transfer, due + hour).await;
+        let due = f.fires_once("330106-GA", None).await;
+        f.step("330106-GA", Action::Receive, due + hour).await;
+        let due = f.fires_once("330106-GA", None).await;
+        f.step("330106-GA", Action::DeclineToFile, due + hour).await;
+        let due = f.fires_once("330106-SCJG", None).await;
+        f.step("330106-SCJG", Action::RequestReconsideration, due + hour)
+            .await;
+        let due = f.fires_once("330106-GA", None).await;
+        f.step("330106-GA", Action::UpholdRefusal, due + hour).await;
+        let due = f.fires_once("330106-SCJG", None).await;
+        f.step("330106-SCJG", Action::RequestSupervision, due + hour)
+            .await;
+        assert!(
+            f.record().deadline.is_none(),
+            "no statutory limit on the procuratorate here"
+        );
+        f.step("330106-JCY", Action::RequestExplanation, due + hour * 2)
+            .await;
+        let due = f.fires_once("330106-GA", None).await;
+        f.step("330106-GA", Action::Explain, due + hour).await;
+        f.step("330106-JCY", Action::OrderFiling, due + hour * 2)
+            .await;
+        let due = f.fires_once("330106-GA", None).await;
+        f.step("330106-GA", Action::File, due + hour).await;
+        // Filed: goods handed over within 3 days.
+        let due = f.fires_once("330106-SCJG", None).await;
+        f.step("330106-SCJG", Action::HandOverGoods, due + hour)
+            .await;
+        assert!(f.record().deadline.is_none());
+        assert_eq!(f.record().state, State::Filed);
+        // Friday 26 September 2025, 10:00 CST: not prosecuted. Three working days: Sunday 28
+        // (make-up day), Monday 29, Tuesday 30 September.
+        f.step(
+            "330106-JCY",
+            Action::DeclineToProsecute,
+            t("2025-09-26T02:00:00Z"),
+        )
+        .await;
+        let due = f
+            .fires_once("330106-JCY", Some(t("2025-09-30T16:00:00Z")))
+            .await;
+        // 1 October: ten working days skip the holiday to 8 October, count Saturday 11 October
+        // (make-up day), and end Tuesday 21 October.
+        f.step(
+            "330106-JCY",
+            Action::ReverseTransfer,
+            t("2025-10-01T02:00:00Z"),
+        )
+        .await;
+        assert!(due < t("2025-10-01T02:00:00Z"));
+        f.fires_once("330106-JCY", Some(t("2025-10-21T16:00:00Z")))
+            .await;
+        f.step(
+            "330106-JCY",
+            Action::IssueOpinion,
+            t("2025-10-22T02:00:00Z"),
+        )
+        .await;
+        f.step(
+            "330106-SCJG",
+            Action::ReportPenalty,
+            t("2025-10-23T02:00:00Z"),
+        )
+        .await;
+        assert_eq!(f.record().state, State::PenaltyReported);
+        assert!(
+            f.store
+                .fire_due(&f.policy, t("2026-01-01T00:00:00Z"))
+                .await
+                .unwrap()
+                .alerts
+                .is_empty()
+        );
+    }
+}

@@ -9,6 +9,7 @@ mod inbox;
 mod kafka;
 mod process;
 mod rebuild;
+mod referrals;
 mod routing;
 mod server;
 mod support;
