@@ -29,6 +29,12 @@ pub(crate) struct ReferralsService {
 }
 
 impl ReferralsService {
+    /// Whether the event was not applied yet (a retry of an applied one is answered by
+    /// `publish` as a duplicate, without checking the referral's state again).
+    fn is_new(&self, envelope: &crate::domain::Envelope) -> Result<bool, ApiError> {
+        Ok(self.store.applied(&envelope.key())?.is_none())
+    }
+
     /// Publishes, then waits (briefly) for the router to apply the step, so the caller's next
     /// step is checked against the state this one produced (read-your-writes). The Ack already
     /// means the step is durable on the log; if the wait runs out it is answered anyway.
@@ -63,11 +69,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
         check_size(&self.shared, req.encoded_len())?;
         let validated = self.shared.validator().refer(&req);
         if let Ok(envelope) = &validated
-            && self
-                .store
-                .applied(&envelope.key())
-                .map_err(ApiError::Store)?
-                .is_none()
+            && self.is_new(envelope)?
             && let Some(key) = envelope.referral_key()
             && self
                 .store
@@ -90,11 +92,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
         let validated = self.shared.validator().update(&req);
         // A retry of an applied step is answered by `publish`; a new step must be allowed now.
         if let Ok(envelope) = &validated
-            && self
-                .store
-                .applied(&envelope.key())
-                .map_err(ApiError::Store)?
-                .is_none()
+            && self.is_new(envelope)?
             && let Payload::ReferralUpdate(update) = &envelope.payload
         {
             let record = self

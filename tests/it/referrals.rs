@@ -82,6 +82,17 @@ fn step(
     }
 }
 
+/// Sends a step that must be refused with FAILED_PRECONDITION mentioning `why`.
+async fn refused(
+    referrals: &mut ReferralsClient<tonic::transport::Channel>,
+    request: proto::UpdateReferralRequest,
+    why: &str,
+) {
+    let status = referrals.update(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains(why), "{}", status.message());
+}
+
 async fn view(server: &TestServer, referral_id: &str) -> proto::ReferralView {
     ReferralsClient::new(server.channel.clone())
         .get(proto::GetReferralRequest {
@@ -173,73 +184,33 @@ async fn referral_moves_only_by_the_party_whose_turn_it_is(log: Log) {
         ("decree310.art5.decide", "330106-SCJG", "3 days")
     );
 
-    // Not the police's turn, not a step of this state, not a party at all.
-    let status = referrals
-        .update(step(
-            "s-0",
-            "330106-GA",
-            "r-1",
-            proto::ReferralAction::Approve,
-            "",
-            now,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("for the Agency"),
-        "{}",
-        status.message()
-    );
-    let status = referrals
-        .update(step(
-            "s-0",
-            "330106-GA",
-            "r-1",
-            proto::ReferralAction::Receive,
-            "",
-            now,
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition);
-    assert!(
-        status.message().contains("Reported") && status.message().contains("Approve by the Agency"),
-        "{}",
-        status.message()
-    );
-    let status = referrals
-        .update(step(
-            "s-0",
-            "330102-SCJG",
-            "r-1",
-            proto::ReferralAction::Approve,
-            "",
-            now,
-        ))
-        .await
-        .unwrap_err();
-    assert!(
-        status.message().contains("not a party"),
-        "{}",
-        status.message()
-    );
-    let status = referrals
-        .update(step(
-            "s-0",
-            "330106-SCJG",
-            "r-1",
-            proto::ReferralAction::Refuse,
-            "",
-            now,
-        ))
-        .await
-        .unwrap_err();
-    assert!(
-        status.message().contains("needs a reason"),
-        "{}",
-        status.message()
-    );
+    // Not the police's turn, not a step of this state, not a party at all, no reason given.
+    let attempt =
+        |actor: &str, action, reason: &str| step("s-0", actor, "r-1", action, reason, now);
+    refused(
+        &mut referrals,
+        attempt("330106-GA", proto::ReferralAction::Approve, ""),
+        "for the Agency",
+    )
+    .await;
+    refused(
+        &mut referrals,
+        attempt("330106-GA", proto::ReferralAction::Receive, ""),
+        "Receive is not allowed in state Reported; allowed next steps: Approve by the Agency",
+    )
+    .await;
+    refused(
+        &mut referrals,
+        attempt("330102-SCJG", proto::ReferralAction::Approve, ""),
+        "not a party",
+    )
+    .await;
+    refused(
+        &mut referrals,
+        attempt("330106-SCJG", proto::ReferralAction::Refuse, ""),
+        "needs a reason",
+    )
+    .await;
     let status = referrals
         .update(step(
             "s-0",
