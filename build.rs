@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .emit_rerun_if_changed(false)
+        // Malformed requests are the caller's error (INVALID_ARGUMENT), not INTERNAL.
+        .codec_path("crate::gateway::codec::StrictCodec")
         .compile_fds(fds)?;
     Ok(())
 }

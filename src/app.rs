@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +21,12 @@ use tracing::{error, info, warn};
 use crate::bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::{Bus, BusError};
-use crate::config::{BusKind, Config, ConfigError};
-use crate::domain::{Clock, Policy, Registry};
-use crate::gateway::{self, GatewayError, Services, Shared};
+use crate::config::{BusKind, Config, ConfigError, SecurityConfig};
+use crate::domain::{AgencyId, Clock, Policy, Registry};
+use crate::gateway::identity::{Identity, RateLimiter};
+use crate::gateway::receipt::{ReceiptError, ReceiptSigner};
+use crate::gateway::tls::{TlsError, TlsFiles};
+use crate::gateway::{self, GatewayError, Services, Shared, Transport};
 use crate::router::{RebuildStats, Router, RouterConfig, RouterError};
 use crate::store::{Store, StoreError};
 
@@ -80,6 +83,12 @@ pub enum AppError {
     /// A rebuild into a store that already holds events.
     #[error("{0} already holds events; rebuild into an empty data directory")]
     NotEmpty(String),
+    /// The TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The receipt key cannot be loaded or created.
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
     /// A task panicked.
     #[error("{0} task failed: {1}")]
     Task(&'static str, String),
@@ -121,6 +130,35 @@ async fn open_bus(config: &Config, store: Option<&Arc<Store>>) -> Result<Arc<dyn
     }
 }
 
+/// Where the receipt key is: configured, or `receipt-key.pk8` in the data directory.
+pub fn receipt_key_path(config: &Config) -> PathBuf {
+    if config.security.receipt_key.as_os_str().is_empty() {
+        config.store.data_dir.join("receipt-key.pk8")
+    } else {
+        config.security.receipt_key.clone()
+    }
+}
+
+/// How callers are identified: certificates, or development tokens and headers.
+fn identity(security: &SecurityConfig) -> Identity {
+    if !security.insecure_dev {
+        // Validated with the configuration.
+        let revoked = security
+            .revoked_certificates
+            .iter()
+            .filter_map(|f| crate::config::fingerprint(f))
+            .collect();
+        return Identity::Tls(revoked);
+    }
+    // Validated with the configuration.
+    let tokens = security
+        .dev_tokens
+        .iter()
+        .filter_map(|(token, agency)| Some((token.clone(), AgencyId::parse(agency).ok()?)))
+        .collect();
+    Identity::Dev(tokens)
+}
+
 fn router_config(config: &Config) -> RouterConfig {
     RouterConfig {
         batch_max: config.router.batch_max,
@@ -140,6 +178,19 @@ pub async fn start(
         return Err(AppError::RoleNeedsKafka(role));
     }
     let policy = Arc::new(config.load_policy()?);
+    // Unusable certificates or keys stop start-up before anything is opened.
+    let security = &config.security;
+    let tls = if security.insecure_dev {
+        None
+    } else {
+        let files = TlsFiles {
+            cert: security.tls_cert.clone(),
+            key: security.tls_key.clone(),
+            client_ca: security.client_ca.clone(),
+        };
+        Some(files.server_config()?)
+    };
+    let signer = Arc::new(ReceiptSigner::load_or_create(&receipt_key_path(config))?);
     let dir = &config.store.data_dir;
     let store = match role {
         Role::Gateway => None,
@@ -178,12 +229,26 @@ pub async fn start(
         validation: config.validation.policy(),
         max_request_bytes: config.server.max_request_bytes,
         shutdown: gateway_stop.clone(),
+        identity: identity(security),
+        signer,
+        limiter: RateLimiter::new(security.publish_rate_per_sec, security.publish_burst),
     });
     let services = Services {
         publisher: role != Role::Router,
         readers: store.is_some(),
     };
-    let gateway = tokio::spawn(gateway::serve(listener, shared, services));
+    let transport = Transport {
+        tls,
+        max_concurrent_streams: security.max_concurrent_streams,
+        timeout: Duration::from_secs(security.request_timeout_secs),
+    };
+    if security.insecure_dev {
+        warn!(
+            "INSECURE DEVELOPMENT MODE: plaintext gRPC, callers are whoever their requests say \
+             they are. Never run an agency's data this way; see docs/security.md"
+        );
+    }
+    let gateway = tokio::spawn(gateway::serve(listener, shared, services, transport));
     info!(
         role = ?role,
         bus = ?config.bus.kind,

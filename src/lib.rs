@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod audit;
 pub mod bus;
 pub mod config;
 pub mod domain;

@@ -1,7 +1,7 @@
 //! The `xiezhi` command: parse the command line, load the configuration, start telemetry and
 //! hand over to [`xiezhi::app`] or the gateway client.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -57,14 +57,102 @@ enum Command {
         /// The JSON file; `-` reads standard input.
         #[arg(long)]
         json: PathBuf,
-        /// The broker's gRPC endpoint.
+        /// The broker's gRPC endpoint (`https://…` with the TLS flags).
         #[arg(
             long,
             default_value = "http://127.0.0.1:50051",
             env = "XIEZHI_ENDPOINT"
         )]
         server: String,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
+    /// Make certificates: `certs dev` writes a development CA, server and agency certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Check the tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The broker's signed publish receipts.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a development CA, a server certificate (localhost, 127.0.0.1) and one client
+    /// certificate per registered agency (SAN URI xiezhi://agency/<id>). Not for production.
+    Dev {
+        /// Where to write them.
+        #[arg(long, default_value = "deploy/certs")]
+        out: PathBuf,
+        /// Configuration naming the registry [default: the built-in sample registry].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// More names (DNS or IP) for the server certificate.
+        #[arg(long = "server-name")]
+        server_names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain in a (stopped) broker's store; name the first entry that was
+    /// altered, removed or reordered.
+    Verify {
+        /// The data directory [default: store.data_dir of the configuration, ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Print the broker's receipt public key (hex), for publishers to verify receipts with.
+    PublicKey {
+        /// The data directory [default: store.data_dir of the configuration, ./data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check the receipt in an Ack (proto3 JSON, as `xiezhi publish` prints it).
+    Verify {
+        /// The Ack JSON file; `-` reads standard input.
+        #[arg(long)]
+        ack: PathBuf,
+        /// The broker's public key, hex (from `xiezhi receipt public-key`).
+        #[arg(long)]
+        public_key: String,
+    },
+}
+
+/// A client's certificates for a TLS gateway.
+#[derive(Args)]
+struct TlsArgs {
+    /// CA certificate that issued the server's certificate (PEM).
+    #[arg(long, env = "XIEZHI_TLS_CA", requires_all = ["cert", "key"])]
+    ca: Option<PathBuf>,
+    /// This agency's client certificate (PEM).
+    #[arg(long, env = "XIEZHI_TLS_CERT", requires_all = ["ca", "key"])]
+    cert: Option<PathBuf>,
+    /// This agency's private key (PEM).
+    #[arg(long, env = "XIEZHI_TLS_KEY", requires_all = ["ca", "cert"])]
+    key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn client(&self) -> Option<client::ClientTls> {
+        Some(client::ClientTls {
+            ca: self.ca.clone()?,
+            cert: self.cert.clone()?,
+            key: self.key.clone()?,
+        })
+    }
 }
 
 /// Flags shared by the commands that run a broker. They override the config file and the
@@ -86,6 +174,9 @@ struct ServerArgs {
     /// Kafka brokers, `host:port[,host:port…]` (implies --bus kafka).
     #[arg(long)]
     kafka_bootstrap: Option<String>,
+    /// DEVELOPMENT ONLY: plaintext gRPC, and callers are whoever their requests say they are.
+    #[arg(long)]
+    insecure_dev: bool,
 }
 
 impl ServerArgs {
@@ -103,6 +194,9 @@ impl ServerArgs {
         if let Some(bootstrap) = &self.kafka_bootstrap {
             config.bus.kind = BusKind::Kafka;
             config.bus.kafka.bootstrap = bootstrap.clone();
+        }
+        if self.insecure_dev {
+            config.security.insecure_dev = true;
         }
         config.validate()?;
         Ok(config)
@@ -183,7 +277,9 @@ async fn rebuild(args: ServerArgs, from: Option<PathBuf>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn run_demo(args: ServerArgs, rate: f64, duration: Option<u64>) -> anyhow::Result<()> {
+async fn run_demo(mut args: ServerArgs, rate: f64, duration: Option<u64>) -> anyhow::Result<()> {
+    // The simulated agencies share one plaintext channel.
+    args.insecure_dev = true;
     let mut config = args.load()?;
     // Keep the terminal for the routing lines unless the operator asked for logs.
     if config.log.level == "info" {
@@ -203,7 +299,7 @@ async fn run_demo(args: ServerArgs, rate: f64, duration: Option<u64>) -> anyhow:
         config.store.data_dir.display(),
         registry.len()
     );
-    let channel = client::connect(&endpoint).await?;
+    let channel = client::connect(&endpoint, None).await?;
     let stop = CancellationToken::new();
     let simulation = tokio::spawn({
         let stop = stop.clone();
@@ -246,16 +342,95 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-async fn publish(json: PathBuf, server: String) -> anyhow::Result<()> {
-    let text = if json.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+/// A file's text; `-` is standard input.
+fn read_input(path: &Path) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")
     } else {
-        std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?
-    };
-    let channel = client::connect(&server).await?;
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+async fn publish(json: PathBuf, server: String, tls: TlsArgs) -> anyhow::Result<()> {
+    let text = read_input(&json)?;
+    let channel = client::connect(&server, tls.client().as_ref()).await?;
     let ack = client::publish_json(channel, &json.display().to_string(), &text).await?;
     println!("{}", client::to_json("xiezhi.v1.Ack", &ack));
     Ok(())
+}
+
+/// The configuration at `config` (or defaults and environment), with `data_dir` overriding, not
+/// validated: the tools need only paths and the registry.
+fn tool_config(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+    let mut config = Config::load(config, std::env::vars())?;
+    if let Some(dir) = data_dir {
+        config.store.data_dir = dir;
+    }
+    Ok(config)
+}
+
+fn certs(command: CertsCommand) -> anyhow::Result<()> {
+    let CertsCommand::Dev {
+        out,
+        config,
+        server_names,
+    } = command;
+    let config = tool_config(config.as_deref(), None)?;
+    let registry = config.load_policy()?.registry;
+    let written = xiezhi::gateway::tls::generate_dev(&out, &registry, &server_names)?;
+    println!(
+        "wrote {} files to {}: ca.pem (+ ca-key.pem), server.pem, server-key.pem, and <agency>.pem, <agency>-key.pem for {} agencies",
+        written.len(),
+        out.display(),
+        registry.len()
+    );
+    println!("DEVELOPMENT certificates: issue production ones from your own CA (docs/security.md)");
+    Ok(())
+}
+
+fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    let AuditCommand::Verify { data_dir, config } = command;
+    let config = tool_config(config.as_deref(), data_dir)?;
+    let dir = &config.store.data_dir;
+    let store = xiezhi::store::Store::open(dir).with_context(|| {
+        format!(
+            "opening the store in {} (stop the broker first, or verify a copy)",
+            dir.display()
+        )
+    })?;
+    match store.verify_audit()? {
+        Ok(entries) => {
+            println!("audit chain intact: {entries} entries in {}", dir.display());
+            Ok(())
+        }
+        Err(broken) => anyhow::bail!("audit chain BROKEN in {}: {broken}", dir.display()),
+    }
+}
+
+fn receipt(command: ReceiptCommand) -> anyhow::Result<()> {
+    use xiezhi::gateway::receipt;
+    match command {
+        ReceiptCommand::PublicKey { data_dir, config } => {
+            let config = tool_config(config.as_deref(), data_dir)?;
+            let signer = receipt::ReceiptSigner::load(&xiezhi::app::receipt_key_path(&config))?;
+            println!("{}", hex::encode(signer.public_key()));
+            eprintln!("key id {}", receipt::key_id(signer.public_key()));
+            Ok(())
+        }
+        ReceiptCommand::Verify { ack, public_key } => {
+            let text = read_input(&ack)?;
+            let parsed: xiezhi::proto::Ack =
+                client::from_json("xiezhi.v1.Ack", &ack.display().to_string(), &text)?;
+            let key = hex::decode(public_key.trim()).context("--public-key is not hex")?;
+            receipt::verify(&parsed, &key)?;
+            let signed = parsed.receipt.unwrap_or_default();
+            println!(
+                "receipt valid: {} event {} accepted (key {})",
+                signed.producer, parsed.event_id, signed.key_id
+            );
+            Ok(())
+        }
+    }
 }
 
 #[tokio::main]
@@ -271,7 +446,10 @@ async fn main() -> ExitCode {
             rate,
             duration,
         } => run_demo(server, rate, duration).await,
-        Command::Publish { json, server } => publish(json, server).await,
+        Command::Publish { json, server, tls } => publish(json, server, tls).await,
+        Command::Certs(command) => certs(command),
+        Command::Audit(command) => audit(command),
+        Command::Receipt(command) => receipt(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -152,6 +152,7 @@ impl Router {
     /// Raises the alerts whose time has come: missed statutory deadlines, 以罚代刑.
     async fn fire_due(&self) -> Result<(), RouterError> {
         let fired = self.store.fire_due(&self.policy, self.clock.now()).await?;
+        self.bus.archive(&fired.audit).await;
         for alert in &fired.alerts {
             info!(
                 alert = alert.id,
@@ -201,6 +202,7 @@ impl Router {
             .store
             .apply(&batch, &positions, &self.policy, now)
             .await?;
+        self.bus.archive(&applied.audit).await;
         let mut conflicts = Vec::new();
         for (outcome, record) in applied.outcomes.iter().zip(decoded) {
             let _span = trace_span(record).entered();

@@ -15,6 +15,7 @@
 //!   committed synchronously when partitions are revoked and on close — for monitoring lag.
 //! - Headers: `traceparent` (W3C trace context), `xiezhi-event` (`producer/event_id`); dead
 //!   letters carry `xiezhi-error` and the original topic, partition and offset.
+//! - Audit: every audit entry is also published to the audit topic, keyed by its seq.
 
 use std::collections::BTreeMap;
 #[cfg(test)]
@@ -123,6 +124,7 @@ impl KafkaBus {
         let topics = [
             topic(&self.config.events_topic, self.config.partitions),
             topic(&self.config.dlq_topic, 1),
+            topic(&self.config.audit_topic, 1),
         ];
         let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
         for result in admin
@@ -455,6 +457,28 @@ impl Bus for KafkaBus {
             .await
             .map(|_| ())
             .map_err(|(err, _)| kafka_err(err))
+    }
+
+    async fn archive(&self, entries: &[crate::audit::Entry]) {
+        // Queue them all, then wait: one round trip for the lot, not one per entry.
+        let mut pending = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let key = entry.seq.to_string();
+            // Serialising an entry (strings and a timestamp) cannot fail.
+            let payload = serde_json::to_vec(entry).unwrap_or_default();
+            let message = FutureRecord::to(&self.config.audit_topic)
+                .key(key.as_str())
+                .payload(payload.as_slice());
+            match self.producer.send_result(message) {
+                Ok(delivery) => pending.push((entry.seq, delivery)),
+                Err((err, _)) => warn!(seq = entry.seq, error = %err, "audit entry not archived"),
+            }
+        }
+        for (seq, delivery) in pending {
+            if let Ok(Err((err, _))) | Err(err) = delivery.await.map_err(|_| KafkaError::Canceled) {
+                warn!(seq, error = %err, "audit entry not archived to Kafka; the store's chain keeps it");
+            }
+        }
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {

@@ -61,6 +61,10 @@ pub struct Alert {
     pub due: Option<Timestamp>,
     /// Anything else, in words.
     pub detail: String,
+    /// The agencies party to what the alert is about (producers and recipients of its events,
+    /// the referral's parties): they see its personal data unmasked.
+    #[serde(default)]
+    pub parties: Vec<AgencyId>,
 }
 
 /// Windows and grace periods of the alerts; policy choices of the deployment, not law.

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::access::Handling;
 use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode, ResidentId, SubjectKey, Uscc};
 use super::referral::{Referral, ReferralKey, ReferralUpdate};
 use super::rules::Severity;
@@ -288,9 +289,16 @@ pub struct Envelope {
     pub schema_version: u32,
     /// The event.
     pub payload: Payload,
+    /// How it may be shared.
+    #[serde(default, skip_serializing_if = "is_default_handling")]
+    pub handling: Handling,
     /// Problems accepted under the deployment's policy (`field: rule`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+fn is_default_handling(handling: &Handling) -> bool {
+    *handling == Handling::default()
 }
 
 /// A log record that is not a valid envelope.
@@ -409,6 +417,7 @@ pub(crate) mod tests {
             producer: AgencyId::parse("330106-SCJG").unwrap(),
             produced_at: "2026-11-27T08:00:00Z".parse().unwrap(),
             schema_version: SCHEMA_VERSION,
+            handling: Handling::default(),
             payload: Payload::Lead(Lead {
                 subject: Subject {
                     id: SubjectId::Organization(Uscc::parse("91330106MA2H0Q7W1G").unwrap()),

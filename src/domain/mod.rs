@@ -9,8 +9,10 @@
 //! - [`expr`], [`rules`]: the rule language, prosecution thresholds, discretion bands.
 //! - [`alert`]: what the broker notices on its own.
 //! - [`policy`]: all of the above, as the router uses it.
+//! - [`access`]: handling codes, jurisdiction and masking — who reads what.
 //! - [`clock`]: injectable time.
 
+pub mod access;
 pub mod alert;
 pub mod calendar;
 pub mod clock;
@@ -23,6 +25,7 @@ pub mod registry;
 pub mod rules;
 pub mod validate;
 
+pub use access::{Access, Handling};
 pub use alert::{Alert, AlertKind, AlertWindows};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{

@@ -177,7 +177,9 @@ impl Registry {
     }
 
     /// Where a lead published by `producer` goes.
-    pub fn route_lead(&self, producer: &AgencyId, lead: &Lead) -> LeadRouting {
+    /// With `only_targets` (handling NO_ONWARD_SHARING) the lead goes to the agencies it names
+    /// and nowhere else.
+    pub fn route_lead(&self, producer: &AgencyId, lead: &Lead, only_targets: bool) -> LeadRouting {
         let mut recipients: Vec<(AgencyId, DeliveryReason)> = Vec::new();
         let mut add = |id: &AgencyId, reason| {
             if id != producer && !recipients.iter().any(|(r, _)| r == id) {
@@ -187,12 +189,16 @@ impl Registry {
         for target in &lead.target_agencies {
             add(target, DeliveryReason::ExplicitTarget);
         }
-        let responsible = self.nearest(&lead.division, |a| a.domains.contains(&lead.domain));
+        let responsible = if only_targets {
+            Vec::new()
+        } else {
+            self.nearest(&lead.division, |a| a.domains.contains(&lead.domain))
+        };
         for agency in &responsible {
             add(&agency.id, DeliveryReason::ResponsibleAgency);
         }
         let assigned = !lead.target_agencies.is_empty() || !responsible.is_empty();
-        if !assigned {
+        if !assigned && !only_targets {
             for agency in self.nearest(&lead.division, |a| a.kind == AgencyKind::Coordinator) {
                 add(&agency.id, DeliveryReason::Unassigned);
             }
@@ -261,8 +267,11 @@ mod tests {
     #[test]
     fn nearest_responsible_level_wins() {
         let producer = AgencyId::parse("330100-STHJ").unwrap();
-        let routing =
-            registry().route_lead(&producer, &lead_in("330106005", Domain::FoodDrug, &[]));
+        let routing = registry().route_lead(
+            &producer,
+            &lead_in("330106005", Domain::FoodDrug, &[]),
+            false,
+        );
         assert_eq!(
             ids(&routing),
             [("330106-SCJG", DeliveryReason::ResponsibleAgency)]
@@ -275,7 +284,7 @@ mod tests {
         let producer = AgencyId::parse("330106-SCJG").unwrap();
         let lead = lead_in("330108", Domain::FoodDrug, &[]);
         assert_eq!(
-            ids(&registry().route_lead(&producer, &lead)),
+            ids(&registry().route_lead(&producer, &lead, false)),
             [("330100-SCJG", DeliveryReason::ResponsibleAgency)]
         );
     }
@@ -285,11 +294,22 @@ mod tests {
         let producer = AgencyId::parse("330100-STHJ").unwrap();
         let lead = lead_in("330106", Domain::FoodDrug, &["330106-GA", "330106-SCJG"]);
         assert_eq!(
-            ids(&registry().route_lead(&producer, &lead)),
+            ids(&registry().route_lead(&producer, &lead, false)),
             [
                 ("330106-GA", DeliveryReason::ExplicitTarget),
                 ("330106-SCJG", DeliveryReason::ExplicitTarget)
             ]
+        );
+    }
+
+    #[test]
+    fn no_onward_sharing_goes_to_the_named_agencies_only() {
+        let producer = AgencyId::parse("330100-STHJ").unwrap();
+        let lead = lead_in("330106", Domain::FoodDrug, &["330106-GA"]);
+        assert_eq!(
+            ids(&registry().route_lead(&producer, &lead, true)),
+            [("330106-GA", DeliveryReason::ExplicitTarget)],
+            "not also the responsible market regulator"
         );
     }
 
@@ -299,6 +319,7 @@ mod tests {
         let routing = registry().route_lead(
             &producer,
             &lead_in("330106", Domain::EcologyEnvironment, &[]),
+            false,
         );
         assert!(routing.recipients.is_empty());
         assert!(routing.assigned, "the producer itself is responsible");
@@ -307,7 +328,7 @@ mod tests {
     #[test]
     fn unassigned_lead_goes_to_nearest_coordinator() {
         let producer = AgencyId::parse("330106-SCJG").unwrap();
-        let routing = registry().route_lead(&producer, &lead_in("330106", Domain::Tax, &[]));
+        let routing = registry().route_lead(&producer, &lead_in("330106", Domain::Tax, &[]), false);
         assert_eq!(ids(&routing), [("330100-SFJ", DeliveryReason::Unassigned)]);
         assert!(!routing.assigned);
     }
@@ -315,7 +336,7 @@ mod tests {
     #[test]
     fn lead_outside_every_jurisdiction_reaches_nobody() {
         let producer = AgencyId::parse("330106-SCJG").unwrap();
-        let routing = registry().route_lead(&producer, &lead_in("110105", Domain::Tax, &[]));
+        let routing = registry().route_lead(&producer, &lead_in("110105", Domain::Tax, &[]), false);
         assert!(routing.recipients.is_empty() && !routing.assigned);
     }
 

@@ -7,7 +7,9 @@
 
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
-use tonic::transport::Channel;
+use std::path::{Path, PathBuf};
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::proto;
 
@@ -36,6 +38,15 @@ pub enum ClientError {
         /// Why.
         #[source]
         source: tonic::transport::Error,
+    },
+    /// A TLS file cannot be read.
+    #[error("TLS file {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// The server refused the call.
     #[error("{}", describe_status(.0))]
@@ -94,21 +105,47 @@ pub fn to_json<T: Message>(name: &str, message: &T) -> String {
     }
 }
 
-/// Connects to a gateway at `endpoint` (`http://host:port`).
-pub async fn connect(endpoint: &str) -> Result<Channel, ClientError> {
+/// A client's TLS material: the CA that issued the server's certificate, and the agency's own
+/// certificate and key (from `xiezhi certs dev`, or your CA).
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// CA certificate (PEM).
+    pub ca: PathBuf,
+    /// The agency's certificate (PEM).
+    pub cert: PathBuf,
+    /// The agency's private key (PEM).
+    pub key: PathBuf,
+}
+
+impl ClientTls {
+    fn config(&self) -> Result<ClientTlsConfig, ClientError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| ClientError::TlsFile {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.ca)?))
+            .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?)))
+    }
+}
+
+/// Connects to a gateway at `endpoint` (`http://host:port`, or `https://host:port` with `tls`).
+pub async fn connect(endpoint: &str, tls: Option<&ClientTls>) -> Result<Channel, ClientError> {
     let connect_error = |source| ClientError::Connect {
         endpoint: endpoint.to_owned(),
         source,
     };
-    Channel::from_shared(endpoint.to_owned())
-        .map_err(|e| ClientError::Json {
-            what: "the server address".into(),
-            message: "URI",
-            reason: e.to_string(),
-        })?
-        .connect()
-        .await
-        .map_err(connect_error)
+    let mut channel = Channel::from_shared(endpoint.to_owned()).map_err(|e| ClientError::Json {
+        what: "the server address".into(),
+        message: "URI",
+        reason: e.to_string(),
+    })?;
+    if let Some(tls) = tls {
+        channel = channel.tls_config(tls.config()?).map_err(connect_error)?;
+    }
+    channel.connect().await.map_err(connect_error)
 }
 
 /// Publishes the envelope in `json` through `channel`; returns the Ack.
@@ -127,6 +164,7 @@ pub async fn publish_json(
                     event_id: envelope.event_id,
                     producer: envelope.producer,
                     produced_at: envelope.produced_at,
+                    handling: envelope.handling,
                     lead: Some(lead),
                 })
                 .await?
@@ -137,6 +175,7 @@ pub async fn publish_json(
                     event_id: envelope.event_id,
                     producer: envelope.producer,
                     produced_at: envelope.produced_at,
+                    handling: envelope.handling,
                     outcome: Some(outcome),
                 })
                 .await?
@@ -147,6 +186,7 @@ pub async fn publish_json(
                     event_id: envelope.event_id,
                     producer: envelope.producer,
                     produced_at: envelope.produced_at,
+                    handling: envelope.handling,
                     referral: Some(referral),
                 })
                 .await?
@@ -157,6 +197,7 @@ pub async fn publish_json(
                     event_id: envelope.event_id,
                     actor: envelope.producer,
                     produced_at: envelope.produced_at,
+                    handling: envelope.handling,
                     update: Some(update),
                 })
                 .await?

@@ -233,6 +233,7 @@ impl Demo {
             event_id: event_id.clone(),
             producer: producer.id.to_string(),
             produced_at: Some(ts(jiff::Timestamp::now())),
+            handling: proto::HandlingCode::ShareWithinJurisdiction as i32,
             lead: Some(proto::Lead {
                 subject: Some(subject.clone()),
                 division,
@@ -282,6 +283,7 @@ impl Demo {
         };
         let event_id = self.next_id();
         let request = proto::PublishOutcomeRequest {
+            handling: proto::HandlingCode::ShareWithinJurisdiction as i32,
             event_id: event_id.clone(),
             producer: agency.id.to_string(),
             produced_at: Some(ts(jiff::Timestamp::now())),

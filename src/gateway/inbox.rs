@@ -11,12 +11,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::debug;
 
-use super::Shared;
-use super::convert;
+use super::identity::Shown;
 use super::status::ApiError;
+use super::{Shared, convert, mask};
+use crate::audit::Record;
 use crate::domain::{AgencyId, FieldViolation, RuleError, Violations};
 use crate::proto;
-use crate::store::Store;
+use crate::store::{DeliveredItem, DeliveryRecord, Store};
 
 /// Deliveries read from the store per round trip.
 const PAGE: usize = 256;
@@ -30,18 +31,44 @@ pub(crate) struct InboxService {
 }
 
 impl InboxService {
-    fn agency(&self, raw: &str) -> Result<AgencyId, ApiError> {
+    /// The inbox a call is about: the caller's own (a certificate that names another agency is
+    /// refused).
+    fn agency<T>(&self, request: &Request<T>, claimed: &str) -> Result<AgencyId, ApiError> {
+        let raw = self.shared.acting_as(request, claimed, "agency")?;
         let mut v = Violations::new();
-        let agency = self.shared.validator().agency(&mut v, "agency", raw);
+        let agency = self.shared.validator().agency(&mut v, "agency", &raw);
         v.finish().map_err(ApiError::Invalid)?;
         // finish() succeeded, so the agency parsed.
         Ok(agency.expect("agency parsed without violations"))
     }
 }
 
+/// A delivery as its recipient sees it: events it is party to in full, alerts about events it
+/// is not party to masked.
+fn shown(
+    record: &DeliveryRecord,
+    item: &DeliveredItem,
+    agency: &AgencyId,
+    shown: &mut Shown,
+) -> proto::Delivery {
+    let mut delivery = convert::delivery(record, item);
+    match (item, &mut delivery.item) {
+        (DeliveredItem::Alert(alert), Some(proto::delivery::Item::Alert(proto_alert))) => {
+            let masked = !alert.parties.contains(agency);
+            if masked {
+                mask::alert(proto_alert);
+            }
+            shown.alert(alert, masked);
+        }
+        (DeliveredItem::Event(event), _) => shown.event(event, false),
+        _ => {}
+    }
+    delivery
+}
+
 async fn stream_deliveries(
     store: Arc<Store>,
-    shutdown: tokio_util::sync::CancellationToken,
+    shared: Arc<Shared>,
     agency: AgencyId,
     mut cursor: u64,
     tx: mpsc::Sender<Result<proto::Delivery, Status>>,
@@ -58,7 +85,7 @@ async fn stream_deliveries(
         };
         if page.is_empty() {
             tokio::select! {
-                () = shutdown.cancelled() => {
+                () = shared.shutdown.cancelled() => {
                     let _ = tx.send(Err(Status::unavailable(
                         "server is shutting down; resubscribe from your last cursor",
                     ))).await;
@@ -69,12 +96,22 @@ async fn stream_deliveries(
             }
             continue;
         }
-        for (record, event) in &page {
-            cursor = record.cursor;
-            if tx.send(Ok(convert::delivery(record, event))).await.is_err() {
+        let reader = shared.policy.registry.get(&agency);
+        let mut audit = Shown::new(reader, "inbox");
+        let mut gone = false;
+        for (record, item) in &page {
+            let delivery = shown(record, item, &agency, &mut audit);
+            if tx.send(Ok(delivery)).await.is_err() {
                 debug!(agency = %agency, cursor, "subscriber went away");
-                return;
+                gone = true;
+                break;
             }
+            cursor = record.cursor;
+        }
+        // What was handed to the stream counts as read.
+        audit.audit(&shared);
+        if gone {
+            return;
         }
     }
 }
@@ -87,8 +124,8 @@ impl proto::inbox_server::Inbox for InboxService {
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let agency = self.agency(&request, &request.get_ref().agency)?;
         let req = request.into_inner();
-        let agency = self.agency(&req.agency)?;
         let from = match req.from_cursor {
             Some(cursor) => cursor,
             None => self.store.acknowledged(&agency).map_err(ApiError::Store)?,
@@ -96,7 +133,7 @@ impl proto::inbox_server::Inbox for InboxService {
         let (tx, rx) = mpsc::channel(BUFFER);
         tokio::spawn(stream_deliveries(
             self.store.clone(),
-            self.shared.shutdown.clone(),
+            self.shared.clone(),
             agency,
             from,
             tx,
@@ -108,8 +145,8 @@ impl proto::inbox_server::Inbox for InboxService {
         &self,
         request: Request<proto::AcknowledgeRequest>,
     ) -> Result<Response<proto::AcknowledgeResponse>, Status> {
+        let agency = self.agency(&request, &request.get_ref().agency)?;
         let req = request.into_inner();
-        let agency = self.agency(&req.agency)?;
         let (acknowledged, latest) =
             self.store
                 .acknowledge(&agency, req.cursor)
@@ -126,6 +163,12 @@ impl proto::inbox_server::Inbox for InboxService {
                     }
                     other => ApiError::Store(other),
                 })?;
+        self.shared.audit(vec![Record::new(
+            agency.as_str(),
+            "acknowledge inbox",
+            format!("inbox/{agency}/{acknowledged}"),
+            "",
+        )]);
         Ok(Response::new(proto::AcknowledgeResponse {
             acknowledged_cursor: acknowledged,
             latest_cursor: latest,

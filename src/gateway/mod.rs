@@ -1,15 +1,23 @@
-//! The agency-facing gRPC server: `Publisher`, `Inbox`, `Query`, plus `grpc.health.v1.Health`
-//! and server reflection (v1 and v1alpha, so old and new grpcurl work without the .proto).
+//! The agency-facing gRPC server: `Publisher`, `Inbox`, `Query`, `Referrals`, plus
+//! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so old and new grpcurl work
+//! without the .proto).
 //!
-//! The gateway validates and publishes; it holds no state of its own. It reads what the router
-//! applied through the store. Errors become `Status` only in [`status`].
+//! The gateway identifies the caller (client certificates, see [`identity`]), authorises,
+//! validates and publishes; it holds no state of its own. It reads what the router applied
+//! through the store, filtered and masked for the reader. Errors become `Status` only in
+//! [`status`].
 
+pub mod codec;
 mod convert;
+pub mod identity;
 mod inbox;
+mod mask;
 mod publisher;
 mod query;
+pub mod receipt;
 mod referrals;
 pub mod status;
+pub mod tls;
 
 pub mod client;
 pub mod demo;
@@ -47,6 +55,23 @@ pub struct Shared {
     pub max_request_bytes: usize,
     /// Cancelled when the server shuts down: ends open inbox streams.
     pub shutdown: CancellationToken,
+    /// How callers are identified.
+    pub identity: identity::Identity,
+    /// Signs publish receipts.
+    pub signer: Arc<receipt::ReceiptSigner>,
+    /// Publish calls per agency.
+    pub limiter: identity::RateLimiter,
+}
+
+/// Transport settings of the server.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    /// TLS with client certificates; `None` for plaintext (development).
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Time limit of a call.
+    pub timeout: std::time::Duration,
 }
 
 impl Shared {
@@ -87,6 +112,7 @@ pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     services: Services,
+    transport: Transport,
 ) -> Result<(), GatewayError> {
     let limit = shared.max_request_bytes.saturating_mul(DECODE_HEADROOM);
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -144,7 +170,13 @@ pub async fn serve(
     let shutdown = shared.shutdown.clone();
     let addr = listener.local_addr().ok();
     info!(addr = ?addr, "gRPC gateway listening");
-    Server::builder()
+    let mut builder = Server::builder()
+        .max_concurrent_streams(transport.max_concurrent_streams)
+        .timeout(transport.timeout);
+    if let Some(tls) = transport.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -8,7 +8,7 @@ use super::Shared;
 use super::convert;
 use super::status::ApiError;
 use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
-use crate::domain::{Envelope, FieldViolation};
+use crate::domain::{Envelope, FieldViolation, LogPosition};
 use crate::proto;
 use crate::telemetry;
 
@@ -52,12 +52,7 @@ pub(super) async fn publish(
                 existing: position,
             });
         }
-        return Ok(proto::Ack {
-            event_id: envelope.event_id.to_string(),
-            position: Some(convert::position(position)),
-            duplicate: true,
-            warnings: envelope.warnings,
-        });
+        return Ok(ack(shared, envelope, position, true));
     }
     let traceparent = telemetry::traceparent(traceparent, &key.to_string());
     let trace_id = telemetry::parse_traceparent(&traceparent)
@@ -88,12 +83,25 @@ pub(super) async fn publish(
         duplicate,
         "event published"
     );
-    Ok(proto::Ack {
+    Ok(ack(shared, envelope, outcome.position(), duplicate))
+}
+
+/// The answer to an accepted event, with the broker's signed receipt.
+fn ack(shared: &Shared, envelope: Envelope, position: LogPosition, duplicate: bool) -> proto::Ack {
+    let receipt = shared.signer.sign(
+        envelope.producer.as_str(),
+        envelope.event_id.as_str(),
+        &envelope.content_hash(),
+        position,
+        shared.clock.now(),
+    );
+    proto::Ack {
         event_id: envelope.event_id.to_string(),
-        position: Some(convert::position(outcome.position())),
+        position: Some(convert::position(position)),
         duplicate,
         warnings: envelope.warnings,
-    })
+        receipt: Some(receipt),
+    }
 }
 
 /// The caller's W3C `traceparent` metadata, if any.
@@ -112,7 +120,11 @@ impl proto::publisher_server::Publisher for PublisherService {
         request: Request<proto::PublishLeadRequest>,
     ) -> Result<Response<proto::Ack>, Status> {
         let traceparent = incoming_traceparent(&request);
-        let req = request.into_inner();
+        let producer = self
+            .0
+            .admit(&request, &request.get_ref().producer, "producer")?;
+        let mut req = request.into_inner();
+        req.producer = producer;
         check_size(&self.0, req.encoded_len())?;
         let validated = self.0.validator().lead(&req);
         Ok(Response::new(
@@ -125,7 +137,11 @@ impl proto::publisher_server::Publisher for PublisherService {
         request: Request<proto::PublishOutcomeRequest>,
     ) -> Result<Response<proto::Ack>, Status> {
         let traceparent = incoming_traceparent(&request);
-        let req = request.into_inner();
+        let producer = self
+            .0
+            .admit(&request, &request.get_ref().producer, "producer")?;
+        let mut req = request.into_inner();
+        req.producer = producer;
         check_size(&self.0, req.encoded_len())?;
         let validated = self.0.validator().outcome(&req);
         Ok(Response::new(

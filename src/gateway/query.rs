@@ -1,16 +1,17 @@
-//! `xiezhi.v1.Query`: subject timelines and lead lists, read from the store's durable view.
+//! `xiezhi.v1.Query`: subject timelines and lead lists, read from the store's durable view,
+//! filtered and masked for the reader (`domain::access`); penalty reports for supervisors.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::Shared;
-use super::convert;
+use super::identity::{Shown, event_access};
 use super::status::ApiError;
-use crate::domain::{RuleError, Violations};
+use super::{Shared, convert, mask};
+use crate::domain::access::{self, Access};
+use crate::domain::{Agency, RuleError, Violations};
 use crate::proto;
-use crate::store::LeadFilter;
-use crate::store::Store;
+use crate::store::{LeadFilter, Store, StoredEvent};
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: u32 = 100;
@@ -37,12 +38,25 @@ fn page_size(v: &mut Violations, raw: u32) -> usize {
     }
 }
 
+/// Whether `reader` may see `event`: `None` if not, else whether masked. Notes full reads of
+/// personal data for the audit.
+fn visible(reader: Option<&Agency>, event: &StoredEvent, shown: &mut Shown) -> Option<bool> {
+    let masked = match event_access(reader, event) {
+        Access::Denied => return None,
+        Access::Masked => true,
+        Access::Full => false,
+    };
+    shown.event(event, masked);
+    Some(masked)
+}
+
 #[tonic::async_trait]
 impl proto::query_server::Query for QueryService {
     async fn subject_timeline(
         &self,
         request: Request<proto::SubjectTimelineRequest>,
     ) -> Result<Response<proto::SubjectTimelineResponse>, Status> {
+        let reader = self.shared.reader(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let key = self
@@ -56,8 +70,23 @@ impl proto::query_server::Query for QueryService {
             .store
             .timeline(&key, Some(&req.page_token), limit)
             .map_err(ApiError::Store)?;
+        let mut shown = Shown::new(reader.as_ref(), "timeline");
+        let events = page
+            .items
+            .iter()
+            .filter_map(|event| {
+                visible(reader.as_ref(), event, &mut shown).map(|masked| {
+                    let mut stored = convert::stored(event);
+                    if masked {
+                        mask::stored(&mut stored);
+                    }
+                    stored
+                })
+            })
+            .collect();
+        shown.audit(&self.shared);
         Ok(Response::new(proto::SubjectTimelineResponse {
-            events: page.items.iter().map(convert::stored).collect(),
+            events,
             next_page_token: page.next_token.unwrap_or_default(),
         }))
     }
@@ -66,6 +95,7 @@ impl proto::query_server::Query for QueryService {
         &self,
         request: Request<proto::ListLeadsRequest>,
     ) -> Result<Response<proto::ListLeadsResponse>, Status> {
+        let reader = self.shared.reader(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let validator = self.shared.validator();
@@ -97,12 +127,22 @@ impl proto::query_server::Query for QueryService {
             .store
             .list_leads(&filter, Some(&req.page_token), limit)
             .map_err(ApiError::Store)?;
+        let mut shown = Shown::new(reader.as_ref(), "leads");
+        let leads = page
+            .items
+            .iter()
+            .filter_map(|(event, row)| {
+                let masked = visible(reader.as_ref(), event, &mut shown)?;
+                let mut summary = convert::lead_summary(event, row);
+                if masked && let Some(lead) = summary.lead.as_mut() {
+                    mask::stored(lead);
+                }
+                Some(summary)
+            })
+            .collect();
+        shown.audit(&self.shared);
         Ok(Response::new(proto::ListLeadsResponse {
-            leads: page
-                .items
-                .iter()
-                .map(|(event, row)| convert::lead_summary(event, row))
-                .collect(),
+            leads,
             next_page_token: page.next_token.unwrap_or_default(),
         }))
     }
@@ -111,7 +151,13 @@ impl proto::query_server::Query for QueryService {
         &self,
         request: Request<proto::PenaltyReportRequest>,
     ) -> Result<Response<proto::PenaltyReportResponse>, Status> {
+        let reader = self.shared.reader(&request)?;
         let req = request.into_inner();
+        if let Some(reader) = &reader
+            && !access::may_survey(reader, &req.division_prefix)
+        {
+            return Err(self.shared.deny(reader, &format!("the penalty report for division prefix {:?} (coordinators and procuratorates, within their own division)", req.division_prefix)).into());
+        }
         let mut v = Violations::new();
         let validator = self.shared.validator();
         let offence = v.check(

@@ -1,4 +1,6 @@
-//! `xiezhi.v1.Referrals`: refer a case, take a step, read referrals.
+//! `xiezhi.v1.Referrals`: refer a case, take a step, read referrals (filtered and masked for
+//! the reader: parties, and police and procuratorate within their division, in full;
+//! coordinators within theirs, masked).
 //!
 //! A step is checked against the referral's current state before it is published, so the caller
 //! learns at once whether it is theirs to take; the router checks again when it applies it.
@@ -9,13 +11,14 @@ use std::time::Duration;
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
-use super::Shared;
-use super::convert;
+use super::identity::{Shown, referral_access};
 use super::publisher::{check_size, incoming_traceparent, publish};
 use super::status::ApiError;
-use crate::domain::{Payload, RuleError, Violations};
+use super::{Shared, convert, mask};
+use crate::domain::access::Access;
+use crate::domain::{Agency, Payload, RuleError, Violations};
 use crate::proto;
-use crate::store::{ReferralFilter, Store};
+use crate::store::{ReferralFilter, ReferralRecord, Store};
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: usize = 100;
@@ -56,6 +59,26 @@ impl ReferralsService {
         }
         Ok(Response::new(ack))
     }
+
+    /// A referral as `reader` may see it, or `None` if it may not.
+    fn view(
+        &self,
+        reader: Option<&Agency>,
+        record: &ReferralRecord,
+        shown: &mut Shown,
+    ) -> Option<proto::ReferralView> {
+        let masked = match referral_access(reader, record, &self.shared.policy.registry) {
+            Access::Denied => return None,
+            Access::Masked => true,
+            Access::Full => false,
+        };
+        let mut view = convert::referral_view(record);
+        if masked {
+            mask::referral_view(&mut view);
+        }
+        shown.referral(record, masked);
+        Some(view)
+    }
 }
 
 #[tonic::async_trait]
@@ -65,7 +88,11 @@ impl proto::referrals_server::Referrals for ReferralsService {
         request: Request<proto::ReferRequest>,
     ) -> Result<Response<proto::Ack>, Status> {
         let traceparent = incoming_traceparent(&request);
-        let req = request.into_inner();
+        let producer = self
+            .shared
+            .admit(&request, &request.get_ref().producer, "producer")?;
+        let mut req = request.into_inner();
+        req.producer = producer;
         check_size(&self.shared, req.encoded_len())?;
         let validated = self.shared.validator().refer(&req);
         if let Ok(envelope) = &validated
@@ -87,7 +114,11 @@ impl proto::referrals_server::Referrals for ReferralsService {
         request: Request<proto::UpdateReferralRequest>,
     ) -> Result<Response<proto::Ack>, Status> {
         let traceparent = incoming_traceparent(&request);
-        let req = request.into_inner();
+        let actor = self
+            .shared
+            .admit(&request, &request.get_ref().actor, "actor")?;
+        let mut req = request.into_inner();
+        req.actor = actor;
         check_size(&self.shared, req.encoded_len())?;
         let validated = self.shared.validator().update(&req);
         // A retry of an applied step is answered by `publish`; a new step must be allowed now.
@@ -111,6 +142,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
         &self,
         request: Request<proto::GetReferralRequest>,
     ) -> Result<Response<proto::ReferralView>, Status> {
+        let reader = self.shared.reader(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let key = self
@@ -124,13 +156,24 @@ impl proto::referrals_server::Referrals for ReferralsService {
             .referral(&key)
             .map_err(ApiError::Store)?
             .ok_or_else(|| ApiError::NoReferral(key.to_string()))?;
-        Ok(Response::new(convert::referral_view(&record)))
+        let mut shown = Shown::new(reader.as_ref(), "referral");
+        let view = match self.view(reader.as_ref(), &record, &mut shown) {
+            Some(view) => view,
+            None => {
+                // Only an agency reader can be refused.
+                let reader = reader.expect("the operator reads everything");
+                return Err(self.shared.deny(&reader, &format!("referral {key}")).into());
+            }
+        };
+        shown.audit(&self.shared);
+        Ok(Response::new(view))
     }
 
     async fn list(
         &self,
         request: Request<proto::ListReferralsRequest>,
     ) -> Result<Response<proto::ListReferralsResponse>, Status> {
+        let reader = self.shared.reader(&request)?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let validator = self.shared.validator();
@@ -165,8 +208,15 @@ impl proto::referrals_server::Referrals for ReferralsService {
             .store
             .referrals(&filter, Some(&req.page_token), limit)
             .map_err(ApiError::Store)?;
+        let mut shown = Shown::new(reader.as_ref(), "referrals");
+        let referrals = page
+            .items
+            .iter()
+            .filter_map(|record| self.view(reader.as_ref(), record, &mut shown))
+            .collect();
+        shown.audit(&self.shared);
         Ok(Response::new(proto::ListReferralsResponse {
-            referrals: page.items.iter().map(convert::referral_view).collect(),
+            referrals,
             next_page_token: page.next_token.unwrap_or_default(),
         }))
     }

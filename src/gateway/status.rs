@@ -39,6 +39,15 @@ pub enum ApiError {
     /// The step is not allowed now, or not for this caller.
     #[error("{0}")]
     StepRefused(String),
+    /// No usable identity.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The caller is over its rate.
+    #[error("{0}")]
+    RateLimited(String),
     /// The log cannot take events now.
     #[error("{0}")]
     Unavailable(String),
@@ -115,6 +124,9 @@ impl From<ApiError> for Status {
             }
             ApiError::NoReferral(_) => Status::not_found(message),
             ApiError::StepRefused(_) => Status::failed_precondition(message),
+            ApiError::Unauthenticated(_) => Status::unauthenticated(message),
+            ApiError::PermissionDenied(_) => Status::permission_denied(message),
+            ApiError::RateLimited(_) => Status::resource_exhausted(message),
             ApiError::Unavailable(_) => Status::unavailable(message),
             ApiError::Store(store) => {
                 error!(error = %crate::telemetry::chain(&store), "store failure answering a request");

@@ -11,11 +11,12 @@ use jiff::Timestamp;
 
 use super::tx::{Tx, TxResult, corrupt};
 use super::{Item, LeadRow, Store, StoreError, StoredEvent, decode, keys};
+use crate::audit::Record;
 use crate::domain::calendar::CHINA;
 use crate::domain::rules::{Context, Hit};
 use crate::domain::{
-    AgencyId, AgencyKind, Alert, AlertKind, DeliveryReason, Envelope, EventKey, EventKind, Lead,
-    LeadStatus, LogPosition, Payload, Policy, SubjectKey,
+    AgencyId, AgencyKind, Alert, AlertKind, DeliveryReason, Envelope, EventKey, EventKind,
+    Handling, Lead, LeadStatus, LogPosition, Payload, Policy, SubjectKey,
 };
 
 /// A record to apply.
@@ -78,6 +79,8 @@ pub struct Applied {
     pub outcomes: Vec<ApplyOutcome>,
     /// The highest seq in the store afterwards.
     pub last_seq: u64,
+    /// The audit entries the batch appended (for off-box archiving).
+    pub audit: Vec<crate::audit::Entry>,
 }
 
 /// `applied` values: the event's seq, then its content hash.
@@ -165,6 +168,7 @@ pub(super) fn hit_alert(
         late: None,
         due: None,
         detail: String::new(),
+        parties: Vec::new(),
     }
 }
 
@@ -184,6 +188,7 @@ impl Tx<'_> {
         Ok(Applied {
             outcomes,
             last_seq: self.last_seq()?,
+            audit: Vec::new(),
         })
     }
 
@@ -209,20 +214,29 @@ impl Tx<'_> {
         }
         let seq = self.next_seq()?;
         let effect = match &envelope.payload {
-            Payload::Lead(lead) => self.apply_lead(envelope, lead, seq, policy)?,
-            Payload::CaseOutcome(_) => self.apply_outcome(incoming, seq, policy)?,
+            Payload::Lead(lead) => Ok(self.apply_lead(envelope, lead, seq, policy)?),
+            Payload::CaseOutcome(_) => Ok(self.apply_outcome(incoming, seq, policy)?),
             Payload::Referral(referral) => {
-                match self.apply_referral(incoming, referral, seq, policy, now)? {
-                    Ok(effect) => effect,
-                    Err(reason) => return Ok(ApplyOutcome::Rejected { key, reason }),
-                }
+                self.apply_referral(incoming, referral, seq, policy, now)?
             }
             Payload::ReferralUpdate(update) => {
-                match self.apply_update(incoming, update, seq, policy, now)? {
-                    Ok(effect) => effect,
-                    Err(reason) => return Ok(ApplyOutcome::Rejected { key, reason }),
-                }
+                self.apply_update(incoming, update, seq, policy, now)?
             }
+        };
+        // Every event the log delivered leaves an entry, whether it took effect or not.
+        let verb = if effect.is_ok() { "publish" } else { "refused" };
+        self.audit(
+            Record::new(
+                envelope.producer.as_str(),
+                format!("{verb} {:?}", envelope.kind()),
+                key.to_string(),
+                hex::encode(hash),
+            ),
+            now,
+        )?;
+        let effect = match effect {
+            Ok(effect) => effect,
+            Err(reason) => return Ok(ApplyOutcome::Rejected { key, reason }),
         };
         for (agency, reason) in &effect.recipients {
             self.deliver(agency, seq, Item::Event, *reason, now)?;
@@ -248,7 +262,17 @@ impl Tx<'_> {
         }
         // After the event, so that an agency's inbox shows the event before what it set off.
         let mut alerts = Vec::with_capacity(effect.raise.len());
-        for (alert, to) in effect.raise {
+        for (mut alert, to) in effect.raise {
+            // Who may see the alert's personal data: the parties to the events it is about.
+            alert.parties.push(envelope.producer.clone());
+            alert
+                .parties
+                .extend(effect.recipients.iter().map(|(a, _)| a.clone()));
+            alert
+                .parties
+                .extend(alert.events.iter().map(|k| k.producer.clone()));
+            alert.parties.sort();
+            alert.parties.dedup();
             alerts.push(alert.kind);
             self.raise(alert, &to.iter().collect::<Vec<_>>(), now)?;
         }
@@ -270,7 +294,10 @@ impl Tx<'_> {
         seq: u64,
         policy: &Policy,
     ) -> TxResult<Effect> {
-        let routing = policy.registry.route_lead(&envelope.producer, lead);
+        let only_targets = envelope.handling == Handling::NoOnwardSharing;
+        let routing = policy
+            .registry
+            .route_lead(&envelope.producer, lead, only_targets);
         let status = if routing.assigned {
             LeadStatus::Open
         } else {
@@ -386,7 +413,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
         let _guard = self.apply_lock.lock().await;
-        let applied = self.transact(|tx| tx.apply_batch(batch, consumed, policy, now))?;
+        let (mut applied, audit) =
+            self.transact(|tx| tx.apply_batch(batch, consumed, policy, now))?;
+        applied.audit = audit;
         self.flush().await?;
         self.mark_durable(applied.last_seq);
         Ok(applied)

@@ -20,6 +20,7 @@
 //! | `watches` | due, outcome key | [`Watch`] — penalties awaiting a referral (以罚代刑) |
 //! | `histories` | subject key | [`SubjectHistory`] — the subject's outcomes, for repeat rules |
 //! | `outcomes` | offence, 0, seq | [`OutcomeRow`] — the penalty report's index |
+//! | `audit` | audit seq | [`crate::audit::Entry`] — the hash chain (head in `meta`) |
 //!
 //! Invariants: only [`Store::apply`] and [`Store::fire_due`] write these trees (except the
 //! inbox acknowledgements), each in one transaction, so a crash leaves either all of a batch or
@@ -30,6 +31,7 @@
 //! sees a delivery that a crash could take back and renumber.
 
 mod apply;
+mod audit;
 mod keys;
 mod outcomes;
 mod read;
@@ -246,6 +248,7 @@ struct Trees {
     watches: sled::Tree,
     histories: sled::Tree,
     outcomes: sled::Tree,
+    audit: sled::Tree,
 }
 
 /// The store: one sled database, shared by the router (the only writer of events) and the readers.
@@ -286,6 +289,7 @@ impl Store {
             watches: open("watches")?,
             histories: open("histories")?,
             outcomes: open("outcomes")?,
+            audit: open("audit")?,
         };
         match trees.meta.get("layout").map_err(StoreError::sled("read"))? {
             None => {

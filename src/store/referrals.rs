@@ -143,9 +143,9 @@ impl ReferralRecord {
         Ok(transition)
     }
 
-    /// The agencies that hear of a step: the referring agency, the procuratorate, and the
-    /// police once the case has been transferred to them.
-    fn parties(&self, registry: &Registry) -> Vec<AgencyId> {
+    /// The referral's parties, who hear of its steps: the referring agency, the procuratorate,
+    /// and the police once the case has been transferred to them.
+    pub fn parties(&self, registry: &Registry) -> Vec<AgencyId> {
         let mut parties = vec![self.key.agency.clone()];
         if !matches!(
             self.state,

@@ -17,6 +17,8 @@ use crate::domain::{AgencyKind, Alert, AlertKind, Policy};
 pub struct Fired {
     /// The alerts, in the order raised.
     pub alerts: Vec<Alert>,
+    /// The audit entries they appended (for off-box archiving).
+    pub audit: Vec<crate::audit::Entry>,
 }
 
 /// A key and its value.
@@ -80,6 +82,7 @@ impl Store {
                     late: Some(deadline.late.clone()),
                     due: Some(deadline.due),
                     detail: format!("started {}, due {}", deadline.started, deadline.due),
+                    parties: record.parties(&policy.registry),
                 };
                 alerts.push(tx.raise(alert, &to.iter().collect::<Vec<_>>(), now)?);
             }
@@ -107,6 +110,8 @@ impl Store {
                         vec![watch.outcome.clone()],
                     );
                     alert.due = Some(watch.due);
+                    alert.parties = stored.delivered_to.clone();
+                    alert.parties.push(stored.envelope.producer.clone());
                     alert.detail = format!(
                         "case {} was penalised and meets the threshold, but no referral was recorded by {}",
                         watch.case_number, watch.due
@@ -118,10 +123,10 @@ impl Store {
             let last = tx.last_seq()?;
             Ok((alerts, last))
         })?;
-        let (alerts, last) = fired;
+        let ((alerts, last), audit) = fired;
         self.flush().await?;
         self.mark_durable(last);
-        Ok(Fired { alerts })
+        Ok(Fired { alerts, audit })
     }
 
     /// The alert with this id.
@@ -180,6 +185,7 @@ mod tests {
                 produced_at: at,
                 schema_version: SCHEMA_VERSION,
                 payload,
+                handling: Default::default(),
                 warnings: vec![],
             };
             let incoming = Incoming {

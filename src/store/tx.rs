@@ -33,6 +33,9 @@ pub(super) struct Tx<'a> {
     pub(super) watches: &'a TransactionalTree,
     pub(super) histories: &'a TransactionalTree,
     pub(super) outcomes: &'a TransactionalTree,
+    pub(super) audit: &'a TransactionalTree,
+    /// Audit entries appended so far in this attempt.
+    pub(super) audited: super::audit::Appended,
 }
 
 /// A damaged record aborts the transaction.
@@ -122,6 +125,18 @@ impl Tx<'_> {
         alert.id = self.next_seq()?;
         alert.raised_at = now;
         self.write(self.alerts, &alert.id.to_be_bytes(), &alert)?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(super::encode(
+            &alert,
+        )));
+        self.audit(
+            crate::audit::Record::new(
+                "xiezhi",
+                format!("raise alert {:?}", alert.kind),
+                format!("alert/{}", alert.id),
+                digest,
+            ),
+            now,
+        )?;
         let mut sent: Vec<&AgencyId> = Vec::new();
         for agency in recipients {
             if !sent.contains(agency) {
@@ -135,10 +150,12 @@ impl Tx<'_> {
 
 impl Store {
     /// Runs `body` in one transaction over every tree the router writes.
+    ///
+    /// Returns the body's value and the audit entries the transaction appended.
     pub(super) fn transact<T>(
         &self,
         body: impl Fn(&Tx<'_>) -> TxResult<T>,
-    ) -> Result<T, StoreError> {
+    ) -> Result<(T, Vec<crate::audit::Entry>), StoreError> {
         let t = &self.trees;
         let trees = [
             t.meta.clone(),
@@ -156,9 +173,10 @@ impl Store {
             t.watches.clone(),
             t.histories.clone(),
             t.outcomes.clone(),
+            t.audit.clone(),
         ];
         let result = trees.as_slice().transaction(|v| {
-            body(&Tx {
+            let tx = Tx {
                 meta: &v[0],
                 events: &v[1],
                 applied: &v[2],
@@ -174,7 +192,11 @@ impl Store {
                 watches: &v[12],
                 histories: &v[13],
                 outcomes: &v[14],
-            })
+                audit: &v[15],
+                audited: Default::default(),
+            };
+            let value = body(&tx)?;
+            Ok((value, tx.audited.take()))
         });
         match result {
             Ok(value) => Ok(value),

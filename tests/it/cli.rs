@@ -142,7 +142,12 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event_and_applies_none_
     let data = dir.path().join("data");
     let log = dir.path().join("serve.log");
     let data_arg = data.display().to_string();
-    let (mut serve, channel) = Proc::start(&["serve", "--data-dir", &data_arg], None, &log).await;
+    let (mut serve, channel) = Proc::start(
+        &["serve", "--insecure-dev", "--data-dir", &data_arg],
+        None,
+        &log,
+    )
+    .await;
 
     let acked = Arc::new(Mutex::new(Vec::<proto::PublishLeadRequest>::new()));
     let mut publishers = tokio::task::JoinSet::new();

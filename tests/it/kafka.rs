@@ -77,6 +77,7 @@ pub fn configure(config: &mut Config, bootstrap: &str) {
     config.bus.kafka.bootstrap = bootstrap.to_owned();
     config.bus.kafka.events_topic = format!("{run}.events");
     config.bus.kafka.dlq_topic = format!("{run}.dlq");
+    config.bus.kafka.audit_topic = format!("{run}.audit");
     config.bus.kafka.partitions = 4;
     config.router.group = format!("{run}.router");
 }

@@ -11,6 +11,7 @@ mod process;
 mod rebuild;
 mod referrals;
 mod routing;
+mod security;
 mod server;
 mod support;
 mod validation;

@@ -28,7 +28,7 @@ fn document(kind: proto::DocumentKind, name: &str) -> proto::Document {
     }
 }
 
-fn refer(
+pub(crate) fn refer(
     event_id: &str,
     referral_id: &str,
     case_number: &str,
@@ -36,6 +36,7 @@ fn refer(
 ) -> proto::ReferRequest {
     proto::ReferRequest {
         event_id: event_id.into(),
+        handling: 0,
         producer: "330106-SCJG".into(),
         produced_at: ts(at),
         referral: Some(proto::Referral {
@@ -60,7 +61,7 @@ fn refer(
     }
 }
 
-fn step(
+pub(crate) fn step(
     event_id: &str,
     actor: &str,
     referral_id: &str,
@@ -70,6 +71,7 @@ fn step(
 ) -> proto::UpdateReferralRequest {
     proto::UpdateReferralRequest {
         event_id: event_id.into(),
+        handling: 0,
         actor: actor.into(),
         produced_at: ts(at),
         update: Some(proto::ReferralUpdate {

@@ -90,15 +90,63 @@ impl TestServer {
         server
     }
 
+    /// Starts a broker with TLS and client certificates: a development CA, server and agency
+    /// certificates (`xiezhi certs dev`) in `<dir>/certs` for the sample registry plus the
+    /// agencies in `extra_registry` (TOML `[[agency]]` entries). Its default channel is the
+    /// city coordinator's (330100-SFJ).
+    pub async fn start_tls(extra_registry: &str, tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(Log::Embedded, dir.path());
+        let registry_file = dir.path().join("registry.toml");
+        let text = format!("{}\n{extra_registry}", xiezhi::config::SAMPLE_REGISTRY);
+        std::fs::write(&registry_file, &text).unwrap();
+        config.registry.file = registry_file;
+        let registry = xiezhi::config::parse_registry(&text, "test").expect("test registry");
+        let certs = dir.path().join("certs");
+        xiezhi::gateway::tls::generate_dev(&certs, &registry, &[]).expect("dev certificates");
+        config.security.insecure_dev = false;
+        config.security.tls_cert = certs.join("server.pem");
+        config.security.tls_key = certs.join("server-key.pem");
+        config.security.client_ca = certs.join("ca.pem");
+        tune(&mut config);
+        let mut server = Self::boot(config, Role::All, Arc::new(SystemClock)).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Where a TLS broker's development certificates are.
+    pub fn certs(&self) -> std::path::PathBuf {
+        self.config
+            .security
+            .client_ca
+            .parent()
+            .expect("certificates in a directory")
+            .to_owned()
+    }
+
+    /// A channel to a TLS broker, authenticated as `agency`.
+    pub async fn channel_as(&self, agency: &str) -> Channel {
+        tls_channel(self.running().grpc_addr(), &self.certs(), Some(agency))
+            .await
+            .unwrap_or_else(|err| panic!("connect as {agency}: {err:?}"))
+    }
+
     async fn boot(config: Config, role: Role, clock: Arc<dyn Clock>) -> Self {
         let running = app::start(&config, role, clock)
             .await
             .expect("broker starts");
-        let channel = Channel::from_shared(format!("http://{}", running.grpc_addr()))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect to broker");
+        let channel = if config.security.insecure_dev {
+            Channel::from_shared(format!("http://{}", running.grpc_addr()))
+                .unwrap()
+                .connect()
+                .await
+                .expect("connect to broker")
+        } else {
+            let certs = config.security.client_ca.parent().unwrap();
+            tls_channel(running.grpc_addr(), certs, Some("330100-SFJ"))
+                .await
+                .expect("connect to broker")
+        };
         Self {
             running: Some(running),
             config,
@@ -355,10 +403,38 @@ pub fn test_config(log: Log, dir: &std::path::Path) -> Config {
     config.store.data_dir = dir.join("data");
     config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     config.server.shutdown_grace_secs = 5;
+    // Plaintext and trusted request fields: the security tests turn TLS on themselves.
+    config.security.insecure_dev = true;
+    // The tests publish far faster than an agency would.
+    config.security.publish_rate_per_sec = 1_000_000;
+    config.security.publish_burst = 1_000_000;
     if log == Log::Kafka {
         crate::kafka::configure(&mut config, &crate::kafka::bootstrap());
     }
     config
+}
+
+/// A TLS channel to `addr` trusting the CA in `certs`, presenting `agency`'s certificate (or
+/// none).
+pub async fn tls_channel(
+    addr: std::net::SocketAddr,
+    certs: &std::path::Path,
+    agency: Option<&str>,
+) -> Result<Channel, tonic::transport::Error> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |name: &str| std::fs::read(certs.join(name)).unwrap();
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("ca.pem")));
+    if let Some(agency) = agency {
+        tls = tls.identity(Identity::from_pem(
+            read(&format!("{agency}.pem")),
+            read(&format!("{agency}-key.pem")),
+        ));
+    }
+    Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await
 }
 
 /// Polls `condition` every 20 ms until it holds or `limit` passes.
@@ -393,6 +469,7 @@ pub fn org(n: u64) -> proto::Subject {
 pub fn lead(event_id: &str, subject: proto::Subject) -> proto::PublishLeadRequest {
     proto::PublishLeadRequest {
         event_id: event_id.to_owned(),
+        handling: 0,
         producer: "330100-STHJ".into(),
         produced_at: Some(now()),
         lead: Some(proto::Lead {
@@ -421,6 +498,7 @@ pub fn outcome(
 ) -> proto::PublishOutcomeRequest {
     proto::PublishOutcomeRequest {
         event_id: event_id.to_owned(),
+        handling: 0,
         producer: producer.to_owned(),
         produced_at: Some(now()),
         outcome: Some(proto::CaseOutcome {

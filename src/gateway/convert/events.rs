@@ -8,12 +8,25 @@ impl Validator<'_> {
         &self,
         req: &proto::PublishLeadRequest,
     ) -> Result<Envelope, Vec<FieldViolation>> {
-        let head = (
-            req.event_id.as_str(),
-            req.producer.as_str(),
-            req.produced_at.as_ref(),
-        );
+        let head = Head {
+            event_id: &req.event_id,
+            producer: &req.producer,
+            producer_field: "producer",
+            produced_at: req.produced_at.as_ref(),
+            handling: req.handling,
+        };
+        let no_onward = req.handling == proto::HandlingCode::NoOnwardSharing as i32;
         self.envelope(head, "lead", req.lead.as_ref(), |this, v, lead| {
+            // Routing then delivers to the named agencies only; with none, to no one at all.
+            if no_onward && lead.target_agencies.is_empty() {
+                v.push(
+                    "lead.target_agencies",
+                    RuleError::new(
+                        "handling.no_onward_sharing",
+                        "a lead with handling NO_ONWARD_SHARING goes only to the agencies it names; name at least one",
+                    ),
+                );
+            }
             this.lead_body(v, lead).map(Payload::Lead)
         })
     }
@@ -23,11 +36,13 @@ impl Validator<'_> {
         &self,
         req: &proto::PublishOutcomeRequest,
     ) -> Result<Envelope, Vec<FieldViolation>> {
-        let head = (
-            req.event_id.as_str(),
-            req.producer.as_str(),
-            req.produced_at.as_ref(),
-        );
+        let head = Head {
+            event_id: &req.event_id,
+            producer: &req.producer,
+            producer_field: "producer",
+            produced_at: req.produced_at.as_ref(),
+            handling: req.handling,
+        };
         self.envelope(head, "outcome", req.outcome.as_ref(), |this, v, outcome| {
             this.outcome_body(v, outcome).map(Payload::CaseOutcome)
         })
@@ -189,6 +204,7 @@ mod tests {
     fn request() -> proto::PublishLeadRequest {
         proto::PublishLeadRequest {
             event_id: "ev-1".into(),
+            handling: 0,
             producer: "330106-SCJG".into(),
             produced_at: Some(ts(now())),
             lead: Some(proto::Lead {

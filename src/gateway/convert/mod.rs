@@ -15,9 +15,9 @@ use jiff::Timestamp;
 use crate::domain::validate::{self, limits};
 use crate::domain::{
     AgencyId, CaseOutcome, ChecksumPolicy, Decision, DeliveryReason, DivisionCode, Domain,
-    Envelope, EventId, EventKey, FieldViolation, Lead, LeadStatus, LogPosition, OffenceCode,
-    Payload, Registry, ResidentId, RuleError, SCHEMA_VERSION, Sensitivity, Severity, Subject,
-    SubjectId, SubjectKey, Uscc, ValidationPolicy, Violations,
+    Envelope, EventId, EventKey, FieldViolation, Handling, Lead, LeadStatus, LogPosition,
+    OffenceCode, Payload, Registry, ResidentId, RuleError, SCHEMA_VERSION, Sensitivity, Severity,
+    Subject, SubjectId, SubjectKey, Uscc, ValidationPolicy, Violations,
 };
 use crate::proto;
 use crate::store::{DeliveredItem, DeliveryRecord, LeadRow, StoredEvent};
@@ -62,6 +62,17 @@ const LEAD_STATUSES: [(proto::LeadStatus, LeadStatus); 3] = [
     (proto::LeadStatus::Open, LeadStatus::Open),
     (proto::LeadStatus::Unassigned, LeadStatus::Unassigned),
     (proto::LeadStatus::Closed, LeadStatus::Closed),
+];
+const HANDLINGS: [(proto::HandlingCode, Handling); 3] = [
+    (
+        proto::HandlingCode::ShareWithinJurisdiction,
+        Handling::ShareWithinJurisdiction,
+    ),
+    (proto::HandlingCode::PartiesOnly, Handling::PartiesOnly),
+    (
+        proto::HandlingCode::NoOnwardSharing,
+        Handling::NoOnwardSharing,
+    ),
 ];
 const SEVERITIES: [(proto::Severity, Severity); 3] = [
     (proto::Severity::Minor, Severity::Minor),
@@ -160,6 +171,16 @@ pub(crate) fn ts(at: Timestamp) -> prost_types::Timestamp {
     }
 }
 
+/// The fields every publish request has.
+pub(crate) struct Head<'a> {
+    pub(crate) event_id: &'a str,
+    pub(crate) producer: &'a str,
+    /// The request's name for the producer (`producer`, or `actor` for a referral step).
+    pub(crate) producer_field: &'static str,
+    pub(crate) produced_at: Option<&'a prost_types::Timestamp>,
+    pub(crate) handling: i32,
+}
+
 /// Validates requests against the registry, the policy and the clock.
 pub(crate) struct Validator<'a> {
     pub(crate) registry: &'a Registry,
@@ -172,30 +193,35 @@ impl Validator<'_> {
     /// with `body`; collects every violation of both.
     fn envelope<B>(
         &self,
-        (event_id, producer, produced_at): (&str, &str, Option<&prost_types::Timestamp>),
+        head: Head<'_>,
         field: &str,
         payload: Option<&B>,
         body: impl FnOnce(&Self, &mut Violations, &B) -> Option<Payload>,
     ) -> Result<Envelope, Vec<FieldViolation>> {
         let mut v = Violations::new();
-        let head = self.head(&mut v, event_id, producer, produced_at);
+        let event_id = v.check("event_id", EventId::parse(head.event_id));
+        let producer = self.agency(&mut v, head.producer_field, head.producer);
+        let produced_at = self.time(&mut v, "produced_at", head.produced_at, true);
+        let handling =
+            enum_field(&mut v, "handling", head.handling, &HANDLINGS, false).unwrap_or_default();
         let payload = v
             .require(field, payload)
             .and_then(|p| body(self, &mut v, p));
-        finish(v, head, payload)
-    }
-
-    fn head(
-        &self,
-        v: &mut Violations,
-        event_id: &str,
-        producer: &str,
-        produced_at: Option<&prost_types::Timestamp>,
-    ) -> Option<(EventId, AgencyId, Timestamp)> {
-        let event_id = v.check("event_id", EventId::parse(event_id));
-        let producer = self.agency(v, "producer", producer);
-        let produced_at = self.time(v, "produced_at", produced_at, true);
-        Some((event_id?, producer?, produced_at?))
+        let warnings = v.finish()?;
+        // No violation was recorded, so every part parsed.
+        let ((event_id, producer), (produced_at, payload)) = event_id
+            .zip(producer)
+            .zip(produced_at.zip(payload))
+            .expect("a request without violations has every part");
+        Ok(Envelope {
+            event_id,
+            producer,
+            produced_at,
+            schema_version: SCHEMA_VERSION,
+            payload,
+            handling,
+            warnings,
+        })
     }
 
     /// An agency id that is well formed and registered.
@@ -334,26 +360,6 @@ fn fact_list(v: &mut Violations, field: &str, raw: &[proto::Fact]) -> crate::dom
     validate::facts(v, field, raw.iter().map(|f| (f.name.as_str(), f.value)))
 }
 
-fn finish(
-    v: Violations,
-    head: Option<(EventId, AgencyId, Timestamp)>,
-    payload: Option<Payload>,
-) -> Result<Envelope, Vec<FieldViolation>> {
-    let warnings = v.finish()?;
-    // No violation was recorded, so every part parsed.
-    let ((event_id, producer, produced_at), payload) = head
-        .zip(payload)
-        .expect("a request without violations has every part");
-    Ok(Envelope {
-        event_id,
-        producer,
-        produced_at,
-        schema_version: SCHEMA_VERSION,
-        payload,
-        warnings,
-    })
-}
-
 fn subject(s: &Subject) -> proto::Subject {
     let (kind, id) = match &s.id {
         SubjectId::Organization(code) => (proto::SubjectKind::Organization, code.as_str()),
@@ -430,6 +436,7 @@ pub(crate) fn envelope(e: &Envelope) -> proto::Envelope {
         producer: e.producer.to_string(),
         produced_at: Some(ts(e.produced_at)),
         schema_version: e.schema_version,
+        handling: to_proto(&HANDLINGS, e.handling) as i32,
         payload: Some(payload),
         warnings: e.warnings.clone(),
     }

@@ -152,11 +152,13 @@ fn sha256_hex(raw: &str) -> Result<String, RuleError> {
 impl Validator<'_> {
     /// A transfer report as an envelope.
     pub(crate) fn refer(&self, req: &proto::ReferRequest) -> Result<Envelope, Vec<FieldViolation>> {
-        let head = (
-            req.event_id.as_str(),
-            req.producer.as_str(),
-            req.produced_at.as_ref(),
-        );
+        let head = Head {
+            event_id: &req.event_id,
+            producer: &req.producer,
+            producer_field: "producer",
+            produced_at: req.produced_at.as_ref(),
+            handling: req.handling,
+        };
         let producer = AgencyId::parse(&req.producer).ok();
         self.envelope(head, "referral", req.referral.as_ref(), |this, v, raw| {
             this.referral_body(v, producer.as_ref(), raw)
@@ -275,11 +277,13 @@ impl Validator<'_> {
         &self,
         req: &proto::UpdateReferralRequest,
     ) -> Result<Envelope, Vec<FieldViolation>> {
-        let head = (
-            req.event_id.as_str(),
-            req.actor.as_str(),
-            req.produced_at.as_ref(),
-        );
+        let head = Head {
+            event_id: &req.event_id,
+            producer: &req.actor,
+            producer_field: "actor",
+            produced_at: req.produced_at.as_ref(),
+            handling: req.handling,
+        };
         self.envelope(head, "update", req.update.as_ref(), |this, v, raw| {
             this.update_body(v, raw).map(Payload::ReferralUpdate)
         })

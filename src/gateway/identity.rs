@@ -1,0 +1,356 @@
+//! Who is calling, and what they may see.
+//!
+//! With TLS the caller is the agency its client certificate names — a SAN URI
+//! `xiezhi://agency/<id>`, or else the certificate's CN — and it must be in the registry. A
+//! request field naming an agency (producer, actor, inbox owner) must be that agency: anything
+//! else is spoofing, refused with PERMISSION_DENIED and audited. In `--insecure-dev` mode the
+//! caller may name itself with `authorization: Bearer <dev token>` or an `x-xiezhi-agency`
+//! header; without either, request fields are trusted and reads are answered as the operator.
+//!
+//! Reads are filtered and masked by `domain::access`; reads that show personal data in full
+//! are audited.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use tonic::Request;
+use tracing::warn;
+
+use super::Shared;
+use super::status::ApiError;
+use crate::audit::Record;
+use crate::domain::access::{self, Access, Item};
+use crate::domain::{Agency, AgencyId, Alert, Payload, Registry, SubjectId};
+use crate::store::{ReferralRecord, StoredEvent};
+
+/// How callers are identified.
+pub enum Identity {
+    /// Client certificates, less the revoked ones (SHA-256 of the DER).
+    Tls(HashSet<[u8; 32]>),
+    /// Development: tokens (token → agency), headers, or trust in request fields.
+    Dev(HashMap<String, AgencyId>),
+}
+
+/// The agency a certificate names: SAN URI `xiezhi://agency/<id>`, else the subject CN.
+pub(crate) fn agency_of_certificate(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::URI(uri) = name
+                && let Some(id) = uri.strip_prefix("xiezhi://agency/")
+            {
+                return Some(id.to_owned());
+            }
+        }
+    }
+    cert.subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+}
+
+impl Shared {
+    /// The agency the transport or the dev credentials say the caller is.
+    fn authenticated<T>(&self, request: &Request<T>) -> Result<Option<AgencyId>, ApiError> {
+        match &self.identity {
+            Identity::Tls(revoked) => {
+                let certs = request.peer_certs().ok_or_else(|| {
+                    ApiError::Unauthenticated("a client certificate is required".into())
+                })?;
+                let der = certs.first().ok_or_else(|| {
+                    ApiError::Unauthenticated("a client certificate is required".into())
+                })?;
+                let fingerprint: [u8; 32] = Sha256::digest(der.as_ref()).into();
+                if revoked.contains(&fingerprint) {
+                    warn!(fingerprint = %hex::encode(fingerprint), audit = true, "revoked certificate refused");
+                    self.audit(vec![Record::new(
+                        "unknown",
+                        "denied revoked certificate",
+                        format!("certificate/{}", hex::encode(fingerprint)),
+                        "",
+                    )]);
+                    return Err(ApiError::Unauthenticated(
+                        "this client certificate has been revoked".into(),
+                    ));
+                }
+                let named = agency_of_certificate(der.as_ref()).ok_or_else(|| {
+                    ApiError::Unauthenticated("the client certificate names no agency (SAN URI xiezhi://agency/<id> or CN)".into())
+                })?;
+                let id = AgencyId::parse(&named)
+                    .ok()
+                    .filter(|id| self.policy.registry.get(id).is_some())
+                    .ok_or_else(|| {
+                        ApiError::PermissionDenied(format!(
+                            "certificate names {named}, which is not a registered agency"
+                        ))
+                    })?;
+                Ok(Some(id))
+            }
+            Identity::Dev(tokens) => {
+                let metadata = request.metadata();
+                if let Some(token) = metadata
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                {
+                    return tokens.get(token).cloned().map(Some).ok_or_else(|| {
+                        ApiError::Unauthenticated("unknown development token".into())
+                    });
+                }
+                match metadata
+                    .get("x-xiezhi-agency")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(named) => AgencyId::parse(named).map(Some).map_err(|_| {
+                        ApiError::Unauthenticated(format!(
+                            "x-xiezhi-agency {named:?} is not an agency id"
+                        ))
+                    }),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// The agency a request acts as, given the agency its `field` claims (may be empty when the
+    /// transport says who the caller is). Spoofing is refused and audited.
+    pub(crate) fn acting_as<T>(
+        &self,
+        request: &Request<T>,
+        claimed: &str,
+        field: &str,
+    ) -> Result<String, ApiError> {
+        match self.authenticated(request)? {
+            Some(caller) if claimed.is_empty() || claimed == caller.as_str() => {
+                Ok(caller.to_string())
+            }
+            Some(caller) => {
+                let reason = format!("{caller} may not act as {claimed} ({field})");
+                self.audit_denial(caller.as_str(), field, &reason);
+                Err(ApiError::PermissionDenied(reason))
+            }
+            None => Ok(claimed.to_owned()),
+        }
+    }
+
+    /// Admits a publish call: the agency it acts as (see [`Shared::acting_as`]), within that
+    /// agency's rate.
+    pub(crate) fn admit<T>(
+        &self,
+        request: &Request<T>,
+        claimed: &str,
+        field: &str,
+    ) -> Result<String, ApiError> {
+        let agency = self.acting_as(request, claimed, field)?;
+        self.limiter.take(&agency)?;
+        Ok(agency)
+    }
+
+    /// The agency reading, or `None` for the operator in development mode.
+    pub(crate) fn reader<T>(&self, request: &Request<T>) -> Result<Option<Agency>, ApiError> {
+        let Some(id) = self.authenticated(request)? else {
+            return Ok(None);
+        };
+        self.policy
+            .registry
+            .get(&id)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| ApiError::PermissionDenied(format!("{id} is not a registered agency")))
+    }
+
+    /// Refuses (and audits) a read that is not the reader's.
+    pub(crate) fn deny(&self, reader: &Agency, what: &str) -> ApiError {
+        let reason = format!("{} may not read {what}", reader.id);
+        self.audit_denial(reader.id.as_str(), what, &reason);
+        ApiError::PermissionDenied(reason)
+    }
+
+    /// Records a refusal in the audit trail (the store's chain, or the log of a stateless
+    /// gateway).
+    pub(crate) fn audit_denial(&self, actor: &str, what: &str, reason: &str) {
+        warn!(actor, what, reason, audit = true, "access denied");
+        self.audit(vec![Record::new(actor, format!("denied {what}"), "", "")]);
+    }
+
+    /// Appends audit records where this process keeps the chain, and archives them.
+    pub(crate) fn audit(&self, records: Vec<Record>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        match store.audit(records, self.clock.now()) {
+            Ok(entries) if !entries.is_empty() => {
+                let bus = self.bus.clone();
+                tokio::spawn(async move { bus.archive(&entries).await });
+            }
+            Ok(_) => {}
+            Err(err) => warn!(error = %crate::telemetry::chain(&err), "audit append failed"),
+        }
+    }
+}
+
+/// Full reads of personal data, collected during a call and audited at its end.
+pub(crate) struct Shown {
+    reader: String,
+    action: &'static str,
+    records: Vec<Record>,
+}
+
+impl Shown {
+    /// Reads by `reader` (`None`: the development operator) in the call named `action`.
+    pub(crate) fn new(reader: Option<&Agency>, action: &'static str) -> Self {
+        Self {
+            reader: reader.map_or_else(|| "operator".to_owned(), |r| r.id.to_string()),
+            action,
+            records: Vec::new(),
+        }
+    }
+
+    /// An event was shown, masked or not.
+    pub(crate) fn event(&mut self, event: &StoredEvent, masked: bool) {
+        if !masked && is_personal(event) {
+            self.push(
+                event.envelope.key().to_string(),
+                hex::encode(event.envelope.content_hash()),
+            );
+        }
+    }
+
+    /// An alert was shown, masked or not.
+    pub(crate) fn alert(&mut self, alert: &Alert, masked: bool) {
+        if !masked
+            && alert
+                .subject
+                .as_ref()
+                .is_some_and(|s| matches!(s.id, SubjectId::Person(_)))
+        {
+            self.push(format!("alert/{}", alert.id), String::new());
+        }
+    }
+
+    /// A referral was shown, masked or not.
+    pub(crate) fn referral(&mut self, record: &ReferralRecord, masked: bool) {
+        if !masked && matches!(record.referral.subject.id, SubjectId::Person(_)) {
+            self.push(format!("referral/{}", record.key), String::new());
+        }
+    }
+
+    fn push(&mut self, object: String, digest: String) {
+        self.records.push(Record::new(
+            self.reader.clone(),
+            format!("read {}", self.action),
+            object,
+            digest,
+        ));
+    }
+
+    /// Appends what was collected to the audit chain.
+    pub(crate) fn audit(self, shared: &Shared) {
+        shared.audit(self.records);
+    }
+}
+
+/// Whether an event names a natural person.
+pub(crate) fn is_personal(event: &StoredEvent) -> bool {
+    matches!(
+        event.envelope.subject().map(|s| &s.id),
+        Some(SubjectId::Person(_))
+    ) || matches!(&event.envelope.payload, Payload::ReferralUpdate(_))
+}
+
+/// What a reader may see of a stored event (`None`: the development operator sees all).
+pub(crate) fn event_access(reader: Option<&Agency>, event: &StoredEvent) -> Access {
+    let Some(reader) = reader else {
+        return Access::Full;
+    };
+    let mut parties = event.delivered_to.clone();
+    parties.push(event.envelope.producer.clone());
+    let item = Item {
+        parties: &parties,
+        division: event.envelope.division(),
+        handling: event.envelope.handling,
+        referral: event.envelope.referral_key().is_some(),
+    };
+    access::access(reader, &item)
+}
+
+/// What a reader may see of a referral.
+pub(crate) fn referral_access(
+    reader: Option<&Agency>,
+    record: &ReferralRecord,
+    registry: &Registry,
+) -> Access {
+    let Some(reader) = reader else {
+        return Access::Full;
+    };
+    // Those who hear of its steps, the police it is addressed to, and whoever took a step
+    // (police that passed it on).
+    let mut parties = record.parties(registry);
+    parties.push(record.police.clone());
+    parties.extend(record.history.iter().map(|step| step.actor.clone()));
+    let item = Item {
+        parties: &parties,
+        division: Some(&record.referral.division),
+        handling: access::Handling::ShareWithinJurisdiction,
+        referral: true,
+    };
+    access::access(reader, &item)
+}
+
+/// A token bucket per agency for publish calls.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `rate` calls per second, `burst` at once.
+    pub fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one call from the agency's bucket, or refuses with RESOURCE_EXHAUSTED.
+    pub(crate) fn take(&self, agency: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets
+            .entry(agency.to_owned())
+            .or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(ApiError::RateLimited(format!(
+                "{agency} exceeds {} publish calls per second (burst {})",
+                self.rate, self.burst
+            )));
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_refuses_beyond_the_burst() {
+        let limiter = RateLimiter::new(1, 3);
+        for _ in 0..3 {
+            limiter.take("330106-SCJG").unwrap();
+        }
+        assert!(matches!(
+            limiter.take("330106-SCJG"),
+            Err(ApiError::RateLimited(_))
+        ));
+        limiter.take("330106-GA").expect("buckets are per agency");
+    }
+}
