@@ -110,12 +110,14 @@ impl Uscc {
                 format!("must be 18 characters, got {}", raw.chars().count()),
             ));
         }
-        if let Some(bad) = code.bytes().find(|b| !USCC_CHARSET.contains(b)) {
+        if let Some(bad) = code
+            .chars()
+            .find(|c| !c.is_ascii() || !USCC_CHARSET.contains(&(*c as u8)))
+        {
             return Err(RuleError::new(
                 "uscc.format",
                 format!(
-                    "character {:?} is not in the GB 32100-2015 alphabet 0-9 A-Y without I O S V Z",
-                    char::from(bad)
+                    "character {bad:?} is not in the GB 32100-2015 alphabet 0-9 A-Y without I O S V Z"
                 ),
             ));
         }
@@ -164,7 +166,9 @@ impl ResidentId {
         if id.len() != 18 {
             return Err(format("must be 18 characters (GB 11643-1999)"));
         }
-        if !id[..17].bytes().all(|b| b.is_ascii_digit()) {
+        // By bytes: slicing the string at 17 would panic inside a multi-byte character (found
+        // by the publish_request fuzzer).
+        if !id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {
             return Err(format("the first 17 characters must be digits"));
         }
         let last = id.as_bytes()[17];
@@ -364,6 +368,15 @@ impl OffenceCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_with_multibyte_characters_are_refused_not_panicked_on() {
+        // 18 bytes whose 17th is inside 三: found by the publish_request fuzzer.
+        let err = ResidentId::parse("111231002X\u{1a}\u{6}张三").unwrap_err();
+        assert_eq!(err.rule, "resident_id.format");
+        let err = Uscc::parse("913301067161058张").unwrap_err();
+        assert!(err.description.contains("'张'"), "{}", err.description);
+    }
 
     #[test]
     fn uscc_accepts_registered_codes() {

@@ -212,12 +212,28 @@ pub fn max_items(len: usize, max: usize) -> Result<(), RuleError> {
     Ok(())
 }
 
-/// Checks an amount of money: integer fen, not negative.
+/// The largest amount or quantity accepted: 10¹⁵ (for money, ten trillion yuan — five
+/// thousand times the largest fine China has imposed). A sanity bound, not a legal one: above it
+/// a value is a unit or encoding error, and sums of a subject's facts stay far from overflow.
+pub const MAX_VALUE: i64 = 1_000_000_000_000_000;
+
+/// Checks an amount of money: integer fen, not negative, at most [`MAX_VALUE`].
 pub fn amount_fen(value: i64) -> Result<i64, RuleError> {
     if value < 0 {
         return Err(RuleError::new(
             "amount.non_negative",
             format!("amounts in fen must be ≥ 0, got {value}"),
+        ));
+    }
+    bounded(value)
+}
+
+/// Checks a value is at most [`MAX_VALUE`] in size.
+fn bounded(value: i64) -> Result<i64, RuleError> {
+    if value.unsigned_abs() > MAX_VALUE.unsigned_abs() {
+        return Err(RuleError::new(
+            "value.max",
+            format!("must be at most {MAX_VALUE} in size, got {value}; check the unit"),
         ));
     }
     Ok(value)
@@ -236,6 +252,22 @@ pub fn not_future(
                 "{at} is more than {}s ahead of the server clock ({now})",
                 policy.max_future_skew.as_secs()
             ),
+        ));
+    }
+    Ok(at)
+}
+
+/// The earliest time an event may carry: 1949-10-01 00:00 Beijing time. Nothing this broker
+/// carries happened earlier; an earlier time is a unit error (milliseconds sent as seconds,
+/// a negative value).
+pub const EARLIEST: Timestamp = Timestamp::constant(-639_129_600, 0);
+
+/// Checks a timestamp is not before [`EARLIEST`].
+pub fn not_ancient(at: Timestamp) -> Result<Timestamp, RuleError> {
+    if at < EARLIEST {
+        return Err(RuleError::new(
+            "time.past",
+            format!("{at} is before {EARLIEST}, the earliest time accepted"),
         ));
     }
     Ok(at)
@@ -265,12 +297,13 @@ pub fn fact_name(raw: &str) -> Result<String, RuleError> {
     Ok(raw.to_owned())
 }
 
-/// Checks one fact's value against its unit: money must not be negative.
+/// Checks one fact's value against its unit: money must not be negative; nothing may exceed
+/// [`MAX_VALUE`].
 pub fn fact_value(name: &str, value: i64) -> Result<i64, RuleError> {
     if name.ends_with("_fen") {
         amount_fen(value)
     } else {
-        Ok(value)
+        bounded(value)
     }
 }
 
@@ -310,6 +343,20 @@ mod tests {
         let mut v = Violations::new();
         assert_eq!(v.check("a", amount_fen(5)), Some(5));
         assert_eq!(v.check("b", amount_fen(-1)), None);
+        assert_eq!(amount_fen(MAX_VALUE), Ok(MAX_VALUE));
+        assert_eq!(EARLIEST.to_string(), "1949-09-30T16:00:00Z");
+        assert!(not_ancient(EARLIEST).is_ok());
+        assert_eq!(
+            not_ancient(Timestamp::UNIX_EPOCH - jiff::SignedDuration::from_hours(200_000 * 24))
+                .unwrap_err()
+                .rule,
+            "time.past"
+        );
+        assert_eq!(amount_fen(i64::MAX).unwrap_err().rule, "value.max");
+        assert_eq!(
+            fact_value("waste_kg", i64::MIN).unwrap_err().rule,
+            "value.max"
+        );
         assert_eq!(v.require::<u8>("c", None), None);
         let errors = v.finish().unwrap_err();
         let fields: Vec<_> = errors
