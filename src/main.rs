@@ -378,9 +378,11 @@ fn certs(command: CertsCommand) -> anyhow::Result<()> {
     let config = tool_config(config.as_deref(), None)?;
     let registry = config.load_policy()?.registry;
     let written = xiezhi::gateway::tls::generate_dev(&out, &registry, &server_names)?;
+    // A receipt key to share between processes (docker-compose, Kubernetes).
+    xiezhi::gateway::receipt::ReceiptSigner::load_or_create(&out.join("receipt-key.pk8"))?;
     println!(
-        "wrote {} files to {}: ca.pem (+ ca-key.pem), server.pem, server-key.pem, and <agency>.pem, <agency>-key.pem for {} agencies",
-        written.len(),
+        "wrote {} files to {}: ca.pem (+ ca-key.pem), server.pem, server-key.pem, receipt-key.pk8, and <agency>.pem, <agency>-key.pem for {} agencies",
+        written.len() + 1,
         out.display(),
         registry.len()
     );

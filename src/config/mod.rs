@@ -18,13 +18,16 @@ use crate::domain::calendar::WorkCalendar;
 use crate::domain::rules::{Discretion, RulesError, Thresholds};
 use crate::domain::{Agency, AlertWindows, ChecksumPolicy, Policy, Registry, ValidationPolicy};
 
+mod security;
+pub use security::{SecurityConfig, fingerprint};
+
 /// The sample registry of one city (Hangzhou: the city and three districts), built in so that
 /// `xiezhi demo` and a first `xiezhi serve` work with no setup. Also at `deploy/registry.toml`.
-pub const SAMPLE_REGISTRY: &str = include_str!("../deploy/registry.toml");
+pub const SAMPLE_REGISTRY: &str = include_str!("../../deploy/registry.toml");
 /// The shipped prosecution thresholds (`rules/thresholds.toml`).
-pub const BUILTIN_THRESHOLDS: &str = include_str!("../rules/thresholds.toml");
+pub const BUILTIN_THRESHOLDS: &str = include_str!("../../rules/thresholds.toml");
 /// The shipped discretion bands (`rules/discretion.toml`).
-pub const BUILTIN_DISCRETION: &str = include_str!("../rules/discretion.toml");
+pub const BUILTIN_DISCRETION: &str = include_str!("../../rules/discretion.toml");
 
 /// Everything configurable.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -317,60 +320,6 @@ pub struct RegistryConfig {
     pub file: PathBuf,
 }
 
-/// A certificate fingerprint as written by `openssl x509 -fingerprint -sha256` (or plain hex).
-pub fn fingerprint(text: &str) -> Option<[u8; 32]> {
-    let digits: String = text.chars().filter(|c| *c != ':').collect();
-    hex::decode(digits).ok()?.try_into().ok()
-}
-
-/// `[security]`: who the callers are, and how much they may ask.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SecurityConfig {
-    /// Development only: plaintext gRPC, callers named by request fields, an `x-xiezhi-agency`
-    /// header or `dev_tokens`. Off by default; `--insecure-dev` turns it on and logs a warning.
-    pub insecure_dev: bool,
-    /// The server's certificate chain (PEM). Required unless `insecure_dev`.
-    pub tls_cert: PathBuf,
-    /// The server's private key (PEM). Required unless `insecure_dev`.
-    pub tls_key: PathBuf,
-    /// The CA that issues agency client certificates (PEM). Required unless `insecure_dev`.
-    pub client_ca: PathBuf,
-    /// Development only: bearer tokens and the agency each stands for.
-    pub dev_tokens: BTreeMap<String, String>,
-    /// SHA-256 fingerprints (hex, colons allowed) of client certificates no longer accepted.
-    pub revoked_certificates: Vec<String>,
-    /// Ed25519 key (PKCS#8 DER) that signs publish receipts. Empty: `receipt-key.pk8` in the data
-    /// directory, created on first start. Gateways behind one name must share one key.
-    pub receipt_key: PathBuf,
-    /// Publish calls (publish, refer, referral steps) per second one agency may make.
-    pub publish_rate_per_sec: u32,
-    /// How many publish calls an agency may make at once above the rate.
-    pub publish_burst: u32,
-    /// HTTP/2 streams one connection may have open (inbox subscriptions included).
-    pub max_concurrent_streams: u32,
-    /// Seconds a call may take before it is cut off with DEADLINE_EXCEEDED (streams excepted).
-    pub request_timeout_secs: u64,
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        Self {
-            insecure_dev: false,
-            tls_cert: PathBuf::new(),
-            tls_key: PathBuf::new(),
-            client_ca: PathBuf::new(),
-            dev_tokens: BTreeMap::new(),
-            revoked_certificates: Vec::new(),
-            receipt_key: PathBuf::new(),
-            publish_rate_per_sec: 200,
-            publish_burst: 400,
-            max_concurrent_streams: 64,
-            request_timeout_secs: 30,
-        }
-    }
-}
-
 /// `[log]`: diagnostics.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -558,65 +507,7 @@ impl Config {
                 ));
             }
         }
-        let security = &self.security;
-        if !security.insecure_dev {
-            for (key, path) in [
-                ("security.tls_cert", &security.tls_cert),
-                ("security.tls_key", &security.tls_key),
-                ("security.client_ca", &security.client_ca),
-            ] {
-                if path.as_os_str().is_empty() {
-                    return Err(invalid(
-                        key,
-                        "must be set: agencies connect with client certificates (`xiezhi certs dev` makes a development set), or start with --insecure-dev for development",
-                    ));
-                }
-            }
-            if !security.dev_tokens.is_empty() {
-                return Err(invalid(
-                    "security.dev_tokens",
-                    "only work with --insecure-dev",
-                ));
-            }
-        }
-        if let Some((_, agency)) = security
-            .dev_tokens
-            .iter()
-            .find(|(_, agency)| crate::domain::AgencyId::parse(agency).is_err())
-        {
-            return Err(invalid(
-                "security.dev_tokens",
-                &format!("{agency:?} is not an agency id"),
-            ));
-        }
-        if let Some(bad) = security
-            .revoked_certificates
-            .iter()
-            .find(|f| fingerprint(f).is_none())
-        {
-            return Err(invalid(
-                "security.revoked_certificates",
-                &format!("{bad:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"),
-            ));
-        }
-        if security.publish_rate_per_sec == 0 || security.publish_burst == 0 {
-            return Err(invalid(
-                "security.publish_rate_per_sec",
-                "rate and burst must be at least 1",
-            ));
-        }
-        if !(1..=10_000).contains(&security.max_concurrent_streams) {
-            return Err(invalid(
-                "security.max_concurrent_streams",
-                "must be between 1 and 10000",
-            ));
-        }
-        if !(1..=3_600).contains(&security.request_timeout_secs) {
-            return Err(invalid(
-                "security.request_timeout_secs",
-                "must be between 1 and 3600",
-            ));
-        }
+        self.security.validate()?;
         if !(10..=3_600_000).contains(&self.router.tick_ms) {
             return Err(invalid(
                 "router.tick_ms",

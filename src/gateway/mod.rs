@@ -21,12 +21,15 @@ pub mod tls;
 
 pub mod client;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzz;
 
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::Server;
 use tracing::info;
 
@@ -106,6 +109,52 @@ pub struct Services {
     pub readers: bool,
 }
 
+/// What tonic's HTTP/2 framing layer says, as INTERNAL, about a request whose gRPC frames
+/// are broken: the caller's error, not the server's.
+const FRAMING_ERRORS: [&str; 3] = [
+    "Unexpected EOF decoding stream",
+    "Missing request message",
+    "protocol error:",
+];
+
+/// Makes tonic's own answers say what went wrong: an unknown service or method gets
+/// UNIMPLEMENTED naming it (tonic's has no message), and broken gRPC framing is
+/// INVALID_ARGUMENT (tonic says INTERNAL, which monitoring reads as a server fault).
+async fn clarify_transport_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path: String = request.uri().path().chars().take(200).collect();
+    let mut response = next.run(request).await;
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    let clearer = match status.code() {
+        tonic::Code::Unimplemented if status.message().is_empty() => {
+            tonic::Status::unimplemented(format!(
+                "{path} is not a method of this server (services: xiezhi.v1.Publisher, Inbox, \
+                 Query, Referrals; grpc.health.v1.Health; reflection)"
+            ))
+        }
+        tonic::Code::Internal
+            if FRAMING_ERRORS
+                .iter()
+                .any(|e| status.message().starts_with(e)) =>
+        {
+            tonic::Status::invalid_argument(format!("malformed gRPC framing: {}", status.message()))
+        }
+        _ => return response,
+    };
+    let http = clearer.into_http::<()>();
+    let headers = response.headers_mut();
+    for name in ["grpc-status", "grpc-message"] {
+        if let Some(value) = http.headers().get(name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    response
+}
+
 /// Serves on `listener` until `shared.shutdown` is cancelled, then stops accepting, lets
 /// in-flight calls finish and returns.
 pub async fn serve(
@@ -176,14 +225,31 @@ pub async fn serve(
     if let Some(tls) = transport.tls {
         builder = builder.tls_config(tls)?;
     }
-    builder
+    let mut routes = RoutesBuilder::default();
+    routes
         .add_service(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_optional_service(publisher)
-        .add_optional_service(inbox)
-        .add_optional_service(query)
-        .add_optional_service(referrals)
+        .add_service(reflection_v1alpha);
+    if let Some(publisher) = publisher {
+        routes.add_service(publisher);
+    }
+    if let Some(inbox) = inbox {
+        routes.add_service(inbox);
+    }
+    if let Some(query) = query {
+        routes.add_service(query);
+    }
+    if let Some(referrals) = referrals {
+        routes.add_service(referrals);
+    }
+    let routes = Routes::from(
+        routes
+            .routes()
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(clarify_transport_errors)),
+    );
+    builder
+        .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.cancelled().await;
             // Health checkers see the change before the listener closes.

@@ -109,3 +109,37 @@ impl Store {
         &self.trees.audit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_appends_keep_one_unbroken_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let at: Timestamp = "2026-11-27T08:00:00Z".parse().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for n in 0..50 {
+                        let record = Record::new(
+                            format!("agency-{t}"),
+                            "read timeline",
+                            format!("e-{n}"),
+                            "",
+                        );
+                        store.audit(vec![record.clone(), record], at).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(store.verify_audit().unwrap(), Ok(400));
+        // Nothing to record, nothing appended.
+        assert!(store.audit(Vec::new(), at).unwrap().is_empty());
+    }
+}

@@ -16,7 +16,7 @@ use crate::support::{
     subscribe,
 };
 
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("deploy/examples")
         .join(name)
@@ -27,13 +27,13 @@ fn run(command: &mut Command) -> Output {
 }
 
 /// Runs the binary off the async runtime, so an in-process broker keeps serving meanwhile.
-async fn run_async(mut command: Command) -> Output {
+pub(crate) async fn run_async(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || run(&mut command))
         .await
         .unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

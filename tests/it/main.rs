@@ -1,9 +1,11 @@
 //! Integration tests: the real broker on 127.0.0.1:0 with a temp data dir, driven through the
 //! generated tonic clients; the `xiezhi` binary for the CLI and crash tests.
 
+mod audit;
 mod cli;
 mod durability;
 mod faults;
+mod hostile;
 mod idempotency;
 mod inbox;
 mod kafka;

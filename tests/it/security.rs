@@ -628,3 +628,39 @@ async fn a_revoked_certificate_is_refused_and_the_others_still_work() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_publish_command_speaks_tls_with_an_agency_certificate() {
+    let server = TestServer::start_tls("", |_| {}).await;
+    let endpoint = format!("https://{}", server.running().grpc_addr());
+    let certs = server.certs();
+    let publish_as = |agency: &str| {
+        let mut command = crate::process::xiezhi();
+        command
+            .args(["publish", "--server", &endpoint, "--json"])
+            .arg(crate::cli::example("lead.json"))
+            .arg("--ca")
+            .arg(certs.join("ca.pem"))
+            .arg("--cert")
+            .arg(certs.join(format!("{agency}.pem")))
+            .arg("--key")
+            .arg(certs.join(format!("{agency}-key.pem")));
+        command
+    };
+    // The example's producer is 330100-STHJ: another agency's certificate may not send it.
+    let out = crate::cli::run_async(publish_as("330106-SCJG")).await;
+    assert!(!out.status.success());
+    let err = crate::cli::text(&out.stderr);
+    assert!(
+        err.contains("PermissionDenied") && err.contains("may not act as 330100-STHJ"),
+        "{err}"
+    );
+    let out = crate::cli::run_async(publish_as("330100-STHJ")).await;
+    assert!(out.status.success(), "{}", crate::cli::text(&out.stderr));
+    assert!(
+        crate::cli::text(&out.stdout).contains("\"receipt\""),
+        "the Ack carries its receipt"
+    );
+    server.wait_for_events(1).await;
+    server.stop().await;
+}

@@ -256,7 +256,7 @@ impl Validator<'_> {
         } else {
             raw?
         };
-        let at = v.check(field, timestamp(raw))?;
+        let at = v.check(field, timestamp(raw).and_then(validate::not_ancient))?;
         v.check(field, validate::not_future(at, self.now, self.policy))
     }
 
