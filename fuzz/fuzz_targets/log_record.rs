@@ -1,0 +1,6 @@
+//! A log record decoded as the router reads it.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    xiezhi::gateway::fuzz::log_record(data);
+});

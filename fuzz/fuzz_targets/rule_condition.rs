@@ -1,0 +1,6 @@
+//! A rule file's condition parsed and evaluated.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    xiezhi::gateway::fuzz::rule_condition(data);
+});
