@@ -86,13 +86,52 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-# launch DIR HEAP: format DIR's storage if needed and start the broker in the background.
+# Who keeps a broker running: one file per owner in DIR/owners — a test process's pid (from
+# --until-pid), or "manual" for a start by hand, which only `stop` ends. A broker is stopped
+# when its last owning process has exited. Owners are added and released under DIR/owners.lock,
+# so a suite starting while the previous one exits either shares the broker or starts a new one.
+own() {
+  local dir=$1
+  mkdir -p "$dir/owners"
+  if [ -z "$owner" ]; then
+    touch "$dir/owners/manual"
+    return 0
+  fi
+  touch "$dir/owners/$owner"
+  nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$HERE/kafka.sh' release-dir '$dir' $owner" \
+    >/dev/null 2>&1 9>&- &
+}
+
+# release_dir DIR PID: PID no longer needs the broker; stop it if nobody else does.
+release_dir() {
+  local dir=$1 gone=$2
+  (
+    flock 9
+    rm -f "$dir/owners/$gone"
+    for file in "$dir"/owners/*; do
+      [ -e "$file" ] || continue
+      local who
+      who=$(basename "$file")
+      if [ "$who" = manual ] || kill -0 "$who" 2>/dev/null; then exit 0; fi
+      rm -f "$file"
+    done
+    stop_dir "$dir"
+  ) 9>"$dir/owners.lock"
+}
+
+# launch DIR HEAP: format DIR's storage if needed and start the broker in the background (or
+# join the one already running there).
 launch() {
   local dir=$1 heap=$2
+  exec 9>"$dir/owners.lock"
+  flock 9
   if pid_alive "$dir/pid"; then
+    own "$dir"
+    flock -u 9
     say "already running (pid $(cat "$dir/pid")), log $dir/server.log"
     return 0
   fi
+  rm -rf "$dir/owners"
   write_log4j "$dir"
   local cp="$LIBS/*"
   if [ ! -f "$dir/data/meta.properties" ]; then
@@ -102,14 +141,12 @@ launch() {
   fi
   nohup java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$cp" kafka.Kafka "$dir/server.properties" \
-    >"$dir/stdout.log" 2>&1 &
+    >"$dir/stdout.log" 2>&1 9>&- &
   echo $! >"$dir/pid"
   # With --until-pid, this broker is stopped once the owner exits — even if this script fails
   # further on.
-  if [ -n "$owner" ]; then
-    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$HERE/kafka.sh' stop-dir '$dir'" \
-      >/dev/null 2>&1 &
-  fi
+  own "$dir"
+  flock -u 9
 }
 
 # wait_port PORT PIDFILE LOG: wait until the broker accepts connections.
@@ -206,6 +243,7 @@ start_cluster() {
 
 stop_dir() {
   local dir=$1
+  rm -rf "$dir/owners"
   pid_alive "$dir/pid" || { rm -f "$dir/pid"; return 0; }
   local pid
   pid=$(cat "$dir/pid")
@@ -262,6 +300,7 @@ case "$command" in
     wait_port "${args[0]}9092" "$RUN/cluster/node${args[0]}/pid" "$RUN/cluster/node${args[0]}/server.log" ;;
   status) status ;;
   stop-dir) stop_dir "${args[0]:?directory}" ;;
+  release-dir) release_dir "${args[0]:?directory}" "${args[1]:?owner pid}" ;;
   *) sed -n '2,21p' "$0"; exit 2 ;;
 esac
 exit 0

@@ -123,7 +123,34 @@ impl Shared {
         claimed: &str,
         field: &str,
     ) -> Result<String, ApiError> {
-        match self.authenticated(request)? {
+        self.act_as(self.authenticated(request)?, claimed, field)
+    }
+
+    /// The caller of a stream, established once for all its messages.
+    pub(crate) fn caller<T>(&self, request: &Request<T>) -> Result<Option<AgencyId>, ApiError> {
+        self.authenticated(request)
+    }
+
+    /// The agency one message acts as, for an authenticated `caller` (see
+    /// [`Shared::acting_as`]), within that agency's rate.
+    pub(crate) fn admit_as(
+        &self,
+        caller: Option<&AgencyId>,
+        claimed: &str,
+        field: &str,
+    ) -> Result<String, ApiError> {
+        let agency = self.act_as(caller.cloned(), claimed, field)?;
+        self.limiter.take(&agency)?;
+        Ok(agency)
+    }
+
+    fn act_as(
+        &self,
+        caller: Option<AgencyId>,
+        claimed: &str,
+        field: &str,
+    ) -> Result<String, ApiError> {
+        match caller {
             Some(caller) if claimed.is_empty() || claimed == caller.as_str() => {
                 Ok(caller.to_string())
             }
@@ -144,9 +171,7 @@ impl Shared {
         claimed: &str,
         field: &str,
     ) -> Result<String, ApiError> {
-        let agency = self.acting_as(request, claimed, field)?;
-        self.limiter.take(&agency)?;
-        Ok(agency)
+        self.admit_as(self.authenticated(request)?.as_ref(), claimed, field)
     }
 
     /// The agency reading, or `None` for the operator in development mode.

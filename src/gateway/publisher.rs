@@ -1,7 +1,13 @@
-//! `xiezhi.v1.Publisher`: validate, wrap in an envelope, append to the log, answer once durable.
+//! `xiezhi.v1.Publisher`: validate, wrap in an envelope, append to the log, answer once durable
+//! — one event per unary call, or many over `PublishStream` with the same checks per event.
 
+use std::pin::Pin;
+
+use futures_util::StreamExt as _;
 use prost::Message as _;
-use tonic::{Request, Response, Status};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 use tracing::info;
 
 use super::Shared;
@@ -104,6 +110,51 @@ fn ack(shared: &Shared, envelope: Envelope, position: LogPosition, duplicate: bo
     }
 }
 
+/// Events of one publish stream in flight at once: enough for the log's group commit to fill
+/// its batches from a single client, few enough to bound what one stream holds in memory.
+pub(crate) const STREAM_WINDOW: usize = 256;
+
+/// One event of a publish stream, with the checks of the unary calls. Field names in
+/// violations are those of the unary request (`lead.subject.id`).
+async fn publish_one(
+    shared: &Shared,
+    caller: Option<&crate::domain::AgencyId>,
+    request: proto::PublishStreamRequest,
+    traceparent: Option<&str>,
+) -> Result<proto::Ack, ApiError> {
+    use proto::publish_stream_request::Event;
+    match request.event {
+        Some(Event::Lead(mut req)) => {
+            req.producer = shared.admit_as(caller, &req.producer, "producer")?;
+            check_size(shared, req.encoded_len())?;
+            publish(shared, shared.validator().lead(&req), traceparent).await
+        }
+        Some(Event::Outcome(mut req)) => {
+            req.producer = shared.admit_as(caller, &req.producer, "producer")?;
+            check_size(shared, req.encoded_len())?;
+            publish(shared, shared.validator().outcome(&req), traceparent).await
+        }
+        None => Err(ApiError::field(
+            "event",
+            "required",
+            "a stream request carries a lead or an outcome",
+        )),
+    }
+}
+
+fn event_id(request: &proto::PublishStreamRequest) -> String {
+    use proto::publish_stream_request::Event;
+    match &request.event {
+        Some(Event::Lead(req)) => req.event_id.clone(),
+        Some(Event::Outcome(req)) => req.event_id.clone(),
+        None => String::new(),
+    }
+}
+
+/// The answers of a publish stream, in request order.
+type AnswerStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::PublishStreamResponse, Status>> + Send>>;
+
 /// The caller's W3C `traceparent` metadata, if any.
 pub(super) fn incoming_traceparent<T>(request: &Request<T>) -> Option<String> {
     request
@@ -147,5 +198,63 @@ impl proto::publisher_server::Publisher for PublisherService {
         Ok(Response::new(
             publish(&self.0, validated, traceparent.as_deref()).await?,
         ))
+    }
+
+    type PublishStreamStream = AnswerStream;
+
+    async fn publish_stream(
+        &self,
+        request: Request<Streaming<proto::PublishStreamRequest>>,
+    ) -> Result<Response<AnswerStream>, Status> {
+        let shared = self.0.clone();
+        let caller = shared.caller(&request)?;
+        let traceparent = incoming_traceparent(&request);
+        let incoming = request.into_inner();
+        let (tx, rx) = mpsc::channel(STREAM_WINDOW);
+        tokio::spawn(async move {
+            let shutdown = shared.shutdown.clone();
+            let answers = incoming
+                // On shutdown, read no more: answer what was read, then say UNAVAILABLE.
+                .take_until(shutdown.clone().cancelled_owned())
+                .enumerate()
+                .map(|(sequence, item)| {
+                    let shared = &shared;
+                    let caller = caller.as_ref();
+                    let traceparent = traceparent.as_deref();
+                    async move {
+                        // A broken message ends the stream with its status (INVALID_ARGUMENT).
+                        let request = item?;
+                        let event_id = event_id(&request);
+                        let result = match publish_one(shared, caller, request, traceparent).await {
+                            Ok(ack) => proto::publish_stream_response::Result::Ack(ack),
+                            Err(err) => proto::publish_stream_response::Result::Error(err.into()),
+                        };
+                        Ok(proto::PublishStreamResponse {
+                            sequence: sequence as u64,
+                            event_id,
+                            result: Some(result),
+                        })
+                    }
+                })
+                .buffered(STREAM_WINDOW);
+            let mut answers = std::pin::pin!(answers);
+            while let Some(answer) = answers.next().await {
+                let last = answer.is_err();
+                // A send fails only when the client has gone; what was appended stays durable
+                // and a retry is answered as a duplicate.
+                if tx.send(answer).await.is_err() || last {
+                    return;
+                }
+            }
+            if shutdown.is_cancelled() {
+                let _ = tx
+                    .send(Err(ApiError::Unavailable(
+                        "the broker is shutting down; resend the events that got no answer".into(),
+                    )
+                    .into()))
+                    .await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

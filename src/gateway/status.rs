@@ -138,6 +138,30 @@ impl From<ApiError> for Status {
     }
 }
 
+impl From<ApiError> for crate::proto::PublishError {
+    /// A refusal of one event on a publish stream: the code and message a unary call's
+    /// `Status` would carry, with the violations' rules apart.
+    fn from(err: ApiError) -> Self {
+        let violations = match &err {
+            ApiError::Invalid(violations) => violations
+                .iter()
+                .map(|v| crate::proto::FieldViolation {
+                    field: v.field.clone(),
+                    rule: v.error.rule.to_owned(),
+                    description: v.error.description.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let status = Status::from(err);
+        crate::proto::PublishError {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            violations,
+        }
+    }
+}
+
 /// Violation descriptions in `Status` details are `rule: description`; this reads the rule back
 /// (for clients and tests).
 pub fn violation_rule(description: &str) -> &str {
@@ -181,5 +205,21 @@ mod tests {
         .into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn a_refused_stream_event_says_what_a_unary_status_would() {
+        let error = crate::proto::PublishError::from(ApiError::field(
+            "lead.subject.id",
+            "uscc.checksum",
+            "bad",
+        ));
+        assert_eq!(error.code, Code::InvalidArgument as i32);
+        assert_eq!(error.violations[0].rule, "uscc.checksum");
+        assert_eq!(error.violations[0].field, "lead.subject.id");
+        let error = crate::proto::PublishError::from(ApiError::RateLimited("slow down".into()));
+        assert_eq!(error.code, Code::ResourceExhausted as i32);
+        assert_eq!(error.message, "slow down");
+        assert!(error.violations.is_empty());
     }
 }

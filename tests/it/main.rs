@@ -15,5 +15,6 @@ mod referrals;
 mod routing;
 mod security;
 mod server;
+mod stream;
 mod support;
 mod validation;
