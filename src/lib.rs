@@ -33,6 +33,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod bench;
 pub mod bus;
 pub mod config;
 pub mod domain;

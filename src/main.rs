@@ -76,6 +76,16 @@ enum Command {
     /// The broker's signed publish receipts.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// Measure throughput, latency, apply rate, memory and disk against ceilings measured in
+    /// the same run (docs/benchmarks.md).
+    Bench(BenchArgs),
+    /// A gRPC server whose Publisher does nothing (the ceiling `bench --baseline` measures).
+    #[command(hide = true)]
+    BenchNoop {
+        /// Where to listen.
+        #[arg(long)]
+        grpc_addr: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +187,115 @@ struct ServerArgs {
     /// DEVELOPMENT ONLY: plaintext gRPC, and callers are whoever their requests say they are.
     #[arg(long)]
     insecure_dev: bool,
+}
+
+/// `xiezhi bench` options.
+#[derive(Args)]
+struct BenchArgs {
+    /// TOML configuration for the broker (registry, rules, bus settings).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The log: `embedded` or `kafka`.
+    #[arg(long, value_enum, default_value = "embedded")]
+    bus: BusKind,
+    /// Kafka brokers (default: start one with deploy/kafka/kafka.sh).
+    #[arg(long)]
+    kafka_bootstrap: Option<String>,
+    /// Drive a running broker at this endpoint instead of starting one (development mode
+    /// only; no memory, disk or rebuild figures).
+    #[arg(long)]
+    target: Option<String>,
+    /// Concurrent clients, each on its own connection.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Offered events per second over all clients (default: flat out, then half that rate).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Seconds per load phase (default 10 unless --count is given).
+    #[arg(long = "duration")]
+    duration_secs: Option<u64>,
+    /// Events per load phase.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Publish over Publisher.PublishStream (one stream per client) instead of unary calls.
+    #[arg(long)]
+    stream: bool,
+    /// Distinct subjects the events are about.
+    #[arg(long, default_value_t = 100_000)]
+    subjects: usize,
+    /// Also measure the ceilings: no-op gRPC, sled batched inserts, and on Kafka raw rdkafka
+    /// and Kafka's ProducerPerformance.
+    #[arg(long)]
+    baseline: bool,
+    /// Also sweep offered load from 10% to 125% of the maximum.
+    #[arg(long)]
+    sweep: bool,
+    /// Write the sweep as an SVG chart here (implies --sweep).
+    #[arg(long)]
+    chart: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    config.bus.kind = args.bus;
+    if let Some(bootstrap) = args.kafka_bootstrap {
+        config.bus.kind = BusKind::Kafka;
+        config.bus.kafka.bootstrap = bootstrap;
+    } else if config.bus.kind == BusKind::Kafka {
+        // Start (or join) the script's local broker.
+        config.bus.kafka.bootstrap.clear();
+    }
+    // The broker is a child process with its own log; this one reports only problems.
+    xiezhi::telemetry::init("warn");
+    let report = xiezhi::bench::run(xiezhi::bench::BenchOptions {
+        config,
+        target: args.target,
+        clients: args.clients,
+        rate: args.rate,
+        duration: args.duration_secs.map(Duration::from_secs),
+        count: args.count,
+        stream: args.stream,
+        subjects: args.subjects,
+        baseline: args.baseline,
+        sweep: args.sweep || args.chart.is_some(),
+        chart: args.chart,
+        progress: !args.quiet,
+    })
+    .await?;
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
+}
+
+async fn bench_noop(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let config = Config::default();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(xiezhi::gateway::serve_noop(
+        listener,
+        xiezhi::gateway::Transport {
+            tls: None,
+            max_concurrent_streams: config.security.max_concurrent_streams,
+            timeout: Duration::from_secs(config.security.request_timeout_secs),
+        },
+        config.server.max_request_bytes,
+        stop.clone(),
+    ));
+    termination().await;
+    stop.cancel();
+    server.await.context("no-op server task")??;
+    Ok(())
 }
 
 impl ServerArgs {
@@ -452,6 +571,8 @@ async fn main() -> ExitCode {
         Command::Certs(command) => certs(command),
         Command::Audit(command) => audit(command),
         Command::Receipt(command) => receipt(command),
+        Command::Bench(args) => bench(args).await,
+        Command::BenchNoop { grpc_addr } => bench_noop(grpc_addr).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

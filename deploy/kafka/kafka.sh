@@ -10,6 +10,7 @@
 #   deploy/kafka/kafka.sh kill-node N        SIGKILL cluster node N (1-3), for fault tests
 #   deploy/kafka/kafka.sh start-node N       start cluster node N again
 #   deploy/kafka/kafka.sh status             what runs, where its logs are
+#   deploy/kafka/kafka.sh producer-perf ARGS  Kafka's own ProducerPerformance tool (kafka-tools)
 #
 # The broker logs through log4j2 (log4j-slf4j-impl binds the slf4j 1.7 API Kafka 4.1 uses).
 #
@@ -42,7 +43,9 @@ need_tools() {
 }
 
 fetch() {
-  [ -f "$LIBS/.complete" ] && return 0
+  # kafka-tools (ProducerPerformance, for `xiezhi bench --baseline`) joined the set later: a
+  # cache without it is fetched again.
+  [ -f "$LIBS/.complete" ] && [ -f "$LIBS/kafka-tools-$KAFKA_VERSION.jar" ] && return 0
   need_tools
   say "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $LIBS"
   mkdir -p "$BASE/pom" "$LIBS"
@@ -52,6 +55,7 @@ fetch() {
   <groupId>xiezhi</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
   </dependencies>
@@ -299,8 +303,12 @@ case "$command" in
     start_node "${args[0]:?node number}"
     wait_port "${args[0]}9092" "$RUN/cluster/node${args[0]}/pid" "$RUN/cluster/node${args[0]}/server.log" ;;
   status) status ;;
+  producer-perf)
+    fetch
+    exec java -Xmx512m -cp "$LIBS/*" -Dlog4j2.configurationFile="$HERE/quiet-log4j2.properties" \
+      org.apache.kafka.tools.ProducerPerformance "${args[@]}" ;;
   stop-dir) stop_dir "${args[0]:?directory}" ;;
   release-dir) release_dir "${args[0]:?directory}" "${args[1]:?owner pid}" ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac
 exit 0

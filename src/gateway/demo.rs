@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use super::client::ClientError;
-use super::convert::{domain_to_proto, ts};
-use crate::domain::{Agency, AgencyKind, Domain, Registry, ResidentId, Uscc};
+use super::convert::ts;
+use super::workload::{self, Rng};
+use crate::domain::{Agency, Registry};
 use crate::proto;
 use crate::proto::publisher_client::PublisherClient;
 
@@ -27,147 +28,6 @@ pub struct DemoStats {
     pub outcomes: AtomicU64,
     /// Deliveries received by all agencies.
     pub deliveries: AtomicU64,
-}
-
-/// A small deterministic generator (xorshift64*): the demo needs variety, not cryptography.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-/// A kind of case the simulated agencies find: domain, offence, what was found, one fact.
-struct Scenario {
-    domain: Domain,
-    offence: &'static str,
-    summary: &'static str,
-    fact: &'static str,
-    /// Fact value range (low, high).
-    range: (i64, i64),
-}
-
-const SCENARIOS: [Scenario; 8] = [
-    Scenario {
-        domain: Domain::FoodDrug,
-        offence: "CL-143",
-        summary: "抽检发现熟食制品中亚硝酸盐严重超标",
-        fact: "sales_fen",
-        range: (500_000, 20_000_000),
-    },
-    Scenario {
-        domain: Domain::EcologyEnvironment,
-        offence: "CL-338",
-        summary: "夜间通过暗管排放含铅废水，疑似逃避监管",
-        fact: "hazardous_waste_kg",
-        range: (200, 6_000),
-    },
-    Scenario {
-        domain: Domain::WorkSafety,
-        offence: "CL-134",
-        summary: "有限空间作业未审批，发生一般生产安全事故",
-        fact: "direct_loss_fen",
-        range: (1_000_000, 150_000_000),
-    },
-    Scenario {
-        domain: Domain::LabourSecurity,
-        offence: "CL-276-1",
-        summary: "拖欠农民工工资，经责令支付后仍未支付",
-        fact: "unpaid_wages_fen",
-        range: (1_000_000, 40_000_000),
-    },
-    Scenario {
-        domain: Domain::MarketRegulation,
-        offence: "CL-213",
-        summary: "销售假冒注册商标的运动鞋",
-        fact: "sales_fen",
-        range: (800_000, 30_000_000),
-    },
-    Scenario {
-        domain: Domain::Tax,
-        offence: "CL-201",
-        summary: "隐匿收入、虚假申报，疑似逃避缴纳税款",
-        fact: "evaded_tax_fen",
-        range: (2_000_000, 90_000_000),
-    },
-    Scenario {
-        domain: Domain::NaturalResources,
-        offence: "CL-342",
-        summary: "未经批准占用耕地建设厂房",
-        fact: "arable_land_mu_x100",
-        range: (150, 2_500),
-    },
-    Scenario {
-        domain: Domain::FoodDrug,
-        offence: "CL-141",
-        summary: "网络销售未经批准进口的药品",
-        fact: "sales_fen",
-        range: (100_000, 5_000_000),
-    },
-];
-
-const ORG_NAMES: [&str; 10] = [
-    "杭州某某食品有限公司",
-    "杭州某某化工有限公司",
-    "杭州某某建筑劳务有限公司",
-    "杭州某某鞋业商行",
-    "杭州某某贸易有限公司",
-    "杭州某某餐饮管理有限公司",
-    "杭州某某电子科技有限公司",
-    "杭州某某药房",
-    "杭州某某物流有限公司",
-    "杭州某某农业开发有限公司",
-];
-const PERSON_NAMES: [&str; 4] = ["张某", "李某", "王某", "陈某"];
-
-/// A subject pool: organisations with valid credit codes in the city's districts, some persons.
-fn subjects(rng: &mut Rng, divisions: &[String]) -> Vec<proto::Subject> {
-    let mut out = Vec::new();
-    for (i, name) in ORG_NAMES.iter().enumerate() {
-        let division = &divisions[i % divisions.len()];
-        let body = format!("91{division}{:09}", rng.next() % 1_000_000_000);
-        // The body is 17 characters of digits: a check character always exists.
-        let check = Uscc::check_char(&body).expect("17 digits have a check character");
-        out.push(proto::Subject {
-            kind: proto::SubjectKind::Organization as i32,
-            id: format!("{body}{check}"),
-            name: (*name).to_owned(),
-        });
-    }
-    for name in PERSON_NAMES {
-        let division = rng.pick(divisions);
-        // Try sequence numbers until the check character is a digit or X that GB 11643 accepts:
-        // every body has exactly one, so the first attempt succeeds.
-        let body = format!(
-            "{division}1975{:02}{:02}{:03}",
-            1 + rng.below(12),
-            1 + rng.below(28),
-            rng.below(1000)
-        );
-        let id = "10X98765432"
-            .chars()
-            .map(|c| format!("{body}{c}"))
-            .find(|candidate| ResidentId::parse(candidate).is_ok())
-            .expect("one check character fits");
-        out.push(proto::Subject {
-            kind: proto::SubjectKind::Person as i32,
-            id,
-            name: name.to_owned(),
-        });
-    }
-    out
 }
 
 /// Fen as yuan with thousands separators: 12345600 → ¥123,456.00.
@@ -216,38 +76,10 @@ impl Demo {
         subject: &proto::Subject,
         divisions: &[String],
     ) -> Result<(), ClientError> {
-        let (scenario, value, division) = {
-            let mut rng = self.rng.lock().await;
-            // Agencies pass on what they find outside their own remit.
-            let foreign: Vec<&Scenario> = SCENARIOS
-                .iter()
-                .filter(|s| !producer.domains.contains(&s.domain))
-                .collect();
-            let scenario = *rng.pick(&foreign);
-            let (low, high) = scenario.range;
-            let value = low + (rng.next() % (high - low) as u64) as i64;
-            (scenario, value, rng.pick(divisions).clone())
-        };
         let event_id = self.next_id();
-        let request = proto::PublishLeadRequest {
-            event_id: event_id.clone(),
-            producer: producer.id.to_string(),
-            produced_at: Some(ts(jiff::Timestamp::now())),
-            handling: proto::HandlingCode::ShareWithinJurisdiction as i32,
-            lead: Some(proto::Lead {
-                subject: Some(subject.clone()),
-                division,
-                domain: domain_to_proto(scenario.domain) as i32,
-                offence_code: scenario.offence.to_owned(),
-                summary: scenario.summary.to_owned(),
-                facts: vec![proto::Fact {
-                    name: scenario.fact.to_owned(),
-                    value,
-                }],
-                observed_at: Some(ts(jiff::Timestamp::now())),
-                sensitivity: proto::Sensitivity::Internal as i32,
-                target_agencies: vec![],
-            }),
+        let (request, scenario) = {
+            let mut rng = self.rng.lock().await;
+            workload::lead(&mut rng, &event_id, producer, subject, divisions)
         };
         let ack = PublisherClient::new(self.channel.clone())
             .publish_lead(request)
@@ -400,26 +232,10 @@ pub async fn run(
     stop: CancellationToken,
 ) -> Result<Arc<DemoStats>, ClientError> {
     let seed = jiff::Timestamp::now().as_nanosecond() as u64 | 1;
-    let mut rng = Rng(seed);
-    let mut divisions: Vec<String> = registry
-        .iter()
-        .filter(|a| a.division.jurisdiction_prefix().len() == 6)
-        .map(|a| a.division.as_str().to_owned())
-        .collect();
-    divisions.sort();
-    divisions.dedup();
-    if divisions.is_empty() {
-        divisions = registry
-            .iter()
-            .map(|a| a.division.county().to_owned())
-            .collect();
-    }
-    let pool = subjects(&mut rng, &divisions);
-    let producers: Vec<Agency> = registry
-        .iter()
-        .filter(|a| matches!(a.kind, AgencyKind::Administrative | AgencyKind::Police))
-        .cloned()
-        .collect();
+    let mut rng = Rng::new(seed);
+    let divisions = workload::divisions(registry);
+    let pool = workload::subjects(&mut rng, &divisions, 14);
+    let producers = workload::producers(registry);
     let demo = Arc::new(Demo {
         channel,
         run_id: format!("{:x}", seed % 0x1_0000_0000),
@@ -463,17 +279,5 @@ mod tests {
         assert_eq!(yuan(12_345_600), "¥123,456.00");
         assert_eq!(yuan(99), "¥0.99");
         assert_eq!(yuan(100_000), "¥1,000.00");
-    }
-
-    #[test]
-    fn generated_subjects_are_valid() {
-        let mut rng = Rng(42);
-        for s in subjects(&mut rng, &["330106".to_owned()]) {
-            if s.kind == proto::SubjectKind::Organization as i32 {
-                assert!(Uscc::parse(&s.id).is_ok(), "{}", s.id);
-            } else {
-                assert!(ResidentId::parse(&s.id).is_ok(), "{}", s.id);
-            }
-        }
     }
 }

@@ -23,6 +23,9 @@ pub mod client;
 pub mod demo;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod load;
+mod noop;
+pub mod workload;
 
 use std::sync::Arc;
 
@@ -216,15 +219,6 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let shutdown = shared.shutdown.clone();
-    let addr = listener.local_addr().ok();
-    info!(addr = ?addr, "gRPC gateway listening");
-    let mut builder = Server::builder()
-        .max_concurrent_streams(transport.max_concurrent_streams)
-        .timeout(transport.timeout);
-    if let Some(tls) = transport.tls {
-        builder = builder.tls_config(tls)?;
-    }
     let mut routes = RoutesBuilder::default();
     routes
         .add_service(health_service)
@@ -242,6 +236,34 @@ pub async fn serve(
     if let Some(referrals) = referrals {
         routes.add_service(referrals);
     }
+    let shutdown = shared.shutdown.clone();
+    run_server(listener, transport, routes, async move {
+        shutdown.cancelled().await;
+        // Health checkers see the change before the listener closes.
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    })
+    .await
+}
+
+/// The server stack every service runs on — HTTP/2 limits, call deadline, TLS, the transport
+/// error layer — serving `routes` until `shutdown` resolves, then letting in-flight calls
+/// finish.
+async fn run_server(
+    listener: TcpListener,
+    transport: Transport,
+    routes: RoutesBuilder,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    let addr = listener.local_addr().ok();
+    info!(addr = ?addr, "gRPC gateway listening");
+    let mut builder = Server::builder()
+        .max_concurrent_streams(transport.max_concurrent_streams)
+        .timeout(transport.timeout);
+    if let Some(tls) = transport.tls {
+        builder = builder.tls_config(tls)?;
+    }
     let routes = Routes::from(
         routes
             .routes()
@@ -250,14 +272,26 @@ pub async fn serve(
     );
     builder
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.cancelled().await;
-            // Health checkers see the change before the listener closes.
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
-        })
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     info!("gRPC gateway stopped");
     Ok(())
+}
+
+/// Serves a `Publisher` that answers every call at once without doing anything, on the same
+/// stack as [`serve`]: the cost of gRPC itself, the ceiling `xiezhi bench --baseline` measures
+/// the real publisher against.
+pub async fn serve_noop(
+    listener: TcpListener,
+    transport: Transport,
+    max_request_bytes: usize,
+    shutdown: CancellationToken,
+) -> Result<(), GatewayError> {
+    let (_health, health_service) = tonic_health::server::health_reporter();
+    let mut routes = RoutesBuilder::default();
+    routes.add_service(health_service).add_service(
+        proto::publisher_server::PublisherServer::new(noop::NoopPublisher)
+            .max_decoding_message_size(max_request_bytes.saturating_mul(DECODE_HEADROOM)),
+    );
+    run_server(listener, transport, routes, shutdown.cancelled_owned()).await
 }

@@ -32,6 +32,7 @@
 
 mod apply;
 mod audit;
+pub mod ceiling;
 mod keys;
 mod outcomes;
 mod read;

@@ -2,6 +2,7 @@
 //! generated tonic clients; the `xiezhi` binary for the CLI and crash tests.
 
 mod audit;
+mod bench;
 mod cli;
 mod durability;
 mod faults;

@@ -17,6 +17,8 @@
 //!   letters carry `xiezhi-error` and the original topic, partition and offset.
 //! - Audit: every audit entry is also published to the audit topic, keyed by its seq.
 
+mod ceiling;
+
 use std::collections::BTreeMap;
 #[cfg(test)]
 use std::sync::Arc;

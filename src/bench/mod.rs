@@ -1,0 +1,551 @@
+//! `xiezhi bench`: starts a broker as a child process (or targets a running one), drives it with
+//! the [`load`](crate::gateway::load) generator, and reports throughput, latency, router apply
+//! rate, memory and disk — each beside the ceiling measured on the same machine in the same run
+//! (`--baseline`), with the targets it is held to. See docs/benchmarks.md.
+//!
+//! The run: flat out (the maximum rate) → half that rate (latency under normal load) → optional
+//! sweep of offered loads (chart) → stop the broker → rebuild its store from the log (the
+//! router's apply rate) → ceilings.
+
+mod ceilings;
+pub mod chart;
+mod process;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::config::{BusKind, Config};
+use crate::domain::{Registry, SystemClock};
+use crate::gateway::load::{self, Counters, LoadResult, LoadSpec, quantile_ms};
+use process::Server;
+use report::{Figure, Report, SweepPoint};
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A file or process operation failed.
+    #[error("cannot {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The broker or no-op server failed.
+    #[error("{0}")]
+    Server(String),
+    /// The load generator could not talk to the broker.
+    #[error(transparent)]
+    Client(#[from] crate::gateway::client::ClientError),
+    /// Kafka, its script or its tools failed.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// The store ceiling failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Rebuilding the store failed.
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    /// The options contradict each other.
+    #[error("{0}")]
+    Options(String),
+}
+
+impl BenchError {
+    fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| BenchError::Io { what, source }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Base configuration (registry, rules, bus settings) for the broker.
+    pub config: Config,
+    /// A running broker to drive instead of starting one (no memory, disk or rebuild figures).
+    pub target: Option<String>,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Offered events/s; `None` for flat out then half of that.
+    pub rate: Option<f64>,
+    /// Length of each load phase.
+    pub duration: Option<Duration>,
+    /// Events per load phase.
+    pub count: Option<u64>,
+    /// Publish over `PublishStream` instead of unary calls.
+    pub stream: bool,
+    /// Distinct subjects.
+    pub subjects: usize,
+    /// Measure the ceilings too.
+    pub baseline: bool,
+    /// Offered-load sweep (for the chart).
+    pub sweep: bool,
+    /// Where to write the sweep chart (SVG).
+    pub chart: Option<PathBuf>,
+    /// Print a progress line each second (on stderr).
+    pub progress: bool,
+}
+
+/// A run in progress: its directory, registry and settings.
+pub(crate) struct Bench {
+    work: PathBuf,
+    registry: Registry,
+    options: BenchOptions,
+    run_id: String,
+}
+
+/// Removes the work directory when the run ends, however it ends.
+struct WorkDir(PathBuf);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The length of a load phase when neither a duration nor a count is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+impl Bench {
+    fn spec(&self, endpoint: &str, rate: Option<f64>, phase: &str) -> LoadSpec {
+        let options = &self.options;
+        LoadSpec {
+            endpoint: endpoint.to_owned(),
+            clients: options.clients,
+            rate,
+            duration: match (options.duration, options.count) {
+                (None, None) => Some(DEFAULT_DURATION),
+                (duration, _) => duration,
+            },
+            count: options.count,
+            stream: options.stream,
+            subjects: options.subjects,
+            deliveries: true,
+            run_id: format!("{}-{phase}", self.run_id),
+        }
+    }
+
+    /// Runs one load phase with a progress line.
+    async fn phase(&self, spec: &LoadSpec, label: &str) -> Result<LoadResult, BenchError> {
+        let counters = Arc::new(Counters::default());
+        let ticker = self.options.progress.then(|| {
+            let counters = counters.clone();
+            let label = label.to_owned();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut last = 0;
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let acked = counters.acked.load(Ordering::Relaxed);
+                    eprintln!(
+                        "bench {label:<10} {:>5.1} s  acked {:>9}  ({:>7}/s)  delivered {:>9}",
+                        started.elapsed().as_secs_f64(),
+                        report::number(acked as f64),
+                        report::number((acked - last) as f64),
+                        report::number(counters.delivered.load(Ordering::Relaxed) as f64),
+                    );
+                    last = acked;
+                }
+            })
+        });
+        let result = load::run(spec, &self.registry, counters).await;
+        if let Some(ticker) = ticker {
+            ticker.abort();
+        }
+        let result = result?;
+        if result.acked == 0 {
+            return Err(BenchError::Server(format!(
+                "no event was acknowledged in the {label} phase: {}",
+                result.first_error.as_deref().unwrap_or("no answer")
+            )));
+        }
+        Ok(result)
+    }
+}
+
+/// The broker's configuration for a run: the base one, on a loopback port and a fresh data
+/// directory, development transport, and publish rate limits lifted (the load comes from a
+/// handful of agencies at thousands of events a second).
+fn broker_config(base: &Config, work: &Path, port: u16, run_id: &str) -> Config {
+    let mut config = base.clone();
+    config.store.data_dir = work.join("broker");
+    config.server.grpc_addr = ([127, 0, 0, 1], port).into();
+    config.security.insecure_dev = true;
+    config.security.publish_rate_per_sec = u32::MAX;
+    config.security.publish_burst = u32::MAX;
+    let kafka = &mut config.bus.kafka;
+    kafka.events_topic = format!("{run_id}.events");
+    kafka.dlq_topic = format!("{run_id}.dlq");
+    kafka.audit_topic = format!("{run_id}.audit");
+    config.router.group = format!("{run_id}.router");
+    config
+}
+
+/// Runs the benchmark and reports what it measured.
+pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
+    if options.clients == 0 {
+        return Err(BenchError::Options("--clients must be at least 1".into()));
+    }
+    let run_id = format!("bench-{}", jiff::Timestamp::now().as_millisecond());
+    let work = std::env::temp_dir().join(format!("xiezhi-{run_id}-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(BenchError::io("create the work directory"))?;
+    let _cleanup = WorkDir(work.clone());
+    let mut config = options.config.clone();
+    if config.bus.kind == BusKind::Kafka && config.bus.kafka.bootstrap.is_empty() {
+        process::kafka(&["start"])?;
+        config.bus.kafka.bootstrap = "127.0.0.1:9092".into();
+    }
+    let registry = config.load_registry()?;
+    let bench = Bench {
+        work: work.clone(),
+        registry,
+        options: BenchOptions { config, ..options },
+        run_id,
+    };
+    measure(&bench).await
+}
+
+async fn measure(bench: &Bench) -> Result<Report, BenchError> {
+    let options = &bench.options;
+    let port = process::free_port()?;
+    let config = broker_config(&options.config, &bench.work, port, &bench.run_id);
+    let kafka = config.bus.kind == BusKind::Kafka;
+    let broker = match &options.target {
+        Some(_) => None,
+        None => {
+            let file = bench.work.join("broker.toml");
+            let text = toml::to_string(&config)
+                .map_err(|e| BenchError::Options(format!("configuration: {e}")))?;
+            std::fs::write(&file, text)
+                .map_err(BenchError::io("write the broker configuration"))?;
+            let args = [
+                "serve".into(),
+                "--config".into(),
+                file.display().to_string(),
+            ];
+            Some(Server::start(&args, port, &bench.work.join("broker.log")).await?)
+        }
+    };
+    let endpoint = match (&options.target, &broker) {
+        (Some(target), _) => target.clone(),
+        (None, Some(broker)) => broker.endpoint.clone(),
+        (None, None) => unreachable!("a broker is started when no target is given"),
+    };
+
+    let first = bench
+        .phase(&bench.spec(&endpoint, options.rate, "max"), "max")
+        .await?;
+    let max_rate = first.rate();
+    let half = match options.rate {
+        Some(_) => None,
+        None => Some(
+            bench
+                .phase(
+                    &bench.spec(&endpoint, Some(max_rate / 2.0), "half"),
+                    "half rate",
+                )
+                .await?,
+        ),
+    };
+    let mut sweep = Vec::new();
+    let mut sweep_acked = 0;
+    if options.sweep {
+        for fraction in [0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25] {
+            let offered = max_rate * fraction;
+            let phase = format!("sweep{:.0}", fraction * 100.0);
+            let result = bench
+                .phase(&bench.spec(&endpoint, Some(offered), &phase), &phase)
+                .await?;
+            sweep_acked += result.acked;
+            sweep.push(SweepPoint {
+                offered,
+                achieved: result.rate(),
+                p50_ms: quantile_ms(&result.publish_us, 0.5).unwrap_or(0.0),
+                p99_ms: quantile_ms(&result.publish_us, 0.99).unwrap_or(0.0),
+            });
+        }
+    }
+    let stored = first.acked + half.as_ref().map_or(0, |h| h.acked) + sweep_acked;
+
+    let peak_rss = broker.as_ref().and_then(Server::peak_rss);
+    if let Some(broker) = broker {
+        broker.stop().await?;
+    }
+    let disk = options
+        .target
+        .is_none()
+        .then(|| process::disk_usage(&config.store.data_dir));
+
+    // The router's apply rate: the whole log replayed into a fresh store.
+    let rebuilt = match options.target {
+        Some(_) => None,
+        None => {
+            let target = bench.work.join("rebuilt");
+            let mut rebuild_config = config.clone();
+            rebuild_config.store.data_dir = target.clone();
+            rebuild_config.router.group = format!("{}.rebuild", bench.run_id);
+            let started = Instant::now();
+            let stats = crate::app::rebuild(
+                &rebuild_config,
+                &config.store.data_dir,
+                &target,
+                Arc::new(SystemClock),
+            )
+            .await?;
+            Some((stats.applied, started.elapsed()))
+        }
+    };
+    let event_bytes = first.request_bytes as f64 / first.acked.max(1) as f64;
+    let mut ceilings = Ceilings::default();
+    if options.baseline {
+        ceilings = measure_ceilings(bench, &config, &first, event_bytes).await?;
+    }
+    let figures = figures(Figures {
+        kafka,
+        stream: options.stream,
+        first: &first,
+        half: half.as_ref(),
+        peak_rss,
+        disk,
+        stored_events: rebuilt.map_or(stored, |(applied, _)| applied),
+        event_bytes,
+        rebuilt,
+        ceilings: &ceilings,
+    });
+    if let (Some(path), false) = (&options.chart, sweep.is_empty()) {
+        let title = format!(
+            "xiezhi bench — {} bus, {}, {} clients",
+            if kafka { "kafka" } else { "embedded" },
+            if options.stream {
+                "PublishStream"
+            } else {
+                "unary"
+            },
+            options.clients
+        );
+        std::fs::write(path, chart::svg(&title, &sweep))
+            .map_err(BenchError::io("write the chart"))?;
+    }
+    Ok(Report {
+        setup: setup(options, kafka, &endpoint),
+        figures,
+        sweep,
+    })
+}
+
+/// The ceilings measured in this run (those that apply to its bus).
+#[derive(Default)]
+struct Ceilings {
+    noop_grpc: Option<f64>,
+    sled: Option<f64>,
+    rdkafka: Option<f64>,
+    producer_performance: Option<f64>,
+}
+
+async fn measure_ceilings(
+    bench: &Bench,
+    config: &Config,
+    first: &LoadResult,
+    event_bytes: f64,
+) -> Result<Ceilings, BenchError> {
+    let endpoint = "http://unused";
+    let spec = LoadSpec {
+        // The same offered load as the flat-out phase.
+        count: bench.options.count,
+        ..bench.spec(endpoint, bench.options.rate, "noop")
+    };
+    let noop_grpc = Some(ceilings::noop_grpc(bench, &spec).await?);
+    let records = ceilings::sample_records(
+        &bench.registry,
+        (first.acked as usize).clamp(20_000, 200_000),
+    );
+    let sled = Some(ceilings::sled_batched(
+        &bench.work.join("sled-ceiling"),
+        &records,
+        config.router.batch_max,
+    )?);
+    let (mut rdkafka, mut producer_performance) = (None, None);
+    if config.bus.kind == BusKind::Kafka {
+        let mut kafka = config.bus.kafka.clone();
+        kafka.events_topic = format!("{}.ceiling-rdkafka", bench.run_id);
+        rdkafka = Some(ceilings::rdkafka_raw(&kafka, &records).await?);
+        // ProducerPerformance writes to a topic made the same way.
+        kafka.events_topic = format!("{}.ceiling-java", bench.run_id);
+        crate::bus::kafka::KafkaBus::connect(&kafka)
+            .await
+            .map_err(|e| BenchError::Kafka(e.to_string()))?;
+        producer_performance = Some(ceilings::producer_performance(
+            &kafka.bootstrap,
+            &kafka.events_topic,
+            records.len(),
+            event_bytes.round() as usize,
+        )?);
+    }
+    Ok(Ceilings {
+        noop_grpc,
+        sled,
+        rdkafka,
+        producer_performance,
+    })
+}
+
+/// What [`figures`] reads.
+struct Figures<'a> {
+    kafka: bool,
+    stream: bool,
+    first: &'a LoadResult,
+    half: Option<&'a LoadResult>,
+    peak_rss: Option<u64>,
+    disk: Option<u64>,
+    stored_events: u64,
+    event_bytes: f64,
+    rebuilt: Option<(u64, Duration)>,
+    ceilings: &'a Ceilings,
+}
+
+/// The table: every figure with its ceiling and target (docs/benchmarks.md explains each).
+fn figures(f: Figures<'_>) -> Vec<Figure> {
+    let c = f.ceilings;
+    let rate = f.first.rate();
+    let mut out = Vec::new();
+    let throughput = Figure::plain("publish: events/s acknowledged", Some(rate), "events/s");
+    out.push(match (f.kafka, f.stream) {
+        (false, false) => throughput
+            .against("no-op gRPC", c.noop_grpc)
+            .at_least_ratio(0.5),
+        (false, true) => throughput
+            .against("no-op gRPC", c.noop_grpc)
+            .at_least_ratio(0.8),
+        (true, true) => throughput
+            .against("Kafka ProducerPerformance", c.producer_performance)
+            .at_least_ratio(0.7),
+        (true, false) => throughput.against("Kafka ProducerPerformance", c.producer_performance),
+    });
+    if f.kafka {
+        out.push(
+            Figure::plain("publish: events/s acknowledged", Some(rate), "events/s")
+                .against("raw rdkafka, same producer settings", c.rdkafka),
+        );
+        out.push(
+            Figure::plain("publish: events/s acknowledged", Some(rate), "events/s")
+                .against("no-op gRPC", c.noop_grpc),
+        );
+    }
+    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+        out.push(Figure::plain(
+            format!("publish latency {name}, flat out"),
+            quantile_ms(&f.first.publish_us, q),
+            "ms",
+        ));
+    }
+    let half = f.half.unwrap_or(f.first);
+    let at = if f.half.is_some() {
+        "half rate"
+    } else {
+        "offered rate"
+    };
+    out.push(
+        Figure::plain(
+            format!("publish latency p99, {at}"),
+            quantile_ms(&half.publish_us, 0.99),
+            "ms",
+        )
+        .at_most(if f.kafka { 25.0 } else { 10.0 }),
+    );
+    out.push(Figure::plain(
+        format!("publish→delivered p50, {at}"),
+        quantile_ms(&half.delivered_us, 0.5),
+        "ms",
+    ));
+    out.push(
+        Figure::plain(
+            format!("publish→delivered p99, {at}"),
+            quantile_ms(&half.delivered_us, 0.99),
+            "ms",
+        )
+        .at_most(50.0),
+    );
+    let apply = f
+        .rebuilt
+        .map(|(applied, took)| applied as f64 / took.as_secs_f64().max(1e-9));
+    out.push(
+        Figure::plain("router apply (rebuild from the log)", apply, "events/s")
+            .against("sled batched inserts", c.sled)
+            .at_least_ratio(0.5),
+    );
+    out.push(Figure::plain("rebuild", apply, "events/s").at_least(50_000.0));
+    let rss = f.peak_rss.map(|b| b as f64 / 1_048_576.0);
+    let mut memory = Figure::plain("broker peak RSS", rss, "MB").at_most(300.0);
+    if f.stored_events < 1_000_000 {
+        memory.met = None;
+        memory = memory.note(format!(
+            "the RSS target is for 1,000,000 stored events; this run stored {}",
+            report::number(f.stored_events as f64)
+        ));
+    }
+    out.push(memory);
+    let per_event = f.disk.map(|d| d as f64 / f.stored_events.max(1) as f64);
+    let mut disk = Figure::plain("disk per stored event", per_event, "bytes")
+        .against("encoded event", Some(f.event_bytes));
+    if let Some(ceiling) = &disk.ceiling {
+        disk.target = Some("≤ 3× the encoded event".into());
+        disk.met = Some(ceiling.ratio <= 3.0);
+    }
+    if !f.kafka {
+        disk =
+            disk.note("the embedded bus keeps the log and the store in one database: both count");
+    }
+    out.push(disk);
+    out
+}
+
+fn setup(options: &BenchOptions, kafka: bool, endpoint: &str) -> Vec<(String, String)> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    vec![
+        (
+            "machine".into(),
+            format!("{cores} cores, {}", std::env::consts::ARCH),
+        ),
+        (
+            "bus".into(),
+            if kafka {
+                "kafka (acks=all)".into()
+            } else {
+                "embedded".into()
+            },
+        ),
+        (
+            "broker".into(),
+            options
+                .target
+                .clone()
+                .unwrap_or_else(|| format!("child process on {endpoint}")),
+        ),
+        (
+            "publish".into(),
+            if options.stream {
+                "PublishStream".into()
+            } else {
+                "unary".into()
+            },
+        ),
+        ("clients".into(), options.clients.to_string()),
+        ("subjects".into(), options.subjects.to_string()),
+        (
+            "each phase".into(),
+            match (options.count, options.duration) {
+                (Some(n), _) => format!("{n} events"),
+                (None, Some(d)) => format!("{} s", d.as_secs()),
+                (None, None) => format!("{} s", DEFAULT_DURATION.as_secs()),
+            },
+        ),
+    ]
+}
