@@ -364,7 +364,9 @@ async fn serve(args: ServerArgs, role: Role) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn rebuild(args: ServerArgs, from: Option<PathBuf>) -> anyhow::Result<()> {
+async fn rebuild(mut args: ServerArgs, from: Option<PathBuf>) -> anyhow::Result<()> {
+    // A rebuild serves no one: the transport's certificate settings do not apply to it.
+    args.insecure_dev = true;
     let target = args
         .data_dir
         .clone()

@@ -114,3 +114,38 @@ async fn rebuilt_store_matches_the_live_one(log: Log) {
 }
 
 crate::on_both_logs!(rebuilt_store_matches_the_live_one);
+
+/// `xiezhi rebuild` from the command line, with the production configuration (no
+/// `--insecure-dev`, no certificates): a rebuild serves no one, so it needs none.
+#[tokio::test]
+async fn the_rebuild_command_needs_no_certificates() {
+    let server = TestServer::start(Log::Embedded).await;
+    for n in 0..20 {
+        server
+            .publisher()
+            .publish_lead(lead(&format!("cli-rb-{n}"), org(n)))
+            .await
+            .unwrap();
+    }
+    server.wait_for_events(20).await;
+    let live_dir = server.config.store.data_dir.clone();
+    let _data = server.stop_keeping_data().await;
+    let target = tempfile::tempdir().unwrap();
+    let target_dir = target.path().join("rebuilt");
+    let mut command = crate::process::xiezhi();
+    command
+        .args(["rebuild", "--data-dir"])
+        .arg(&target_dir)
+        .arg("--from")
+        .arg(&live_dir)
+        .env_remove("XIEZHI_SECURITY__INSECURE_DEV");
+    let out = crate::cli::run_async(command).await;
+    let stdout = crate::cli::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        crate::cli::text(&out.stderr)
+    );
+    assert!(stdout.contains("20 events applied"), "{stdout}");
+    assert_eq!(Store::open(&target_dir).unwrap().event_count(), 20);
+}
