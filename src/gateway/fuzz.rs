@@ -1,5 +1,6 @@
-//! Entry points for the cargo-fuzz targets in `fuzz/` (hidden from the API): each takes
-//! arbitrary bytes and must neither panic nor accept anything it cannot give back intact.
+//! Entry points for the cargo-fuzz targets in `fuzz/` and the micro-benchmarks in `benches/`
+//! (hidden from the API). The fuzz entry points take arbitrary bytes and must neither panic nor
+//! accept anything they cannot give back intact.
 //!
 //! - [`publish_request`]: the first byte picks a publish request (lead, outcome, referral,
 //!   referral step), the rest is decoded as its protobuf and validated as the gateway does; an
@@ -25,6 +26,20 @@ fn registry() -> &'static Registry {
     })
 }
 
+/// The moment fuzzing and benchmarks validate at, fixed so that results reproduce.
+pub const NOW: jiff::Timestamp = jiff::Timestamp::constant(1_795_000_000, 0);
+
+/// Validates a lead as the gateway does (sample registry, default policy, at [`NOW`]).
+pub fn validate_lead(request: &proto::PublishLeadRequest) -> Result<Envelope, Vec<FieldViolation>> {
+    let policy = ValidationPolicy::default();
+    convert::Validator {
+        registry: registry(),
+        policy: &policy,
+        now: NOW,
+    }
+    .lead(request)
+}
+
 /// Decodes and validates one publish request; see the module docs.
 pub fn publish_request(data: &[u8]) {
     let Some((&kind, bytes)) = data.split_first() else {
@@ -34,8 +49,7 @@ pub fn publish_request(data: &[u8]) {
     let validator = convert::Validator {
         registry: registry(),
         policy: &policy,
-        // Fixed, so that a crash reproduces.
-        now: jiff::Timestamp::constant(1_795_000_000, 0),
+        now: NOW,
     };
     let validated = match kind % 4 {
         0 => proto::PublishLeadRequest::decode(bytes).map(|r| validator.lead(&r)),

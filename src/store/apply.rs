@@ -417,7 +417,12 @@ impl Store {
             self.transact(|tx| tx.apply_batch(batch, consumed, policy, now))?;
         applied.audit = audit;
         self.flush().await?;
-        self.mark_durable(applied.last_seq);
+        let new_events = applied
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o, ApplyOutcome::Applied { .. }))
+            .count();
+        self.mark_durable(applied.last_seq, new_events as u64);
         Ok(applied)
     }
 }

@@ -125,7 +125,7 @@ impl Store {
         })?;
         let ((alerts, last), audit) = fired;
         self.flush().await?;
-        self.mark_durable(last);
+        self.mark_durable(last, 0);
         Ok(Fired { alerts, audit })
     }
 
