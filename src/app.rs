@@ -107,8 +107,8 @@ pub struct Running {
     grace: Duration,
 }
 
-fn open_store(dir: &Path) -> Result<Arc<Store>, AppError> {
-    Store::open(dir)
+fn open_store(dir: &Path, config: &Config) -> Result<Arc<Store>, AppError> {
+    Store::open_with_cache(dir, config.store.cache_mb << 20)
         .map(Arc::new)
         .map_err(|source| AppError::Store {
             dir: dir.display().to_string(),
@@ -194,7 +194,7 @@ pub async fn start(
     let dir = &config.store.data_dir;
     let store = match role {
         Role::Gateway => None,
-        Role::All | Role::Router => Some(open_store(dir)?),
+        Role::All | Role::Router => Some(open_store(dir, config)?),
     };
     let bus = open_bus(config, store.as_ref()).await?;
     let listener = TcpListener::bind(config.server.grpc_addr)
@@ -284,12 +284,12 @@ pub async fn rebuild(
 ) -> Result<RebuildStats, AppError> {
     config.validate()?;
     let policy = Arc::new(config.load_policy()?);
-    let store = open_store(target)?;
+    let store = open_store(target, config)?;
     if store.event_count() > 0 {
         return Err(AppError::NotEmpty(target.display().to_string()));
     }
     let log_store = match config.bus.kind {
-        BusKind::Embedded => Some(open_store(source)?),
+        BusKind::Embedded => Some(open_store(source, config)?),
         BusKind::Kafka => None,
     };
     let bus = open_bus(config, log_store.as_ref()).await?;

@@ -439,9 +439,14 @@ fn figures(f: Figures<'_>) -> Vec<Figure> {
                 .against("no-op gRPC", c.noop_grpc),
         );
     }
+    let first_at = if f.half.is_some() {
+        "flat out"
+    } else {
+        "offered rate"
+    };
     for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
         out.push(Figure::plain(
-            format!("publish latency {name}, flat out"),
+            format!("publish latency {name}, {first_at}"),
             quantile_ms(&f.first.publish_us, q),
             "ms",
         ));

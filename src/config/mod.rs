@@ -86,12 +86,16 @@ impl Default for ServerConfig {
 pub struct StoreConfig {
     /// Directory of the sled database holding the embedded log and the router's store.
     pub data_dir: PathBuf,
+    /// sled's page cache, MiB. sled's own default (1 GiB) made the broker's memory grow with
+    /// the store; reads of recent events stay in this cache, older ones come from the OS's.
+    pub cache_mb: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./data"),
+            cache_mb: 64,
         }
     }
 }
@@ -468,6 +472,12 @@ impl Config {
         if !(1..=1024).contains(&self.bus.partitions) {
             return Err(invalid("bus.partitions", "must be between 1 and 1024"));
         }
+        if !(8..=65_536).contains(&self.store.cache_mb) {
+            return Err(invalid(
+                "store.cache_mb",
+                "must be between 8 and 65536 (MiB)",
+            ));
+        }
         if !(1..=10_000).contains(&self.router.batch_max) {
             return Err(invalid("router.batch_max", "must be between 1 and 10000"));
         }
@@ -738,6 +748,9 @@ mod tests {
         let config = Config::load(None, env(&[("XIEZHI_BUS__PARTITIONS", "0")])).unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("bus.partitions"), "{err}");
+        let config = Config::load(None, env(&[("XIEZHI_STORE__CACHE_MB", "4")])).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("store.cache_mb"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!
 //! At a fixed rate, events are scheduled on a timetable and latency runs from the scheduled
 //! send time, so a slow answer also charges the sends it delayed (no coordinated omission).
+//! The first answer on each connection or stream and the first delivery on each subscription
+//! are warm-up (HTTP/2 windows, stream set-up): they count towards throughput, but their
+//! latencies are not recorded.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +110,8 @@ struct Plan {
 /// One client's tally.
 #[derive(Default)]
 struct Tally {
+    /// Past the first answer.
+    warm: bool,
     acked: u64,
     refused: u64,
     first_error: Option<String>,
@@ -116,8 +121,11 @@ struct Tally {
 
 impl Tally {
     fn answer(&mut self, plan: &Plan, sent: Instant, result: Result<(), String>, bytes: usize) {
-        self.latencies
-            .push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        if self.warm {
+            self.latencies
+                .push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        }
+        self.warm = true;
         match result {
             Ok(()) => {
                 self.acked += 1;
@@ -162,6 +170,16 @@ impl Plan {
     }
 }
 
+/// Stamps the event as produced now — when it is sent, not when it was drawn, which at a fixed
+/// rate is up to one interval earlier.
+fn stamp(event: &mut Event) {
+    let now = Some(super::convert::ts(jiff::Timestamp::now()));
+    match event {
+        Event::Lead(r) => r.produced_at = now,
+        Event::Outcome(r) => r.produced_at = now,
+    }
+}
+
 fn encoded_len(event: &Event) -> usize {
     match event {
         Event::Lead(r) => r.encoded_len(),
@@ -174,8 +192,9 @@ async fn unary_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tally
     let mut rng = Rng::new(plan.start.elapsed().as_nanos() as u64 ^ (client as u64) << 40);
     let mut tally = Tally::default();
     let mut sent = 0;
-    while let Some((event, due)) = plan.next(&mut rng, client, &mut sent) {
+    while let Some((mut event, due)) = plan.next(&mut rng, client, &mut sent) {
         tokio::time::sleep_until(due.into()).await;
+        stamp(&mut event);
         let bytes = encoded_len(&event);
         let answer = match event {
             Event::Lead(r) => publisher.publish_lead(r).await,
@@ -189,8 +208,8 @@ async fn unary_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tally
     tally
 }
 
-/// Events one streaming client keeps in flight: the server's window, and as many queued.
-const STREAM_AHEAD: usize = 2 * super::publisher::STREAM_WINDOW;
+/// Events one streaming client keeps in flight: the server's window.
+const STREAM_AHEAD: usize = super::publisher::STREAM_WINDOW;
 
 async fn stream_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tally {
     let mut tally = Tally::default();
@@ -202,8 +221,9 @@ async fn stream_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tall
         tokio::spawn(async move {
             let mut rng = Rng::new(plan.start.elapsed().as_nanos() as u64 ^ (client as u64) << 40);
             let mut sent = 0;
-            while let Some((event, due)) = plan.next(&mut rng, client, &mut sent) {
+            while let Some((mut event, due)) = plan.next(&mut rng, client, &mut sent) {
                 tokio::time::sleep_until(due.into()).await;
+                stamp(&mut event);
                 let bytes = encoded_len(&event);
                 pending
                     .lock()
@@ -282,6 +302,7 @@ async fn subscriber(
         .await?
         .into_inner();
     let mut latencies = Vec::new();
+    let mut warm = false;
     loop {
         let message = tokio::select! {
             () = stop.cancelled() => break,
@@ -299,9 +320,12 @@ async fn subscriber(
         if let Some(produced) = event.produced_at {
             let now = jiff::Timestamp::now();
             let produced = jiff::Timestamp::new(produced.seconds, produced.nanos).unwrap_or(now);
-            let us = now.duration_since(produced).as_micros().max(0);
-            latencies.push(us.min(i128::from(u32::MAX)) as u32);
             counters.delivered.fetch_add(1, Ordering::Relaxed);
+            if warm {
+                let us = now.duration_since(produced).as_micros().max(0);
+                latencies.push(us.min(i128::from(u32::MAX)) as u32);
+            }
+            warm = true;
         }
     }
     Ok(latencies)

@@ -265,11 +265,20 @@ pub struct Store {
     durable_events: AtomicU64,
 }
 
+/// The page cache of [`Store::open`] (`store.cache_mb`'s default).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(StoreError::sled("open"))?;
         let open = |name: &str| db.open_tree(name).map_err(StoreError::sled("open tree"));
