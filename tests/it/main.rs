@@ -10,6 +10,7 @@ mod hostile;
 mod idempotency;
 mod inbox;
 mod kafka;
+mod limits;
 mod process;
 mod rebuild;
 mod referrals;
