@@ -60,7 +60,10 @@ pub enum AppError {
     /// The log.
     #[error(transparent)]
     Bus(#[from] BusError),
-    /// Binding the gRPC address.
+    /// The HTTP server failed.
+    #[error(transparent)]
+    Http(#[from] crate::console::ConsoleError),
+    /// Binding the gRPC or HTTP address.
     #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
@@ -97,6 +100,9 @@ pub enum AppError {
 /// A running broker (or part of one).
 pub struct Running {
     addr: SocketAddr,
+    http_addr: SocketAddr,
+    http_stop: CancellationToken,
+    http: JoinHandle<Result<(), crate::console::ConsoleError>>,
     store: Option<Arc<Store>>,
     bus: Arc<dyn Bus>,
     policy: Arc<Policy>,
@@ -208,6 +214,28 @@ pub async fn start(
         source,
     })?;
 
+    let http_listener = TcpListener::bind(config.server.http_addr)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: config.server.http_addr,
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| AppError::Bind {
+            addr: config.server.http_addr,
+            source,
+        })?;
+    let http_stop = CancellationToken::new();
+    let http = tokio::spawn(crate::console::serve(
+        http_listener,
+        crate::console::Console {
+            bus: bus.clone(),
+            store: store.clone(),
+        },
+        http_stop.clone(),
+    ));
+
     let router_stop = CancellationToken::new();
     let router = store.as_ref().map(|store| {
         let router = Router::new(
@@ -253,6 +281,7 @@ pub async fn start(
         role = ?role,
         bus = ?config.bus.kind,
         grpc = %addr,
+        http = %http_addr,
         data_dir = %dir.display(),
         agencies = policy.registry.len(),
         threshold_rules = policy.thresholds.rules().len(),
@@ -262,6 +291,9 @@ pub async fn start(
     );
     Ok(Running {
         addr,
+        http_addr,
+        http_stop,
+        http,
         store,
         bus,
         policy,
@@ -335,6 +367,11 @@ impl Running {
         self.addr
     }
 
+    /// The address the HTTP server (`/healthz`, `/metrics`) listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
     /// The store, for roles that have one (tests and tools in this process).
     pub fn store(&self) -> Option<&Arc<Store>> {
         self.store.as_ref()
@@ -365,12 +402,16 @@ impl Running {
             result = router_done(&mut self.router) => Some(joined("router", result).err().unwrap_or_else(|| {
                 AppError::Task("router", "stopped without being asked".into())
             })),
+            result = &mut self.http => Some(joined("http", result).err().unwrap_or_else(|| {
+                AppError::Task("http", "stopped without being asked".into())
+            })),
         };
         match failure {
             None => self.shutdown().await,
             Some(err) => {
                 error!(error = %crate::telemetry::chain(&err), "a component failed; shutting down");
                 // The failed task has finished; stop the rest without awaiting it again.
+                self.http_stop.cancel();
                 self.gateway_stop.cancel();
                 self.bus.close().await;
                 self.router_stop.cancel();
@@ -385,6 +426,7 @@ impl Running {
     /// Shuts down in order; returns the first failure met on the way.
     pub async fn shutdown(self) -> Result<(), AppError> {
         info!("shutting down: no new calls; in-flight calls finish");
+        self.http_stop.cancel();
         self.gateway_stop.cancel();
         let mut gateway_task = self.gateway;
         let gateway = match tokio::time::timeout(self.grace, &mut gateway_task).await {
@@ -415,6 +457,10 @@ impl Running {
             events = self.store.as_ref().map_or(0, |s| s.event_count()),
             "xiezhi stopped"
         );
-        gateway.and(router).and(flushed)
+        let http = match tokio::time::timeout(self.grace, self.http).await {
+            Ok(result) => joined("http", result),
+            Err(_) => Ok(()),
+        };
+        gateway.and(router).and(flushed).and(http)
     }
 }

@@ -36,6 +36,7 @@ pub mod audit;
 pub mod bench;
 pub mod bus;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod gateway;
 pub mod proto;

@@ -178,6 +178,9 @@ struct ServerArgs {
     /// gRPC listen address [default: 127.0.0.1:50051].
     #[arg(long)]
     grpc_addr: Option<std::net::SocketAddr>,
+    /// HTTP listen address for /healthz and /metrics [default: 127.0.0.1:8080].
+    #[arg(long)]
+    http_addr: Option<std::net::SocketAddr>,
     /// The log: `embedded` or `kafka` [default: embedded].
     #[arg(long)]
     bus: Option<BusKind>,
@@ -306,6 +309,9 @@ impl ServerArgs {
         }
         if let Some(addr) = self.grpc_addr {
             config.server.grpc_addr = addr;
+        }
+        if let Some(addr) = self.http_addr {
+            config.server.http_addr = addr;
         }
         if let Some(bus) = self.bus {
             config.bus.kind = bus;

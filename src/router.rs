@@ -154,6 +154,7 @@ impl Router {
         let fired = self.store.fire_due(&self.policy, self.clock.now()).await?;
         self.bus.archive(&fired.audit).await;
         for alert in &fired.alerts {
+            crate::telemetry::metrics::metrics().alert(alert.kind.name());
             info!(
                 alert = alert.id,
                 kind = ?alert.kind,
@@ -208,7 +209,14 @@ impl Router {
             let _span = trace_span(record).entered();
             log_outcome(outcome);
             match outcome {
-                ApplyOutcome::Applied { .. } => counts.applied += 1,
+                ApplyOutcome::Applied { kind, alerts, .. } => {
+                    counts.applied += 1;
+                    let metrics = crate::telemetry::metrics::metrics();
+                    metrics.applied(kind.name(), 1);
+                    for alert in alerts {
+                        metrics.alert(alert.name());
+                    }
+                }
                 ApplyOutcome::Conflict { key, .. } => conflicts.push((
                     record,
                     format!("event id {key} was already applied with different content; the first one stands"),

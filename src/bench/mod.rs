@@ -178,6 +178,7 @@ fn broker_config(base: &Config, work: &Path, port: u16, run_id: &str) -> Config 
     let mut config = base.clone();
     config.store.data_dir = work.join("broker");
     config.server.grpc_addr = ([127, 0, 0, 1], port).into();
+    config.server.http_addr = ([127, 0, 0, 1], 0).into();
     config.security.insecure_dev = true;
     config.security.publish_rate_per_sec = u32::MAX;
     config.security.publish_burst = u32::MAX;

@@ -454,6 +454,10 @@ impl Bus for EmbeddedBus {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
     fn partitions(&self) -> u32 {
         self.partitions
     }

@@ -168,6 +168,9 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Number of partitions.
     fn partitions(&self) -> u32;
+
+    /// Which log this is (`embedded`, `kafka`), for metrics.
+    fn kind(&self) -> &'static str;
 }
 
 /// Reads the log for one consumer group.

@@ -57,12 +57,14 @@ pub struct Config {
     pub log: LogConfig,
 }
 
-/// `[server]`: the gRPC endpoint.
+/// `[server]`: the gRPC and HTTP endpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on for gRPC (publish, inbox, query, health, reflection).
     pub grpc_addr: SocketAddr,
+    /// Address to listen on for HTTP (`/healthz`, `/metrics`).
+    pub http_addr: SocketAddr,
     /// Largest request accepted, in bytes; larger ones are refused with INVALID_ARGUMENT and
     /// nothing is stored. Default 1 MiB.
     pub max_request_bytes: usize,
@@ -74,6 +76,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_request_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
         }

@@ -30,6 +30,20 @@ pub enum AlertKind {
     Overdue,
 }
 
+impl AlertKind {
+    /// Its name in snake case, as in JSON and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::PossibleCrime => "possible_crime",
+            AlertKind::PenaltyInsteadOfReferral => "penalty_instead_of_referral",
+            AlertKind::DuplicatePenalty => "duplicate_penalty",
+            AlertKind::SplitCase => "split_case",
+            AlertKind::DiscretionDeviation => "discretion_deviation",
+            AlertKind::Overdue => "overdue",
+        }
+    }
+}
+
 /// One alert, as stored and delivered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {

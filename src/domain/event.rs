@@ -255,6 +255,18 @@ pub enum EventKind {
     ReferralUpdate,
 }
 
+impl EventKind {
+    /// Its name in snake case, as in JSON and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Lead => "lead",
+            EventKind::CaseOutcome => "case_outcome",
+            EventKind::Referral => "referral",
+            EventKind::ReferralUpdate => "referral_update",
+        }
+    }
+}
+
 /// Where a lead stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

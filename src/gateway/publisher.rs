@@ -42,6 +42,7 @@ pub(super) async fn publish(
     validated: Result<Envelope, Vec<FieldViolation>>,
     traceparent: Option<&str>,
 ) -> Result<proto::Ack, ApiError> {
+    let started = std::time::Instant::now();
     let envelope = validated.map_err(ApiError::Invalid)?;
     let key = envelope.key();
     let content_hash = envelope.content_hash();
@@ -80,6 +81,13 @@ pub(super) async fn publish(
         other => other.into(),
     })?;
     let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
+    if !duplicate {
+        telemetry::metrics::metrics().published(
+            envelope.kind().name(),
+            shared.bus.kind(),
+            started.elapsed(),
+        );
+    }
     info!(
         event = %envelope.key(),
         trace_id = %trace_id,

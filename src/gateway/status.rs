@@ -103,8 +103,31 @@ fn bad_request(code: Code, message: String, violations: &[FieldViolation]) -> St
     Status::with_error_details(code, message, ErrorDetails::with_bad_request(violations))
 }
 
+/// Counts a refusal for `/metrics`: each broken rule, or the kind of refusal.
+fn count_rejection(err: &ApiError) {
+    let metrics = crate::telemetry::metrics::metrics();
+    match err {
+        ApiError::Invalid(violations) => {
+            for v in violations {
+                metrics.rejected(v.error.rule);
+            }
+        }
+        ApiError::OutOfRange(v) => metrics.rejected(v.error.rule),
+        ApiError::Conflict { .. } => metrics.rejected("event_id.reused"),
+        ApiError::NoReferral(_) => metrics.rejected("referral.unknown"),
+        ApiError::ReferralExists(_) => metrics.rejected("referral.exists"),
+        ApiError::StepRefused(_) => metrics.rejected("referral.step_refused"),
+        ApiError::Unauthenticated(_) => metrics.rejected("unauthenticated"),
+        ApiError::PermissionDenied(_) => metrics.rejected("permission_denied"),
+        ApiError::RateLimited(_) => metrics.rejected("rate_limited"),
+        ApiError::Unavailable(_) => metrics.rejected("unavailable"),
+        ApiError::Store(_) => metrics.rejected("internal"),
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
+        count_rejection(&err);
         let message = err.to_string();
         match err {
             ApiError::Invalid(violations) => {

@@ -125,6 +125,8 @@ fn demo_runs_simulated_agencies_and_exits_cleanly() {
         "8",
         "--grpc-addr",
         "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
     ]));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));

@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod cli;
+mod console;
 mod durability;
 mod faults;
 mod hostile;

@@ -61,6 +61,7 @@ impl Proc {
         let child = xiezhi()
             .args(&self.args)
             .args(["--grpc-addr", &format!("127.0.0.1:{}", self.port)])
+            .args(["--http-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -402,6 +402,7 @@ pub fn test_config(log: Log, dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.store.data_dir = dir.join("data");
     config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.server.http_addr = "127.0.0.1:0".parse().unwrap();
     config.server.shutdown_grace_secs = 5;
     // Plaintext and trusted request fields: the security tests turn TLS on themselves.
     config.security.insecure_dev = true;

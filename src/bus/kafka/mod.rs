@@ -559,6 +559,10 @@ impl Bus for KafkaBus {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
     fn partitions(&self) -> u32 {
         self.partitions
     }

@@ -1,5 +1,7 @@
 //! Diagnostics: the tracing subscriber (human-readable lines on stderr, filter from `RUST_LOG`
-//! or the `[log] level` setting).
+//! or the `[log] level` setting), trace context, and the process's [`metrics`].
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

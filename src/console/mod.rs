@@ -1,0 +1,113 @@
+//! The broker's HTTP side: `/healthz` for orchestrators and load balancers, `/metrics` for
+//! Prometheus. (The coordinator console's pages will live here too.) axum stays in this module.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::bus::Bus;
+use crate::store::Store;
+use crate::telemetry::metrics::{Gauge, metrics};
+
+/// How long a health check may wait on the log.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the HTTP handlers read.
+#[derive(Clone)]
+pub struct Console {
+    /// The log.
+    pub bus: Arc<dyn Bus>,
+    /// The store, in roles that have one.
+    pub store: Option<Arc<Store>>,
+}
+
+/// The HTTP server failed.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP server on {addr:?} failed")]
+pub struct ConsoleError {
+    addr: Option<SocketAddr>,
+    #[source]
+    source: std::io::Error,
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    console: Console,
+    shutdown: CancellationToken,
+) -> Result<(), ConsoleError> {
+    let addr = listener.local_addr().ok();
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .with_state(console);
+    info!(addr = ?addr, "HTTP listening (/healthz, /metrics)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(|source| ConsoleError { addr, source })
+}
+
+/// 200 `ok` when the log answers and the store reads; 503 naming what failed otherwise.
+async fn healthz(State(console): State<Console>) -> impl IntoResponse {
+    let mut problems = Vec::new();
+    match tokio::time::timeout(CHECK_TIMEOUT, console.bus.end_offsets()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => problems.push(format!("log: {}", crate::telemetry::chain(&err))),
+        Err(_) => problems.push(format!("log: no answer within {CHECK_TIMEOUT:?}")),
+    }
+    if let Some(store) = &console.store
+        && let Err(err) = store.positions()
+    {
+        problems.push(format!("store: {}", crate::telemetry::chain(&err)));
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ok\n".to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\n{}\n", problems.join("\n")),
+        )
+    }
+}
+
+/// Prometheus text: the process's counters, and per partition how far the store's router is
+/// behind the log.
+async fn render_metrics(State(console): State<Console>) -> impl IntoResponse {
+    let mut gauges = Vec::new();
+    if let Some(store) = &console.store
+        && let Ok(Ok(ends)) = tokio::time::timeout(CHECK_TIMEOUT, console.bus.end_offsets()).await
+        && let Ok(applied) = store.positions()
+    {
+        let samples = ends
+            .iter()
+            .enumerate()
+            .map(|(partition, end)| {
+                let done = applied.get(&(partition as u32)).copied().unwrap_or(0);
+                (partition.to_string(), end.saturating_sub(done) as f64)
+            })
+            .collect();
+        gauges.push(Gauge {
+            name: "xiezhi_router_lag_records",
+            help: "Records on the log the router has not applied yet, per partition.",
+            label: "partition",
+            samples,
+        });
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics().render(&gauges),
+    )
+}
