@@ -232,6 +232,7 @@ pub async fn start(
         crate::console::Console {
             bus: bus.clone(),
             store: store.clone(),
+            policy: policy.clone(),
         },
         http_stop.clone(),
     ));

@@ -1,12 +1,15 @@
 //! The broker's HTTP side: `/healthz` for orchestrators and load balancers, `/metrics` for
-//! Prometheus. (The coordinator console's pages will live here too.) axum stays in this module.
+//! Prometheus, and the public disclosure feed `/public/penalties` ([`public`]). (The
+//! coordinator console's pages will live here too.) axum stays in this module.
+
+pub mod public;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -15,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::bus::Bus;
+use crate::domain::Policy;
 use crate::store::Store;
 use crate::telemetry::metrics::{Gauge, metrics};
 
@@ -28,6 +32,8 @@ pub struct Console {
     pub bus: Arc<dyn Bus>,
     /// The store, in roles that have one.
     pub store: Option<Arc<Store>>,
+    /// Registry, calendar and rules.
+    pub policy: Arc<Policy>,
 }
 
 /// The HTTP server failed.
@@ -49,6 +55,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
+        .route("/public/penalties", get(public_penalties))
         .with_state(console);
     info!(addr = ?addr, "HTTP listening (/healthz, /metrics)");
     axum::serve(listener, app)
@@ -110,4 +117,54 @@ async fn render_metrics(State(console): State<Console>) -> impl IntoResponse {
         )],
         metrics().render(&gauges),
     )
+}
+
+/// `/public/penalties` options.
+#[derive(serde::Deserialize)]
+struct FeedQuery {
+    /// `json` for the JSON form (or send `Accept: application/json`).
+    format: Option<String>,
+    /// How many, newest first (default 100, at most 1,000).
+    limit: Option<usize>,
+}
+
+/// The public disclosure feed, as a page or as JSON.
+async fn public_penalties(
+    State(console): State<Console>,
+    Query(query): Query<FeedQuery>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let Some(store) = console.store.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this process has no store (a gateway role): ask a router\n",
+        )
+            .into_response();
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let policy = console.policy.clone();
+    let entries = tokio::task::spawn_blocking(move || public::feed(&store, &policy, limit)).await;
+    let entries = match entries {
+        Ok(Ok(entries)) => entries,
+        Ok(Err(err)) => {
+            tracing::error!(error = %crate::telemetry::chain(&err), "public feed failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "the store failed\n").into_response();
+        }
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "feed task failed\n").into_response(),
+    };
+    let wants_json = query.format.as_deref() == Some("json")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let body = serde_json::to_string_pretty(&entries).unwrap_or_else(|_| "[]".into());
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            public::html(&entries),
+        )
+            .into_response()
+    }
 }

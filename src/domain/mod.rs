@@ -19,6 +19,7 @@ pub mod clock;
 pub mod event;
 pub mod expr;
 pub mod ids;
+pub mod money;
 pub mod policy;
 pub mod referral;
 pub mod registry;

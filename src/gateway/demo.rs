@@ -30,17 +30,9 @@ pub struct DemoStats {
     pub deliveries: AtomicU64,
 }
 
-/// Fen as yuan with thousands separators: 12345600 → ¥123,456.00.
+/// Fen as yuan: 12345600 → ¥123,456.00.
 fn yuan(fen: i64) -> String {
-    let digits = (fen / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("¥{grouped}.{:02}", fen % 100)
+    format!("¥{}", crate::domain::money::yuan(fen))
 }
 
 fn short(subject: &proto::Subject) -> String {

@@ -83,3 +83,27 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// The store sequence numbers of the latest `limit` penalty decisions, newest first (the
+    /// public disclosure feed). Reads every outcome row: fine for a feed page, not for a
+    /// store of tens of millions.
+    pub fn latest_penalties(&self, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let durable = self.durable_seq();
+        let mut seqs = Vec::new();
+        for entry in self.trees.outcomes.iter() {
+            let (key, raw) = entry.map_err(StoreError::sled("read"))?;
+            let seq = keys::suffix_u64(&key);
+            if seq > durable {
+                continue;
+            }
+            let row: OutcomeRow = decode("outcomes", &raw)?;
+            if row.penalty {
+                seqs.push(seq);
+            }
+        }
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        seqs.truncate(limit);
+        Ok(seqs)
+    }
+}

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::on_both_logs;
-use crate::support::{Log, TestServer, lead, org};
+use crate::security::person;
+use crate::support::{Log, TestServer, lead, org, outcome};
 
 /// GET `path` over plain HTTP/1.1; (status code, body).
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -67,3 +68,57 @@ async fn healthz_and_metrics_report_the_running_broker(log: Log) {
 }
 
 on_both_logs!(healthz_and_metrics_report_the_running_broker);
+
+/// `/public/penalties`: public penalty decisions only, persons masked and their 身份证号 never
+/// shown, each with its 双公示 due date and whether it came in time.
+#[tokio::test]
+async fn the_public_feed_shows_public_penalties_without_personal_data() {
+    let server = TestServer::start(Log::Embedded).await;
+    let mut publisher = server.publisher();
+    // An enterprise's penalty, decided now: on time.
+    publisher
+        .publish_outcome(outcome("pub-1", "330106-SCJG", org(1), None))
+        .await
+        .unwrap();
+    // A person's penalty decided 30 days ago: disclosed late.
+    let mut late = outcome("pub-2", "330106-SCJG", person(), None);
+    late.outcome.as_mut().unwrap().decided_at = Some(prost_types::Timestamp {
+        seconds: jiff::Timestamp::now().as_second() - 30 * 86_400,
+        nanos: 0,
+    });
+    publisher.publish_outcome(late).await.unwrap();
+    // Internal: not for the public.
+    let mut internal = outcome("pub-3", "330106-SCJG", org(3), None);
+    internal.outcome.as_mut().unwrap().sensitivity = xiezhi::proto::Sensitivity::Internal as i32;
+    publisher.publish_outcome(internal).await.unwrap();
+    server.wait_for_events(3).await;
+
+    let http = server.running().http_addr();
+    let (status, json) = get(http, "/public/penalties?format=json").await;
+    assert_eq!(status, 200, "{json}");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(entries.len(), 2, "{json}");
+    let by_party = |party: &str| {
+        entries
+            .iter()
+            .find(|e| e["party"] == party)
+            .unwrap_or_else(|| panic!("{party} missing from {json}"))
+    };
+    let enterprise = by_party(&org(1).name);
+    assert_eq!(enterprise["credit_code"], org(1).id);
+    assert_eq!(enterprise["on_time"], true);
+    assert_eq!(enterprise["fine_fen"], 12_000_000);
+    let person_entry = by_party("张*");
+    assert!(person_entry.get("credit_code").is_none());
+    assert_eq!(person_entry["on_time"], false, "decided 30 days ago");
+    assert!(!json.contains(&person().id), "no 身份证号 in the feed");
+    assert!(!json.contains("张三"));
+    assert!(!json.contains(&org(3).name), "internal decisions stay out");
+
+    let (status, page) = get(http, "/public/penalties").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("行政处罚公示") && page.contains("张*") && page.contains("逾期"));
+    assert!(page.contains("120,000.00"), "fines in yuan");
+    assert!(!page.contains(&person().id));
+    server.stop().await;
+}

@@ -1,0 +1,190 @@
+//! The public disclosure feed (行政处罚公示, `/public/penalties`): penalty decisions that their
+//! agency marked public, with personal data removed, and whether each reached the broker within
+//! the 双公示 window.
+//!
+//! Rules held here:
+//! - Disclosure of decisions with social impact: 《中华人民共和国行政处罚法》(2021 revision,
+//!   in force 2021-07-15) Art. 48.
+//! - 双公示: penalty decisions online within 7 working days of the decision (DOMAIN.md), counted
+//!   on the statutory calendar of the deployment (`[calendar]`).
+//! - Personal data: a natural person's 身份证号 is never shown and the name is masked (`张*`), as
+//!   on every other masked read (docs/security.md).
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::domain::access::mask_name;
+use crate::domain::calendar::Limit;
+use crate::domain::money::yuan;
+use crate::domain::{Decision, Handling, Payload, Policy, Sensitivity, SubjectId};
+use crate::store::{Store, StoreError, StoredEvent};
+
+/// Working days after the decision within which it must be public (双公示).
+pub const DISCLOSURE_WORKING_DAYS: u32 = 7;
+
+/// One disclosed penalty.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PublicPenalty {
+    /// 决定书文号.
+    pub case_number: String,
+    /// The deciding agency's id.
+    pub agency: String,
+    /// Its name.
+    pub agency_name: String,
+    /// The party: an organisation's registered name, or a person's masked name.
+    pub party: String,
+    /// The organisation's 统一社会信用代码; absent for persons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit_code: Option<String>,
+    /// Offence code.
+    pub offence: String,
+    /// Legal basis.
+    pub legal_basis: String,
+    /// Fine, fen.
+    pub fine_fen: i64,
+    /// Confiscated, fen.
+    pub confiscated_fen: i64,
+    /// When it was decided (UTC).
+    pub decided_at: Timestamp,
+    /// When it had to be public by (UTC): the end of the 7th working day after the decision.
+    pub due: Timestamp,
+    /// When the broker received it (UTC).
+    pub received_at: Timestamp,
+    /// Whether it was received by `due`.
+    pub on_time: bool,
+}
+
+/// Whether a stored event is a penalty its agency allows the public to see.
+fn disclosable(event: &StoredEvent) -> bool {
+    let Payload::CaseOutcome(outcome) = &event.envelope.payload else {
+        return false;
+    };
+    outcome.decision == Decision::Penalty
+        && outcome.sensitivity == Sensitivity::Public
+        && event.envelope.handling == Handling::ShareWithinJurisdiction
+}
+
+/// The feed entry for a stored event, if it is disclosed.
+pub fn public_penalty(event: &StoredEvent, policy: &Policy) -> Option<PublicPenalty> {
+    if !disclosable(event) {
+        return None;
+    }
+    let Payload::CaseOutcome(outcome) = &event.envelope.payload else {
+        return None;
+    };
+    let producer = &event.envelope.producer;
+    let (party, credit_code) = match &outcome.subject.id {
+        SubjectId::Organization(code) => (outcome.subject.name.clone(), Some(code.to_string())),
+        SubjectId::Person(_) => (mask_name(&outcome.subject.name), None),
+    };
+    let due = policy.calendar.due(
+        outcome.decided_at,
+        Limit::WorkingDays(DISCLOSURE_WORKING_DAYS),
+    );
+    Some(PublicPenalty {
+        case_number: outcome.case_number.clone(),
+        agency: producer.to_string(),
+        agency_name: policy
+            .registry
+            .get(producer)
+            .map_or_else(String::new, |a| a.name.clone()),
+        party,
+        credit_code,
+        offence: outcome.offence_code.to_string(),
+        legal_basis: outcome.legal_basis.clone(),
+        fine_fen: outcome.fine_fen,
+        confiscated_fen: outcome.confiscated_fen,
+        decided_at: outcome.decided_at,
+        due,
+        received_at: event.logged_at,
+        on_time: event.logged_at <= due,
+    })
+}
+
+/// The latest `limit` disclosed penalties, newest first.
+pub fn feed(
+    store: &Store,
+    policy: &Policy,
+    limit: usize,
+) -> Result<Vec<PublicPenalty>, StoreError> {
+    let mut out = Vec::new();
+    // Penalties not marked public are skipped: look a little further than `limit`.
+    for seq in store.latest_penalties(limit.saturating_mul(4))? {
+        if let Some(event) = store.event(seq)?
+            && let Some(entry) = public_penalty(&event, policy)
+        {
+            out.push(entry);
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The feed as a page (Chinese labels; times in China Standard Time for readers, UTC in JSON).
+pub fn html(entries: &[PublicPenalty]) -> String {
+    let cst = |t: Timestamp| {
+        crate::domain::calendar::CHINA
+            .to_datetime(t)
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let mut rows = String::new();
+    for e in entries {
+        let late = if e.on_time { "" } else { " class=\"late\"" };
+        rows.push_str(&format!(
+            "<tr{late}><td>{}</td><td>{}<br><small>{}</small></td><td>{}<br><small>{}</small></td>\
+             <td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            html_escape(&e.case_number),
+            html_escape(&e.agency_name),
+            html_escape(&e.agency),
+            html_escape(&e.party),
+            html_escape(e.credit_code.as_deref().unwrap_or("")),
+            html_escape(&e.offence),
+            html_escape(&e.legal_basis),
+            yuan(e.fine_fen),
+            yuan(e.confiscated_fen),
+            cst(e.decided_at),
+            cst(e.due),
+            if e.on_time { "按时" } else { "逾期" },
+        ));
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <title>行政处罚公示</title><style>\
+         body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}\
+         .num{{text-align:right}}.late td{{color:#b00}}</style></head><body>\
+         <h1>行政处罚公示</h1><p>依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起{DISCLOSURE_WORKING_DAYS}个工作日内公开。\
+         自然人姓名已遮蔽，身份证号不予公开。<a href=\"?format=json\">JSON</a></p>\
+         <table><thead><tr><th>决定书文号</th><th>处罚机关</th><th>当事人</th><th>违法行为</th>\
+         <th>处罚依据</th><th>罚款（元）</th><th>没收（元）</th><th>决定日期</th><th>公示期限</th>\
+         <th>公示</th></tr></thead><tbody>\n{rows}</tbody></table>\
+         <p>{} 条</p></body></html>\n",
+        entries.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_what_agencies_wrote() {
+        assert_eq!(
+            html_escape("<b>\"x\" & 'y'</b>"),
+            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
+        );
+    }
+}
