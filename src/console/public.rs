@@ -2,25 +2,18 @@
 //! agency marked public, with personal data removed, and whether each reached the broker within
 //! the 双公示 window.
 //!
-//! Rules held here:
-//! - Disclosure of decisions with social impact: 《中华人民共和国行政处罚法》(2021 revision,
-//!   in force 2021-07-15) Art. 48.
-//! - 双公示: penalty decisions online within 7 working days of the decision (DOMAIN.md), counted
-//!   on the statutory calendar of the deployment (`[calendar]`).
-//! - Personal data: a natural person's 身份证号 is never shown and the name is masked (`张*`), as
-//!   on every other masked read (docs/security.md).
+//! Which decisions and by when: [`crate::domain::disclosure`]. Personal data: a natural
+//! person's 身份证号 is never shown and the name is masked (`张*`), as on every other masked
+//! read (docs/security.md).
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::domain::access::mask_name;
-use crate::domain::calendar::Limit;
+use crate::domain::disclosure::{self, WORKING_DAYS};
 use crate::domain::money::yuan;
-use crate::domain::{Decision, Handling, Payload, Policy, Sensitivity, SubjectId};
+use crate::domain::{Payload, Policy, SubjectId};
 use crate::store::{Store, StoreError, StoredEvent};
-
-/// Working days after the decision within which it must be public (双公示).
-pub const DISCLOSURE_WORKING_DAYS: u32 = 7;
 
 /// One disclosed penalty.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -54,21 +47,9 @@ pub struct PublicPenalty {
     pub on_time: bool,
 }
 
-/// Whether a stored event is a penalty its agency allows the public to see.
-fn disclosable(event: &StoredEvent) -> bool {
-    let Payload::CaseOutcome(outcome) = &event.envelope.payload else {
-        return false;
-    };
-    outcome.decision == Decision::Penalty
-        && outcome.sensitivity == Sensitivity::Public
-        && event.envelope.handling == Handling::ShareWithinJurisdiction
-}
-
 /// The feed entry for a stored event, if it is disclosed.
 pub fn public_penalty(event: &StoredEvent, policy: &Policy) -> Option<PublicPenalty> {
-    if !disclosable(event) {
-        return None;
-    }
+    let decided_at = disclosure::disclosed_decision(&event.envelope)?;
     let Payload::CaseOutcome(outcome) = &event.envelope.payload else {
         return None;
     };
@@ -77,10 +58,7 @@ pub fn public_penalty(event: &StoredEvent, policy: &Policy) -> Option<PublicPena
         SubjectId::Organization(code) => (outcome.subject.name.clone(), Some(code.to_string())),
         SubjectId::Person(_) => (mask_name(&outcome.subject.name), None),
     };
-    let due = policy.calendar.due(
-        outcome.decided_at,
-        Limit::WorkingDays(DISCLOSURE_WORKING_DAYS),
-    );
+    let due = disclosure::due(&policy.calendar, decided_at);
     Some(PublicPenalty {
         case_number: outcome.case_number.clone(),
         agency: producer.to_string(),
@@ -166,7 +144,7 @@ pub fn html(entries: &[PublicPenalty]) -> String {
          body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}\
          .num{{text-align:right}}.late td{{color:#b00}}</style></head><body>\
-         <h1>行政处罚公示</h1><p>依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起{DISCLOSURE_WORKING_DAYS}个工作日内公开。\
+         <h1>行政处罚公示</h1><p>依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起{WORKING_DAYS}个工作日内公开。\
          自然人姓名已遮蔽，身份证号不予公开。<a href=\"?format=json\">JSON</a></p>\
          <table><thead><tr><th>决定书文号</th><th>处罚机关</th><th>当事人</th><th>违法行为</th>\
          <th>处罚依据</th><th>罚款（元）</th><th>没收（元）</th><th>决定日期</th><th>公示期限</th>\

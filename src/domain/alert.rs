@@ -28,6 +28,8 @@ pub enum AlertKind {
     DiscretionDeviation,
     /// A statutory deadline passed without the step.
     Overdue,
+    /// A public penalty decision that reached the broker after its 双公示 date.
+    LateDisclosure,
 }
 
 impl AlertKind {
@@ -40,6 +42,7 @@ impl AlertKind {
             AlertKind::SplitCase => "split_case",
             AlertKind::DiscretionDeviation => "discretion_deviation",
             AlertKind::Overdue => "overdue",
+            AlertKind::LateDisclosure => "late_disclosure",
         }
     }
 }

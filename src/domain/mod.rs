@@ -16,6 +16,7 @@ pub mod access;
 pub mod alert;
 pub mod calendar;
 pub mod clock;
+pub mod disclosure;
 pub mod event;
 pub mod expr;
 pub mod ids;

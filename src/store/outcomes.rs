@@ -63,6 +63,45 @@ fn sum_facts<'a>(facts: impl Iterator<Item = &'a Facts>) -> Facts {
     sum
 }
 
+/// 双公示: a public penalty that reaches the broker after its date raises an alert to the
+/// coordinators of the division (rule and sources: [`crate::domain::disclosure`]).
+fn check_disclosure(
+    incoming: &Incoming,
+    outcome: &CaseOutcome,
+    policy: &Policy,
+    raise: &mut Vec<(Alert, Vec<AgencyId>)>,
+) {
+    let envelope = &incoming.envelope;
+    let Some(decided_at) = crate::domain::disclosure::disclosed_decision(envelope) else {
+        return;
+    };
+    let due = crate::domain::disclosure::due(&policy.calendar, decided_at);
+    if incoming.logged_at <= due {
+        return;
+    }
+    let mut alert = hit_alert(
+        AlertKind::LateDisclosure,
+        &crate::domain::rules::Hit {
+            rule_id: "disclosure.working_days".into(),
+            title: "行政处罚决定未按时公示".into(),
+            citation: format!(
+                "《中华人民共和国行政处罚法》第四十八条（2021-07-15施行）；双公示：作出决定之日起{}个工作日内公开",
+                crate::domain::disclosure::WORKING_DAYS
+            ),
+            facts: Default::default(),
+        },
+        envelope,
+        vec![envelope.key()],
+    );
+    alert.late = Some(envelope.producer.clone());
+    alert.due = Some(due);
+    alert.detail = format!(
+        "decision {} of {} reached the broker at {} (due {due})",
+        outcome.case_number, decided_at, incoming.logged_at
+    );
+    raise.push((alert, coordinators(policy, &outcome.division)));
+}
+
 impl Tx<'_> {
     /// A subject's history (empty if it has none).
     pub(super) fn history(&self, subject: &SubjectKey) -> TxResult<SubjectHistory> {
@@ -96,6 +135,7 @@ impl Tx<'_> {
         let mut raise = Vec::new();
 
         let outside_band = self.check_discretion(envelope, outcome, policy, &mut raise)?;
+        check_disclosure(incoming, outcome, policy, &mut raise);
         self.write(
             self.outcomes,
             &keys::compound(outcome.offence_code.as_str(), seq),

@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::on_both_logs;
 use crate::security::person;
-use crate::support::{Log, TestServer, lead, org, outcome};
+use crate::support::{Log, TestServer, alert_of, lead, org, outcome};
 
 /// GET `path` over plain HTTP/1.1; (status code, body).
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -120,5 +120,23 @@ async fn the_public_feed_shows_public_penalties_without_personal_data() {
     assert!(page.contains("行政处罚公示") && page.contains("张*") && page.contains("逾期"));
     assert!(page.contains("120,000.00"), "fines in yuan");
     assert!(!page.contains(&person().id));
+
+    // The late one also raised a 双公示 alert to the city's coordinator; the on-time one did not.
+    let deliveries = server
+        .drain_inbox("330100-SFJ", Some(0), std::time::Duration::from_millis(300))
+        .await;
+    let late: Vec<_> = deliveries
+        .iter()
+        .filter_map(alert_of)
+        .filter(|a| a.kind == xiezhi::proto::AlertKind::LateDisclosure as i32)
+        .collect();
+    assert_eq!(late.len(), 1, "{deliveries:?}");
+    assert_eq!(late[0].late_agency, "330106-SCJG");
+    assert!(
+        late[0].citation.contains("第四十八条"),
+        "{}",
+        late[0].citation
+    );
+    assert!(late[0].due.is_some());
     server.stop().await;
 }

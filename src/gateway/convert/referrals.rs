@@ -113,7 +113,7 @@ const DOCUMENT_KINDS: [(proto::DocumentKind, DocumentKind); 5] = [
     ),
     (proto::DocumentKind::Other, DocumentKind::Other),
 ];
-const ALERT_KINDS: [(proto::AlertKind, AlertKind); 6] = [
+const ALERT_KINDS: [(proto::AlertKind, AlertKind); 7] = [
     (proto::AlertKind::PossibleCrime, AlertKind::PossibleCrime),
     (
         proto::AlertKind::PenaltyInsteadOfReferral,
@@ -129,6 +129,7 @@ const ALERT_KINDS: [(proto::AlertKind, AlertKind); 6] = [
         AlertKind::DiscretionDeviation,
     ),
     (proto::AlertKind::Overdue, AlertKind::Overdue),
+    (proto::AlertKind::LateDisclosure, AlertKind::LateDisclosure),
 ];
 
 /// Most documents in one transfer package.
