@@ -233,6 +233,7 @@ pub async fn start(
             bus: bus.clone(),
             store: store.clone(),
             policy: policy.clone(),
+            insecure_dev: security.insecure_dev,
         },
         http_stop.clone(),
     ));

@@ -2,6 +2,7 @@
 //! Prometheus, and the public disclosure feed `/public/penalties` ([`public`]). (The
 //! coordinator console's pages will live here too.) axum stays in this module.
 
+pub mod pages;
 pub mod public;
 
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ pub struct Console {
     pub store: Option<Arc<Store>>,
     /// Registry, calendar and rules.
     pub policy: Arc<Policy>,
+    /// Development mode: pages take the viewer from `?as=`.
+    pub insecure_dev: bool,
 }
 
 /// The HTTP server failed.
@@ -56,6 +59,8 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .route("/public/penalties", get(public_penalties))
+        .route("/subject", get(subject_file))
+        .route("/leads", get(leads_board))
         .with_state(console);
     info!(addr = ?addr, "HTTP listening (/healthz, /metrics)");
     axum::serve(listener, app)
@@ -167,4 +172,72 @@ async fn public_penalties(
         )
             .into_response()
     }
+}
+
+/// `/subject` options.
+#[derive(serde::Deserialize)]
+struct SubjectQuery {
+    /// 统一社会信用代码 or 身份证号.
+    id: String,
+    /// The viewer (development mode).
+    #[serde(rename = "as")]
+    viewer: Option<String>,
+}
+
+/// Renders a page on the blocking pool (store reads) and answers with it or the refusal.
+async fn render(
+    console: Console,
+    viewer: Option<String>,
+    build: impl FnOnce(&Store, Option<&crate::domain::Agency>) -> Result<String, pages::Refusal>
+    + Send
+    + 'static,
+) -> axum::response::Response {
+    let Some(store) = console.store.clone() else {
+        return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        let viewer = pages::viewer(
+            &console.policy.registry,
+            console.insecure_dev,
+            viewer.as_deref(),
+        )?;
+        build(&store, viewer.as_ref())
+    })
+    .await;
+    match result {
+        Ok(Ok(html)) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+        Ok(Err(pages::Refusal::BadRequest(why))) => (StatusCode::BAD_REQUEST, why).into_response(),
+        Ok(Err(pages::Refusal::Forbidden(why))) => (StatusCode::FORBIDDEN, why).into_response(),
+        Ok(Err(pages::Refusal::Store(err))) => {
+            tracing::error!(error = %crate::telemetry::chain(&err), "console page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the store failed\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page task failed\n").into_response(),
+    }
+}
+
+/// 一企一档.
+async fn subject_file(
+    State(console): State<Console>,
+    Query(query): Query<SubjectQuery>,
+) -> axum::response::Response {
+    let viewer = query.viewer.clone();
+    render(console, viewer, move |store, viewer| {
+        pages::subject_file(store, viewer, &query.id)
+    })
+    .await
+}
+
+/// The leads board.
+async fn leads_board(
+    State(console): State<Console>,
+    Query(query): Query<pages::BoardQuery>,
+) -> axum::response::Response {
+    let viewer = query.viewer.clone();
+    render(console, viewer, move |store, viewer| {
+        pages::leads_board(store, viewer, &query)
+    })
+    .await
 }

@@ -22,7 +22,7 @@ use super::Shared;
 use super::status::ApiError;
 use crate::audit::Record;
 use crate::domain::access::{self, Access, Item};
-use crate::domain::{Agency, AgencyId, Alert, Payload, Registry, SubjectId};
+use crate::domain::{Agency, AgencyId, Alert, Registry, SubjectId};
 use crate::store::{ReferralRecord, StoredEvent};
 
 /// How callers are identified.
@@ -236,7 +236,7 @@ impl Shown {
 
     /// An event was shown, masked or not.
     pub(crate) fn event(&mut self, event: &StoredEvent, masked: bool) {
-        if !masked && is_personal(event) {
+        if !masked && event.is_personal() {
             self.push(
                 event.envelope.key().to_string(),
                 hex::encode(event.envelope.content_hash()),
@@ -276,30 +276,6 @@ impl Shown {
     pub(crate) fn audit(self, shared: &Shared) {
         shared.audit(self.records);
     }
-}
-
-/// Whether an event names a natural person.
-pub(crate) fn is_personal(event: &StoredEvent) -> bool {
-    matches!(
-        event.envelope.subject().map(|s| &s.id),
-        Some(SubjectId::Person(_))
-    ) || matches!(&event.envelope.payload, Payload::ReferralUpdate(_))
-}
-
-/// What a reader may see of a stored event (`None`: the development operator sees all).
-pub(crate) fn event_access(reader: Option<&Agency>, event: &StoredEvent) -> Access {
-    let Some(reader) = reader else {
-        return Access::Full;
-    };
-    let mut parties = event.delivered_to.clone();
-    parties.push(event.envelope.producer.clone());
-    let item = Item {
-        parties: &parties,
-        division: event.envelope.division(),
-        handling: event.envelope.handling,
-        referral: event.envelope.referral_key().is_some(),
-    };
-    access::access(reader, &item)
 }
 
 /// What a reader may see of a referral.

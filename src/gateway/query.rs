@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::identity::{Shown, event_access};
+use super::identity::Shown;
 use super::status::ApiError;
 use super::{Shared, convert, mask};
 use crate::domain::access::{self, Access};
@@ -41,7 +41,7 @@ fn page_size(v: &mut Violations, raw: u32) -> usize {
 /// Whether `reader` may see `event`: `None` if not, else whether masked. Notes full reads of
 /// personal data for the audit.
 fn visible(reader: Option<&Agency>, event: &StoredEvent, shown: &mut Shown) -> Option<bool> {
-    let masked = match event_access(reader, event) {
+    let masked = match event.access(reader) {
         Access::Denied => return None,
         Access::Masked => true,
         Access::Full => false,

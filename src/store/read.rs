@@ -334,3 +334,33 @@ impl Store {
         Ok((acknowledged, latest))
     }
 }
+
+impl StoredEvent {
+    /// Whether the event names a natural person (a referral step is about one's case).
+    pub fn is_personal(&self) -> bool {
+        matches!(
+            self.envelope.subject().map(|s| &s.id),
+            Some(crate::domain::SubjectId::Person(_))
+        ) || matches!(
+            &self.envelope.payload,
+            crate::domain::Payload::ReferralUpdate(_)
+        )
+    }
+
+    /// What `reader` may see of it (`None`: the development operator, who sees all), by the
+    /// rules of [`crate::domain::access`]: its parties are its producer and recipients.
+    pub fn access(&self, reader: Option<&crate::domain::Agency>) -> crate::domain::Access {
+        let Some(reader) = reader else {
+            return crate::domain::Access::Full;
+        };
+        let mut parties = self.delivered_to.clone();
+        parties.push(self.envelope.producer.clone());
+        let item = crate::domain::access::Item {
+            parties: &parties,
+            division: self.envelope.division(),
+            handling: self.envelope.handling,
+            referral: self.envelope.referral_key().is_some(),
+        };
+        crate::domain::access::access(reader, &item)
+    }
+}

@@ -9,7 +9,7 @@ use crate::security::person;
 use crate::support::{Log, TestServer, alert_of, lead, org, outcome};
 
 /// GET `path` over plain HTTP/1.1; (status code, body).
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream
         .write_all(

@@ -12,6 +12,7 @@ mod idempotency;
 mod inbox;
 mod kafka;
 mod limits;
+mod pages;
 mod process;
 mod rebuild;
 mod referrals;

@@ -1,0 +1,263 @@
+//! Console pages rendered on the server: the subject file (一企一档) and the leads board, each
+//! filtered and masked for the viewer by the same rules as the gRPC reads
+//! ([`crate::domain::access`]).
+//!
+//! Who views: in development mode (`--insecure-dev`) the viewer is the agency named by `?as=`
+//! (no `as`: the operator, who sees all). Without it the pages answer 403: the console does not
+//! yet take client certificates (docs/security.md).
+
+use crate::domain::access::{mask_name, mask_resident_id, may_survey};
+use crate::domain::calendar::CHINA;
+use crate::domain::money::yuan;
+use crate::domain::{
+    Access, Agency, AgencyId, LeadStatus, Payload, Registry, ResidentId, SubjectId, SubjectKey,
+    Uscc,
+};
+use crate::store::{LeadFilter, Store, StoreError, StoredEvent};
+
+use super::public::html_escape;
+
+/// A page the viewer may not have, or asked for wrongly.
+#[derive(Debug)]
+pub enum Refusal {
+    /// 400: the request names something that is not there or not valid.
+    BadRequest(String),
+    /// 403: not for this viewer.
+    Forbidden(String),
+    /// 500: the store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(err: StoreError) -> Self {
+        Refusal::Store(err)
+    }
+}
+
+/// The viewer named by `as`, in development mode.
+pub fn viewer(
+    registry: &Registry,
+    insecure_dev: bool,
+    named: Option<&str>,
+) -> Result<Option<Agency>, Refusal> {
+    if !insecure_dev {
+        return Err(Refusal::Forbidden(
+            "the console pages need the viewer's client certificate, which this version does not \
+             take yet; run with --insecure-dev for development or use the gRPC Query API"
+                .into(),
+        ));
+    }
+    let Some(named) = named.filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    AgencyId::parse(named)
+        .ok()
+        .and_then(|id| registry.get(&id).cloned())
+        .map(Some)
+        .ok_or_else(|| Refusal::BadRequest(format!("as: {named} is not a registered agency")))
+}
+
+fn cst(t: jiff::Timestamp) -> String {
+    CHINA.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}.num{{text-align:right}}\
+         </style></head><body><h1>{title}</h1>{body}</body></html>\n"
+    )
+}
+
+/// The party of an event as this viewer may see it: (name, id).
+fn party(event: &StoredEvent, masked: bool) -> (String, String) {
+    match event.envelope.subject() {
+        Some(subject) => match &subject.id {
+            SubjectId::Organization(code) => (subject.name.clone(), code.to_string()),
+            SubjectId::Person(id) if masked => {
+                (mask_name(&subject.name), mask_resident_id(id.as_str()))
+            }
+            SubjectId::Person(id) => (subject.name.clone(), id.as_str().to_owned()),
+        },
+        None => (String::new(), String::new()),
+    }
+}
+
+/// What an event says, in a few words.
+fn what(event: &StoredEvent) -> (String, String) {
+    match &event.envelope.payload {
+        Payload::Lead(lead) => (
+            "线索".into(),
+            format!(
+                "{} {} {}",
+                lead.domain.label(),
+                lead.offence_code,
+                lead.summary
+            ),
+        ),
+        Payload::CaseOutcome(outcome) => (
+            "处理结果".into(),
+            format!(
+                "{} {} 罚款 {} 元",
+                outcome.case_number,
+                outcome.offence_code,
+                yuan(outcome.fine_fen)
+            ),
+        ),
+        Payload::Referral(referral) => ("移送".into(), referral.case_number.clone()),
+        Payload::ReferralUpdate(update) => ("移送进展".into(), format!("{:?}", update.action)),
+    }
+}
+
+/// The key of a 统一社会信用代码 or 身份证号.
+fn subject_key(id: &str) -> Result<SubjectKey, Refusal> {
+    if let Ok(code) = Uscc::parse(id) {
+        return Ok(SubjectKey::organization(&code));
+    }
+    ResidentId::parse(id)
+        .map(|person| SubjectKey::person(&person))
+        .map_err(|_| {
+            Refusal::BadRequest(format!(
+                "id: {id} is neither a valid 统一社会信用代码 nor a valid 身份证号"
+            ))
+        })
+}
+
+/// 一企一档: everything about one subject the viewer may see, in log order.
+pub fn subject_file(store: &Store, viewer: Option<&Agency>, id: &str) -> Result<String, Refusal> {
+    let key = subject_key(id.trim())?;
+    let events = store.timeline(&key, None, 1_000)?.items;
+    let mut rows = String::new();
+    let mut shown = 0;
+    let mut name = String::new();
+    for event in &events {
+        let masked = match event.access(viewer) {
+            Access::Denied => continue,
+            Access::Masked => true,
+            Access::Full => false,
+        };
+        shown += 1;
+        let (party_name, _) = party(event, masked);
+        name = party_name;
+        let (kind, text) = what(event);
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{kind}</td><td>{}</td></tr>\n",
+            cst(event.envelope.produced_at),
+            html_escape(event.envelope.producer.as_str()),
+            html_escape(&text),
+        ));
+    }
+    let body = if shown == 0 {
+        "<p>没有可显示的记录（或不在您的辖区内）。</p>".to_owned()
+    } else {
+        format!(
+            "<p>当事人：{}</p><table><thead><tr><th>时间</th><th>机关</th><th>类别</th>\
+             <th>内容</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>",
+            html_escape(&name)
+        )
+    };
+    Ok(page("一企一档 · 当事人档案", &body))
+}
+
+/// Which leads the board shows.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct BoardQuery {
+    /// Division code prefix (default: the viewer's jurisdiction).
+    pub division: Option<String>,
+    /// `open`, `unassigned` or `closed`.
+    pub status: Option<String>,
+    /// The viewer (development mode).
+    #[serde(rename = "as")]
+    pub viewer: Option<String>,
+}
+
+/// The leads board: leads in the viewer's jurisdiction, newest division order, with where each
+/// stands; each row links to the subject's file.
+pub fn leads_board(
+    store: &Store,
+    viewer: Option<&Agency>,
+    query: &BoardQuery,
+) -> Result<String, Refusal> {
+    let own = viewer.map(|v| v.division.jurisdiction_prefix().to_owned());
+    let prefix = query
+        .division
+        .clone()
+        .filter(|d| !d.is_empty())
+        .or_else(|| own.clone())
+        .unwrap_or_default();
+    if let Some(viewer) = viewer
+        && !may_survey(viewer, &prefix)
+    {
+        return Err(Refusal::Forbidden(format!(
+            "{} may not list leads of division {prefix}",
+            viewer.id
+        )));
+    }
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some("open") => Some(LeadStatus::Open),
+        Some("unassigned") => Some(LeadStatus::Unassigned),
+        Some("closed") => Some(LeadStatus::Closed),
+        Some(other) => {
+            return Err(Refusal::BadRequest(format!(
+                "status: {other} is not open, unassigned or closed"
+            )));
+        }
+    };
+    let filter = LeadFilter {
+        division_prefix: prefix.clone(),
+        status,
+        ..LeadFilter::default()
+    };
+    let as_param = viewer.map_or(String::new(), |v| format!("&as={}", v.id));
+    let mut rows = String::new();
+    let mut shown = 0;
+    for (event, row) in store.list_leads(&filter, None, 500)?.items {
+        let masked = match event.access(viewer) {
+            Access::Denied => continue,
+            Access::Masked => true,
+            Access::Full => false,
+        };
+        shown += 1;
+        let (name, id) = party(&event, masked);
+        let (_, text) = what(&event);
+        let division = event
+            .envelope
+            .division()
+            .map_or("", |d| d.as_str())
+            .to_owned();
+        // A masked identity number cannot be looked up: no link.
+        let subject = if id.contains('*') {
+            html_escape(&name)
+        } else {
+            format!(
+                "<a href=\"/subject?id={}{as_param}\">{}</a>",
+                html_escape(&id),
+                html_escape(&name)
+            )
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{subject}</td><td>{}</td><td>{:?}</td></tr>\n",
+            cst(event.envelope.produced_at),
+            html_escape(&division),
+            html_escape(event.envelope.producer.as_str()),
+            html_escape(&text),
+            row.status,
+        ));
+    }
+    let body = format!(
+        "<form><input name=\"division\" value=\"{}\" placeholder=\"区划代码前缀\">\
+         <select name=\"status\"><option value=\"\">全部</option><option>open</option>\
+         <option>unassigned</option><option>closed</option></select>{}\
+         <button>筛选</button></form>\
+         <table><thead><tr><th>时间</th><th>区划</th><th>移交机关</th><th>当事人</th><th>线索</th>\
+         <th>状态</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>",
+        html_escape(&prefix),
+        viewer.map_or(String::new(), |v| format!(
+            "<input type=\"hidden\" name=\"as\" value=\"{}\">",
+            v.id
+        )),
+    );
+    Ok(page("线索看板", &body))
+}

@@ -1,0 +1,130 @@
+//! Console pages over HTTP: the subject file (一企一档) and the leads board, filtered to the
+//! viewer's jurisdiction and masked for its role.
+
+use crate::console::get;
+use crate::security::{LEVELS, person};
+use crate::support::{Log, TestServer, lead, org, outcome};
+
+/// A development broker whose registry has coordinators at every level (security::LEVELS).
+async fn server_with_levels() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.toml");
+    std::fs::write(
+        &file,
+        format!("{}\n{LEVELS}", xiezhi::config::SAMPLE_REGISTRY),
+    )
+    .unwrap();
+    let server = TestServer::start_with(Log::Embedded, |config| {
+        config.registry.file = file.clone();
+    })
+    .await;
+    (server, dir)
+}
+
+#[tokio::test]
+async fn the_subject_file_shows_every_agency_within_the_viewers_jurisdiction_masked_by_role() {
+    let (server, _dir) = server_with_levels().await;
+    let mut publisher = server.publisher();
+    publisher
+        .publish_lead(lead("file-1", org(5)))
+        .await
+        .unwrap();
+    publisher
+        .publish_outcome(outcome(
+            "file-2",
+            "330106-SCJG",
+            org(5),
+            Some(("330100-STHJ", "file-1")),
+        ))
+        .await
+        .unwrap();
+    publisher
+        .publish_lead(lead("file-3", person()))
+        .await
+        .unwrap();
+    server.wait_for_events(3).await;
+    let http = server.running().http_addr();
+
+    let (status, page) = get(http, &format!("/subject?id={}&as=330106-SFJ", org(5).id)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("一企一档"));
+    assert!(
+        page.contains("330100-STHJ") && page.contains("330106-SCJG"),
+        "events of both agencies: {page}"
+    );
+    assert!(page.contains("2 条"), "{page}");
+
+    // Another district's coordinator sees nothing of it.
+    let (status, page) = get(http, &format!("/subject?id={}&as=330102-SFJ", org(5).id)).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("330100-STHJ"), "{page}");
+    assert!(page.contains("没有可显示的记录"));
+
+    // A coordinator sees a person's file masked; a party in full.
+    let (_, page) = get(http, &format!("/subject?id={}&as=330106-SFJ", person().id)).await;
+    assert!(page.contains("张*") && !page.contains("张三"), "{page}");
+    let (_, page) = get(http, &format!("/subject?id={}&as=330100-STHJ", person().id)).await;
+    assert!(page.contains("张三"), "{page}");
+
+    let (status, body) = get(http, "/subject?id=12345&as=330106-SFJ").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("id: 12345"), "{body}");
+    let (status, body) = get(http, &format!("/subject?id={}&as=999999-XX", org(5).id)).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("not a registered agency"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_leads_board_filters_by_division_and_keeps_to_the_viewers_jurisdiction() {
+    let (server, _dir) = server_with_levels().await;
+    let mut publisher = server.publisher();
+    publisher
+        .publish_lead(lead("board-1", org(11)))
+        .await
+        .unwrap();
+    let mut elsewhere = lead("board-2", org(12));
+    elsewhere.lead.as_mut().unwrap().division = "330102".into();
+    publisher.publish_lead(elsewhere).await.unwrap();
+    server.wait_for_events(2).await;
+    let http = server.running().http_addr();
+
+    let (status, page) = get(http, "/leads?as=330100-SFJ").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&org(11).name) && page.contains(&org(12).name),
+        "{page}"
+    );
+    let (_, page) = get(http, "/leads?as=330100-SFJ&division=330102").await;
+    assert!(
+        !page.contains(&org(11).name) && page.contains(&org(12).name),
+        "{page}"
+    );
+    let (_, page) = get(http, "/leads?as=330100-SFJ&status=closed").await;
+    assert!(page.contains("0 条"), "{page}");
+
+    // The county coordinator sees its county only, and may not widen the view.
+    let (_, page) = get(http, "/leads?as=330106-SFJ").await;
+    assert!(
+        page.contains(&org(11).name) && !page.contains(&org(12).name),
+        "{page}"
+    );
+    let (status, body) = get(http, "/leads?as=330106-SFJ&division=3301").await;
+    assert_eq!(status, 403, "{body}");
+    // Police do not survey leads.
+    let (status, _) = get(http, "/leads?as=330106-GA").await;
+    assert_eq!(status, 403);
+    let (status, body) = get(http, "/leads?as=330100-SFJ&status=maybe").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("status: maybe"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_development_mode_the_pages_are_refused() {
+    let server = TestServer::start_tls("", |_| {}).await;
+    let (status, body) = get(server.running().http_addr(), "/leads?as=330100-SFJ").await;
+    assert_eq!(status, 403);
+    assert!(body.contains("client certificate"), "{body}");
+    server.stop().await;
+}
