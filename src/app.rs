@@ -234,6 +234,7 @@ pub async fn start(
             store: store.clone(),
             policy: policy.clone(),
             insecure_dev: security.insecure_dev,
+            clock: clock.clone(),
         },
         http_stop.clone(),
     ));

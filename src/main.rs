@@ -426,6 +426,10 @@ async fn run_demo(mut args: ServerArgs, rate: f64, duration: Option<u64>) -> any
         config.store.data_dir.display(),
         registry.len()
     );
+    let http = running.http_addr();
+    println!(
+        "xiezhi demo: console http://{http}/?as=330100-SFJ (leads: /leads, public feed: /public/penalties, metrics: /metrics)"
+    );
     let channel = client::connect(&endpoint, None).await?;
     let stop = CancellationToken::new();
     let simulation = tokio::spawn({

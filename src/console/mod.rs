@@ -2,6 +2,7 @@
 //! Prometheus, and the public disclosure feed `/public/penalties` ([`public`]). (The
 //! coordinator console's pages will live here too.) axum stays in this module.
 
+mod overview;
 pub mod pages;
 pub mod public;
 
@@ -37,6 +38,8 @@ pub struct Console {
     pub policy: Arc<Policy>,
     /// Development mode: pages take the viewer from `?as=`.
     pub insecure_dev: bool,
+    /// Now, for the pages' periods.
+    pub clock: Arc<dyn crate::domain::Clock>,
 }
 
 /// The HTTP server failed.
@@ -59,6 +62,7 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .route("/public/penalties", get(public_penalties))
+        .route("/", get(overview))
         .route("/subject", get(subject_file))
         .route("/leads", get(leads_board))
         .with_state(console);
@@ -238,6 +242,26 @@ async fn leads_board(
     let viewer = query.viewer.clone();
     render(console, viewer, move |store, viewer| {
         pages::leads_board(store, viewer, &query)
+    })
+    .await
+}
+
+/// `?as=` alone.
+#[derive(serde::Deserialize)]
+struct ViewerQuery {
+    /// The viewer (development mode).
+    #[serde(rename = "as")]
+    viewer: Option<String>,
+}
+
+/// The overview.
+async fn overview(
+    State(console): State<Console>,
+    Query(query): Query<ViewerQuery>,
+) -> axum::response::Response {
+    let now = console.clock.now();
+    render(console, query.viewer, move |store, viewer| {
+        overview::overview(store, viewer, now)
     })
     .await
 }

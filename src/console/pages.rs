@@ -61,12 +61,15 @@ fn cst(t: jiff::Timestamp) -> String {
     CHINA.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
-fn page(title: &str, body: &str) -> String {
+/// A page with the console's frame.
+pub(super) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}.num{{text-align:right}}\
-         </style></head><body><h1>{title}</h1>{body}</body></html>\n"
+         .overdue{{color:#b00}}</style></head><body><nav><a href=\"/\">总览</a> · \
+         <a href=\"/leads\">线索</a> · <a href=\"/public/penalties\">公示</a></nav>\
+         <h1>{title}</h1>{body}</body></html>\n"
     )
 }
 

@@ -335,6 +335,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The latest `limit` durable alerts whose division starts with `division_prefix` (all
+    /// alerts for an empty prefix), newest first.
+    pub fn latest_alerts(
+        &self,
+        division_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::Alert>, StoreError> {
+        let durable = self.durable_seq();
+        let mut out = Vec::new();
+        for entry in self.trees.alerts.iter().rev() {
+            let (key, raw) = entry.map_err(StoreError::sled("read"))?;
+            if keys::decode_u64(&key) > durable {
+                continue;
+            }
+            let alert: crate::domain::Alert = decode("alerts", &raw)?;
+            let within = alert
+                .division
+                .as_ref()
+                .map_or(division_prefix.is_empty(), |d| {
+                    d.as_str().starts_with(division_prefix)
+                });
+            if within {
+                out.push(alert);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl StoredEvent {
     /// Whether the event names a natural person (a referral step is about one's case).
     pub fn is_personal(&self) -> bool {

@@ -135,6 +135,7 @@ fn demo_runs_simulated_agencies_and_exits_cleanly() {
         "{stdout}"
     );
     assert!(stdout.contains("deliver "), "{stdout}");
+    assert!(stdout.contains("console http://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("events stored"), "{stdout}");
 }
 

@@ -128,3 +128,41 @@ async fn without_development_mode_the_pages_are_refused() {
     assert!(body.contains("client certificate"), "{body}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_overview_counts_the_jurisdiction_charts_its_days_and_lists_alerts() {
+    let (server, _dir) = server_with_levels().await;
+    let mut publisher = server.publisher();
+    publisher.publish_lead(lead("ov-1", org(21))).await.unwrap();
+    publisher.publish_lead(lead("ov-2", org(22))).await.unwrap();
+    let mut late = outcome("ov-3", "330106-SCJG", org(23), None);
+    late.outcome.as_mut().unwrap().decided_at = Some(prost_types::Timestamp {
+        seconds: jiff::Timestamp::now().as_second() - 30 * 86_400,
+        nanos: 0,
+    });
+    publisher.publish_outcome(late).await.unwrap();
+    server.wait_for_events(3).await;
+    let http = server.running().http_addr();
+
+    let (status, page) = get(http, "/?as=330100-SFJ").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("执法协同总览"));
+    assert!(page.contains("办理中 2"), "{page}");
+    assert!(page.contains("处理结果（30日内）：1"), "{page}");
+    assert!(page.contains("<svg") && page.contains("食品药品"), "{page}");
+    assert!(
+        page.contains("late_disclosure"),
+        "the 双公示 alert is listed: {page}"
+    );
+    assert!(page.contains("第四十八条"));
+
+    // Another district sees none of it; police get no overview.
+    let (_, page) = get(http, "/?as=330102-SFJ").await;
+    assert!(
+        !page.contains("办理中") && !page.contains("late_disclosure"),
+        "{page}"
+    );
+    let (status, _) = get(http, "/?as=330106-GA").await;
+    assert_eq!(status, 403);
+    server.stop().await;
+}
