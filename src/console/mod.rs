@@ -2,6 +2,7 @@
 //! Prometheus, and the public disclosure feed `/public/penalties` ([`public`]). (The
 //! coordinator console's pages will live here too.) axum stays in this module.
 
+mod boards;
 mod overview;
 pub mod pages;
 pub mod public;
@@ -65,6 +66,9 @@ pub async fn serve(
         .route("/", get(overview))
         .route("/subject", get(subject_file))
         .route("/leads", get(leads_board))
+        .route("/referrals", get(referral_pipeline))
+        .route("/alerts", get(alert_list))
+        .route("/penalties", get(penalty_report))
         .with_state(console);
     info!(addr = ?addr, "HTTP listening (/healthz, /metrics)");
     axum::serve(listener, app)
@@ -262,6 +266,48 @@ async fn overview(
     let now = console.clock.now();
     render(console, query.viewer, move |store, viewer| {
         overview::overview(store, viewer, now)
+    })
+    .await
+}
+
+/// The referral pipeline.
+async fn referral_pipeline(
+    State(console): State<Console>,
+    Query(query): Query<ViewerQuery>,
+) -> axum::response::Response {
+    let now = console.clock.now();
+    render(console, query.viewer, move |store, viewer| {
+        boards::referrals(store, viewer, now)
+    })
+    .await
+}
+
+/// The alerts.
+async fn alert_list(
+    State(console): State<Console>,
+    Query(query): Query<ViewerQuery>,
+) -> axum::response::Response {
+    render(console, query.viewer, boards::alerts).await
+}
+
+/// `/penalties` options.
+#[derive(serde::Deserialize)]
+struct PenaltyQuery {
+    /// The offence code.
+    offence: Option<String>,
+    /// The viewer (development mode).
+    #[serde(rename = "as")]
+    viewer: Option<String>,
+}
+
+/// The penalty consistency report.
+async fn penalty_report(
+    State(console): State<Console>,
+    Query(query): Query<PenaltyQuery>,
+) -> axum::response::Response {
+    let offence = query.offence.clone();
+    render(console, query.viewer, move |store, viewer| {
+        boards::penalties(store, viewer, offence.as_deref())
     })
     .await
 }

@@ -220,7 +220,7 @@ pub(super) fn overview(
         list(&referrals),
         chart(&per_day, CHINA.to_datetime(now).date()),
     );
-    Ok(page("执法协同总览", &body))
+    Ok(page("执法协同总览", &body, viewer))
 }
 
 #[cfg(test)]

@@ -61,14 +61,17 @@ fn cst(t: jiff::Timestamp) -> String {
     CHINA.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string()
 }
 
-/// A page with the console's frame.
-pub(super) fn page(title: &str, body: &str) -> String {
+/// A page with the console's frame; its links keep the viewer (`?as=`).
+pub(super) fn page(title: &str, body: &str, viewer: Option<&Agency>) -> String {
+    let q = viewer.map_or(String::new(), |v| format!("?as={}", v.id));
     format!(
         "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}.num{{text-align:right}}\
-         .overdue{{color:#b00}}</style></head><body><nav><a href=\"/\">总览</a> · \
-         <a href=\"/leads\">线索</a> · <a href=\"/public/penalties\">公示</a></nav>\
+         .overdue{{color:#b00}}</style></head><body><nav><a href=\"/{q}\">总览</a> · \
+         <a href=\"/leads{q}\">线索</a> · <a href=\"/referrals{q}\">移送</a> · \
+         <a href=\"/alerts{q}\">预警</a> · <a href=\"/penalties{q}\">处罚一致性</a> · \
+         <a href=\"/public/penalties\">公示</a></nav>\
          <h1>{title}</h1>{body}</body></html>\n"
     )
 }
@@ -160,7 +163,7 @@ pub fn subject_file(store: &Store, viewer: Option<&Agency>, id: &str) -> Result<
             html_escape(&name)
         )
     };
-    Ok(page("一企一档 · 当事人档案", &body))
+    Ok(page("一企一档 · 当事人档案", &body, viewer))
 }
 
 /// Which leads the board shows.
@@ -262,5 +265,5 @@ pub fn leads_board(
             v.id
         )),
     );
-    Ok(page("线索看板", &body))
+    Ok(page("线索看板", &body, viewer))
 }

@@ -166,3 +166,70 @@ async fn the_overview_counts_the_jurisdiction_charts_its_days_and_lists_alerts()
     assert_eq!(status, 403);
     server.stop().await;
 }
+
+/// The referral pipeline shows each referral in its state's column with the time left, red
+/// once overdue; the alerts page lists the overdue alert with its rule; the penalty report
+/// compares agencies.
+#[tokio::test]
+async fn the_referral_pipeline_marks_overdue_cases_and_the_alerts_page_lists_them() {
+    use std::sync::Arc;
+
+    use xiezhi::domain::ManualClock;
+    use xiezhi::proto::referrals_client::ReferralsClient;
+
+    let start: jiff::Timestamp = "2025-09-19T02:00:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let server =
+        TestServer::start_with_clock(Log::Embedded, |c| c.router.tick_ms = 50, clock.clone()).await;
+    ReferralsClient::new(server.channel.clone())
+        .refer(crate::referrals::refer(
+            "pipe-1",
+            "r-pipe",
+            "杭西市监案〔2025〕7号",
+            start,
+        ))
+        .await
+        .unwrap();
+    crate::referrals::wait_for_state(&server, "r-pipe", xiezhi::proto::ReferralState::Reported)
+        .await;
+    let http = server.running().http_addr();
+    let (status, page) = get(http, "/referrals?as=330100-SFJ").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Reported") && page.contains("r-pipe"),
+        "{page}"
+    );
+    assert!(
+        page.contains("剩余") && !page.contains("deadline overdue"),
+        "{page}"
+    );
+
+    clock.advance(jiff::SignedDuration::from_hours(4 * 24));
+    crate::referrals::wait_for_alert(&server, "330100-SFJ", xiezhi::proto::AlertKind::Overdue)
+        .await;
+    let (_, page) = get(http, "/referrals?as=330100-SFJ").await;
+    assert!(
+        page.contains("deadline overdue") && page.contains("逾期"),
+        "{page}"
+    );
+    assert!(
+        page.contains("330106-SCJG"),
+        "the party it waits on: {page}"
+    );
+
+    let (status, page) = get(http, "/alerts?as=330100-SFJ").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(">overdue<") && page.contains("Decree 310 Art. 5"),
+        "{page}"
+    );
+    let (status, _) = get(http, "/alerts?as=330106-GA").await;
+    assert_eq!(status, 403);
+
+    let (status, page) = get(http, "/penalties?as=330100-SFJ&offence=CL-140").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("处罚一致性"));
+    let (status, body) = get(http, "/penalties?as=330100-SFJ&offence=bad%20code").await;
+    assert_eq!(status, 400, "{body}");
+    server.stop().await;
+}

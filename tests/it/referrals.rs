@@ -107,7 +107,7 @@ async fn view(server: &TestServer, referral_id: &str) -> proto::ReferralView {
 }
 
 /// Waits until the referral reaches `state` in the router's store.
-async fn wait_for_state(
+pub(crate) async fn wait_for_state(
     server: &TestServer,
     referral_id: &str,
     state: proto::ReferralState,
@@ -145,7 +145,7 @@ async fn alerts(server: &TestServer, agency: &str) -> Vec<proto::Alert> {
 }
 
 /// Waits until `agency` has an alert of `kind`; returns all its alerts of that kind.
-async fn wait_for_alert(
+pub(crate) async fn wait_for_alert(
     server: &TestServer,
     agency: &str,
     kind: proto::AlertKind,
