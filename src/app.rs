@@ -235,6 +235,7 @@ pub async fn start(
             policy: policy.clone(),
             insecure_dev: security.insecure_dev,
             clock: clock.clone(),
+            shutdown: CancellationToken::new(),
         },
         http_stop.clone(),
     ));

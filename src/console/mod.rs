@@ -3,6 +3,7 @@
 //! coordinator console's pages will live here too.) axum stays in this module.
 
 mod boards;
+mod live;
 mod overview;
 pub mod pages;
 pub mod public;
@@ -41,6 +42,8 @@ pub struct Console {
     pub insecure_dev: bool,
     /// Now, for the pages' periods.
     pub clock: Arc<dyn crate::domain::Clock>,
+    /// Ends open live streams when the server stops (set by [`serve`]).
+    pub shutdown: CancellationToken,
 }
 
 /// The HTTP server failed.
@@ -55,9 +58,10 @@ pub struct ConsoleError {
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
-    console: Console,
+    mut console: Console,
     shutdown: CancellationToken,
 ) -> Result<(), ConsoleError> {
+    console.shutdown = shutdown.clone();
     let addr = listener.local_addr().ok();
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -67,6 +71,7 @@ pub async fn serve(
         .route("/subject", get(subject_file))
         .route("/leads", get(leads_board))
         .route("/referrals", get(referral_pipeline))
+        .route("/live", get(live_alerts))
         .route("/alerts", get(alert_list))
         .route("/penalties", get(penalty_report))
         .with_state(console);
@@ -310,4 +315,24 @@ async fn penalty_report(
         boards::penalties(store, viewer, offence.as_deref())
     })
     .await
+}
+
+/// Server-sent alerts for the viewer.
+async fn live_alerts(
+    State(console): State<Console>,
+    Query(query): Query<ViewerQuery>,
+) -> axum::response::Response {
+    let Some(store) = console.store.clone() else {
+        return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
+    };
+    match pages::viewer(
+        &console.policy.registry,
+        console.insecure_dev,
+        query.viewer.as_deref(),
+    ) {
+        Ok(viewer) => live::stream(store, viewer, console.shutdown.clone()),
+        Err(pages::Refusal::BadRequest(why)) => (StatusCode::BAD_REQUEST, why).into_response(),
+        Err(pages::Refusal::Forbidden(why)) => (StatusCode::FORBIDDEN, why).into_response(),
+        Err(pages::Refusal::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

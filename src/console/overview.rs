@@ -13,6 +13,16 @@ use crate::domain::calendar::CHINA;
 use crate::domain::{Access, Agency, Domain, LeadStatus, Payload};
 use crate::store::{LeadFilter, ReferralFilter, Store, StoredEvent};
 
+/// Shows alerts from `/live` as they are raised (the page's only script).
+const LIVE_SCRIPT: &str = "<script>\
+new EventSource('/live' + location.search).addEventListener('alert', (e) => {\
+  const a = JSON.parse(e.data);\
+  const li = document.createElement('li');\
+  li.textContent = a.raised_at + ' ' + a.kind + ' ' + a.title;\
+  if (a.kind === 'overdue') li.className = 'overdue';\
+  document.getElementById('live').prepend(li);\
+});</script>";
+
 /// Events the chart reads, newest first: a bound on the page's cost.
 const CHART_EVENTS: u64 = 50_000;
 /// Rows counted for leads and referrals.
@@ -213,6 +223,7 @@ pub(super) fn overview(
         "<p>辖区：{}</p><h2>线索</h2><ul>{}</ul><p>处理结果（30日内）：{outcomes}</p>\
          <h2>移送</h2><ul>{}</ul><p class=\"overdue\">逾期：{overdue}</p>\
          <h2>每日事件（30日，按领域）</h2>{}\
+         <h2>实时预警</h2><ul id=\"live\"></ul>{LIVE_SCRIPT}\
          <h2>最新预警</h2><table><thead><tr><th>时间</th><th>类别</th><th>规则</th><th>依据</th></tr>\
          </thead><tbody>{alert_rows}</tbody></table>",
         html_escape(&scope),

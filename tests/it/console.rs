@@ -140,3 +140,41 @@ async fn the_public_feed_shows_public_penalties_without_personal_data() {
     assert!(late[0].due.is_some());
     server.stop().await;
 }
+
+/// `/live` sends each new alert of the viewer's jurisdiction as a server-sent event.
+#[tokio::test]
+async fn live_alerts_arrive_as_server_sent_events() {
+    let server = TestServer::start(Log::Embedded).await;
+    let http = server.running().http_addr();
+    let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
+    stream
+        .write_all(
+            format!("GET /live?as=330100-SFJ HTTP/1.1\r\nHost: {http}\r\nAccept: text/event-stream\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // Let the stream open before the alert is raised.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut late = outcome("live-1", "330106-SCJG", org(31), None);
+    late.outcome.as_mut().unwrap().decided_at = Some(prost_types::Timestamp {
+        seconds: jiff::Timestamp::now().as_second() - 30 * 86_400,
+        nanos: 0,
+    });
+    server.publisher().publish_outcome(late).await.unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while !seen.contains("late_disclosure") && tokio::time::Instant::now() < deadline {
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), stream.read(&mut buf)).await
+        {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    assert!(seen.contains("event: alert"), "{seen}");
+    assert!(seen.contains("\"kind\":\"late_disclosure\""), "{seen}");
+    drop(stream);
+    server.stop().await;
+}
