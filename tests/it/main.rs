@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod browser;
 mod cli;
 mod console;
 mod durability;
