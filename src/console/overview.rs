@@ -30,8 +30,15 @@ const COUNT_LIMIT: usize = 100_000;
 /// Days the chart covers.
 const DAYS: i64 = 30;
 
-/// Events per (China-time day, domain).
-type PerDay = BTreeMap<(jiff::civil::Date, Domain), u64>;
+/// Events per (China-time day, key).
+type PerDay<K> = BTreeMap<(jiff::civil::Date, K), u64>;
+
+/// Events per day by domain and by publishing agency.
+struct Daily {
+    by_domain: PerDay<Domain>,
+    by_agency: PerDay<String>,
+    outcomes: u64,
+}
 
 fn domain_of(event: &StoredEvent) -> Option<Domain> {
     match &event.envelope.payload {
@@ -41,18 +48,21 @@ fn domain_of(event: &StoredEvent) -> Option<Domain> {
     }
 }
 
-/// Events per China-time day and domain over the last [`DAYS`], within `prefix` and visible to
-/// the viewer; and how many of them were outcomes.
+/// Events per China-time day by domain and by agency over the last [`DAYS`], within `prefix`
+/// and visible to the viewer; and how many of them were outcomes.
 fn per_day(
     store: &Store,
     viewer: Option<&Agency>,
     prefix: &str,
     now: Timestamp,
-) -> Result<(PerDay, u64), Refusal> {
+) -> Result<Daily, Refusal> {
     let since = now.checked_sub((DAYS * 24).hours()).unwrap_or(now);
     let after = store.durable_seq().saturating_sub(CHART_EVENTS);
-    let mut counts = BTreeMap::new();
-    let mut outcomes = 0;
+    let mut daily = Daily {
+        by_domain: BTreeMap::new(),
+        by_agency: BTreeMap::new(),
+        outcomes: 0,
+    };
     for event in store.events_after(after, CHART_EVENTS as usize)? {
         let within = event
             .envelope
@@ -61,17 +71,25 @@ fn per_day(
         if event.logged_at < since || !within || event.access(viewer) == Access::Denied {
             continue;
         }
-        outcomes += u64::from(matches!(event.envelope.payload, Payload::CaseOutcome(_)));
+        daily.outcomes += u64::from(matches!(event.envelope.payload, Payload::CaseOutcome(_)));
+        let day = CHINA.to_datetime(event.logged_at).date();
+        *daily
+            .by_agency
+            .entry((day, event.envelope.producer.to_string()))
+            .or_default() += 1;
         if let Some(domain) = domain_of(&event) {
-            let day = CHINA.to_datetime(event.logged_at).date();
-            *counts.entry((day, domain)).or_default() += 1;
+            *daily.by_domain.entry((day, domain)).or_default() += 1;
         }
     }
-    Ok((counts, outcomes))
+    Ok(daily)
 }
 
 /// Stacked bars: one per day, one colour per domain.
-fn chart(counts: &PerDay, today: jiff::civil::Date) -> String {
+fn chart<K: Ord + Clone>(
+    counts: &PerDay<K>,
+    keys: &[(K, String)],
+    today: jiff::civil::Date,
+) -> String {
     const COLOURS: [&str; 12] = [
         "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
         "#bcbd22", "#17becf", "#393b79", "#637939",
@@ -80,10 +98,9 @@ fn chart(counts: &PerDay, today: jiff::civil::Date) -> String {
         .rev()
         .filter_map(|n| today.checked_sub(n.days()).ok())
         .collect();
-    let total = |day| -> u64 {
-        counts
-            .range((day, Domain::ALL[0])..=(day, Domain::ALL[Domain::ALL.len() - 1]))
-            .map(|(_, n)| n)
+    let total = |day: jiff::civil::Date| -> u64 {
+        keys.iter()
+            .filter_map(|(k, _)| counts.get(&(day, k.clone())))
             .sum()
     };
     let max = days.iter().map(|d| total(*d)).max().unwrap_or(0).max(1) as f64;
@@ -96,8 +113,8 @@ fn chart(counts: &PerDay, today: jiff::civil::Date) -> String {
     for (i, day) in days.iter().enumerate() {
         let x = 40.0 + i as f64 * (bar + 2.0);
         let mut y = height;
-        for (c, domain) in Domain::ALL.iter().enumerate() {
-            let n = counts.get(&(*day, *domain)).copied().unwrap_or(0);
+        for (c, (key, label)) in keys.iter().enumerate() {
+            let n = counts.get(&(*day, key.clone())).copied().unwrap_or(0);
             if n == 0 {
                 continue;
             }
@@ -106,9 +123,9 @@ fn chart(counts: &PerDay, today: jiff::civil::Date) -> String {
             svg.push_str(&format!(
                 "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar}\" height=\"{h:.1}\" fill=\"{}\">\
                  <title>{} {} {n}</title></rect>",
-                COLOURS[c],
+                COLOURS[c % COLOURS.len()],
                 day,
-                domain.label()
+                html_escape(label)
             ));
         }
         if i % 5 == 0 {
@@ -123,18 +140,18 @@ fn chart(counts: &PerDay, today: jiff::civil::Date) -> String {
         "<text x=\"0\" y=\"12\">{max}</text><text x=\"0\" y=\"{height}\">0</text>"
     ));
     let mut x = 40.0;
-    for (c, domain) in Domain::ALL.iter().enumerate() {
-        if counts.keys().any(|(_, d)| d == domain) {
+    for (c, (key, label)) in keys.iter().enumerate() {
+        if counts.keys().any(|(_, k)| k == key) {
             svg.push_str(&format!(
                 "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/>\
                  <text x=\"{}\" y=\"{}\">{}</text>",
                 height + 30.0,
-                COLOURS[c],
+                COLOURS[c % COLOURS.len()],
                 x + 14.0,
                 height + 39.0,
-                domain.label()
+                html_escape(label)
             ));
-            x += 80.0;
+            x += 90.0;
         }
     }
     svg.push_str("</svg>");
@@ -193,7 +210,17 @@ pub(super) fn overview(
         .items
         .len();
     let alerts = store.latest_alerts(&prefix, 20)?;
-    let (per_day, outcomes) = per_day(store, viewer, &prefix, now)?;
+    let daily = per_day(store, viewer, &prefix, now)?;
+    let outcomes = daily.outcomes;
+    let today = CHINA.to_datetime(now).date();
+    let domains: Vec<(Domain, String)> = Domain::ALL
+        .iter()
+        .map(|d| (*d, d.label().to_owned()))
+        .collect();
+    let mut agencies: Vec<String> = daily.by_agency.keys().map(|(_, a)| a.clone()).collect();
+    agencies.sort();
+    agencies.dedup();
+    let agencies: Vec<(String, String)> = agencies.into_iter().map(|a| (a.clone(), a)).collect();
 
     let list = |counts: &BTreeMap<String, u64>| {
         counts
@@ -222,14 +249,15 @@ pub(super) fn overview(
     let body = format!(
         "<p>辖区：{}</p><h2>线索</h2><ul>{}</ul><p>处理结果（30日内）：{outcomes}</p>\
          <h2>移送</h2><ul>{}</ul><p class=\"overdue\">逾期：{overdue}</p>\
-         <h2>每日事件（30日，按领域）</h2>{}\
+         <h2>每日事件（30日，按领域）</h2>{}<h2>每日事件（30日，按机关）</h2>{}\
          <h2>实时预警</h2><ul id=\"live\"></ul>{LIVE_SCRIPT}\
          <h2>最新预警</h2><table><thead><tr><th>时间</th><th>类别</th><th>规则</th><th>依据</th></tr>\
          </thead><tbody>{alert_rows}</tbody></table>",
         html_escape(&scope),
         list(&leads),
         list(&referrals),
-        chart(&per_day, CHINA.to_datetime(now).date()),
+        chart(&daily.by_domain, &domains, today),
+        chart(&daily.by_agency, &agencies, today),
     );
     Ok(page("执法协同总览", &body, viewer))
 }
@@ -245,7 +273,11 @@ mod tests {
         counts.insert((today, Domain::Tax), 3);
         counts.insert((today, Domain::FoodDrug), 1);
         counts.insert((jiff::civil::date(2026, 11, 20), Domain::Tax), 2);
-        let svg = chart(&counts, today);
+        let keys: Vec<(Domain, String)> = Domain::ALL
+            .iter()
+            .map(|d| (*d, d.label().to_owned()))
+            .collect();
+        let svg = chart(&counts, &keys, today);
         assert_eq!(svg.matches("<title>").count(), 3);
         assert!(svg.contains("税务") && svg.contains("食品药品"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

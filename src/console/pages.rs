@@ -154,16 +154,57 @@ pub fn subject_file(store: &Store, viewer: Option<&Agency>, id: &str) -> Result<
             html_escape(&text),
         ));
     }
+    let alerts = subject_alerts(store, viewer, &key)?;
     let body = if shown == 0 {
         "<p>没有可显示的记录（或不在您的辖区内）。</p>".to_owned()
     } else {
         format!(
             "<p>当事人：{}</p><table><thead><tr><th>时间</th><th>机关</th><th>类别</th>\
-             <th>内容</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>",
+             <th>内容</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>{alerts}",
             html_escape(&name)
         )
     };
     Ok(page("一企一档 · 当事人档案", &body, viewer))
+}
+
+/// The alerts about a subject the viewer may see — as a party to them, or as a coordinator or
+/// procuratorate of their division — as a table (empty when there are none).
+fn subject_alerts(
+    store: &Store,
+    viewer: Option<&Agency>,
+    key: &SubjectKey,
+) -> Result<String, Refusal> {
+    let rows: String = store
+        .latest_alerts("", 10_000)?
+        .iter()
+        .filter(|a| a.subject.as_ref().is_some_and(|s| &s.key() == key))
+        .filter(|a| match viewer {
+            None => true,
+            Some(v) => {
+                a.parties.contains(&v.id)
+                    || a.division.as_ref().is_some_and(|d| {
+                        v.division.covers(d) && may_survey(v, v.division.jurisdiction_prefix())
+                    })
+            }
+        })
+        .map(|a| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                cst(a.raised_at),
+                a.kind.name(),
+                html_escape(&a.title),
+                html_escape(&a.citation)
+            )
+        })
+        .collect();
+    Ok(if rows.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>预警</h2><table><thead><tr><th>时间</th><th>类别</th><th>规则</th><th>依据</th>\
+             </tr></thead><tbody>{rows}</tbody></table>"
+        )
+    })
 }
 
 /// Which leads the board shows.
@@ -173,6 +214,14 @@ pub struct BoardQuery {
     pub division: Option<String>,
     /// `open`, `unassigned` or `closed`.
     pub status: Option<String>,
+    /// A domain, by its snake-case name (`food_drug`, `tax`, …).
+    pub domain: Option<String>,
+    /// Only leads this agency published.
+    pub agency: Option<String>,
+    /// Published on or after this day (China time, `YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Published before this day (China time, `YYYY-MM-DD`).
+    pub to: Option<String>,
     /// The viewer (development mode).
     #[serde(rename = "as")]
     pub viewer: Option<String>,
@@ -211,15 +260,49 @@ pub fn leads_board(
             )));
         }
     };
+    let domain = match query.domain.as_deref().filter(|d| !d.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            serde_json::from_value::<crate::domain::Domain>(serde_json::json!(name)).map_err(
+                |_| Refusal::BadRequest(format!("domain: {name} is not a domain (e.g. food_drug)")),
+            )?,
+        ),
+    };
+    let day = |field: &str, raw: Option<&str>| -> Result<Option<jiff::Timestamp>, Refusal> {
+        match raw.filter(|d| !d.is_empty()) {
+            None => Ok(None),
+            Some(text) => text
+                .parse::<jiff::civil::Date>()
+                .ok()
+                .and_then(|d| {
+                    CHINA
+                        .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                        .ok()
+                })
+                .map(Some)
+                .ok_or_else(|| {
+                    Refusal::BadRequest(format!("{field}: {text} is not a date (YYYY-MM-DD)"))
+                }),
+        }
+    };
     let filter = LeadFilter {
         division_prefix: prefix.clone(),
         status,
-        ..LeadFilter::default()
+        domain,
+        produced_from: day("from", query.from.as_deref())?,
+        produced_before: day("to", query.to.as_deref())?,
     };
+    let agency = query.agency.clone().filter(|a| !a.is_empty());
     let as_param = viewer.map_or(String::new(), |v| format!("&as={}", v.id));
     let mut rows = String::new();
     let mut shown = 0;
     for (event, row) in store.list_leads(&filter, None, 500)?.items {
+        if agency
+            .as_deref()
+            .is_some_and(|a| a != event.envelope.producer.as_str())
+        {
+            continue;
+        }
         let masked = match event.access(viewer) {
             Access::Denied => continue,
             Access::Masked => true,
@@ -255,7 +338,10 @@ pub fn leads_board(
     let body = format!(
         "<form><input name=\"division\" value=\"{}\" placeholder=\"区划代码前缀\">\
          <select name=\"status\"><option value=\"\">全部</option><option>open</option>\
-         <option>unassigned</option><option>closed</option></select>{}\
+         <option>unassigned</option><option>closed</option></select>\
+         <input name=\"domain\" placeholder=\"领域 (food_drug…)\">\
+         <input name=\"agency\" placeholder=\"机关代码\">\
+         <input name=\"from\" type=\"date\"><input name=\"to\" type=\"date\">{}\
          <button>筛选</button></form>\
          <table><thead><tr><th>时间</th><th>区划</th><th>移交机关</th><th>当事人</th><th>线索</th>\
          <th>状态</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>",

@@ -42,7 +42,14 @@ async fn the_subject_file_shows_every_agency_within_the_viewers_jurisdiction_mas
         .publish_lead(lead("file-3", person()))
         .await
         .unwrap();
-    server.wait_for_events(3).await;
+    // A penalty for it decided a month ago: published late, which raises a 双公示 alert.
+    let mut late = outcome("file-4", "330106-SCJG", org(5), None);
+    late.outcome.as_mut().unwrap().decided_at = Some(prost_types::Timestamp {
+        seconds: jiff::Timestamp::now().as_second() - 30 * 86_400,
+        nanos: 0,
+    });
+    publisher.publish_outcome(late).await.unwrap();
+    server.wait_for_events(4).await;
     let http = server.running().http_addr();
 
     let (status, page) = get(http, &format!("/subject?id={}&as=330106-SFJ", org(5).id)).await;
@@ -52,12 +59,19 @@ async fn the_subject_file_shows_every_agency_within_the_viewers_jurisdiction_mas
         page.contains("330100-STHJ") && page.contains("330106-SCJG"),
         "events of both agencies: {page}"
     );
-    assert!(page.contains("2 条"), "{page}");
+    assert!(page.contains("3 条"), "{page}");
+    assert!(
+        page.contains("<h2>预警</h2>") && page.contains("late_disclosure"),
+        "alerts about the subject inline: {page}"
+    );
 
     // Another district's coordinator sees nothing of it.
     let (status, page) = get(http, &format!("/subject?id={}&as=330102-SFJ", org(5).id)).await;
     assert_eq!(status, 200);
-    assert!(!page.contains("330100-STHJ"), "{page}");
+    assert!(
+        !page.contains("330100-STHJ") && !page.contains("late_disclosure"),
+        "{page}"
+    );
     assert!(page.contains("没有可显示的记录"));
 
     // A coordinator sees a person's file masked; a party in full.
@@ -102,6 +116,29 @@ async fn the_leads_board_filters_by_division_and_keeps_to_the_viewers_jurisdicti
     );
     let (_, page) = get(http, "/leads?as=330100-SFJ&status=closed").await;
     assert!(page.contains("0 条"), "{page}");
+    for (query, rows) in [
+        ("domain=food_drug", 2),
+        ("domain=tax", 0),
+        ("agency=330100-STHJ", 2),
+        ("agency=330106-SCJG", 0),
+        ("from=2000-01-01", 2),
+        ("to=2000-01-01", 0),
+    ] {
+        let (status, page) = get(http, &format!("/leads?as=330100-SFJ&{query}")).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert!(
+            page.contains(&format!("<p>{rows} 条</p>")),
+            "{query}: {page}"
+        );
+    }
+    for (query, field) in [
+        ("domain=bogus", "domain: bogus"),
+        ("from=yesterday", "from: yesterday"),
+    ] {
+        let (status, body) = get(http, &format!("/leads?as=330100-SFJ&{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body.contains(field), "{body}");
+    }
 
     // The county coordinator sees its county only, and may not widen the view.
     let (_, page) = get(http, "/leads?as=330106-SFJ").await;
@@ -150,6 +187,10 @@ async fn the_overview_counts_the_jurisdiction_charts_its_days_and_lists_alerts()
     assert!(page.contains("办理中 2"), "{page}");
     assert!(page.contains("处理结果（30日内）：1"), "{page}");
     assert!(page.contains("<svg") && page.contains("食品药品"), "{page}");
+    assert!(
+        page.contains("按机关") && page.contains("330100-STHJ</text>"),
+        "the per-agency chart names its agencies: {page}"
+    );
     assert!(
         page.contains("late_disclosure"),
         "the 双公示 alert is listed: {page}"
