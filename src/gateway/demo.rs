@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use super::client::ClientError;
 use super::convert::ts;
 use super::workload::{self, Rng};
-use crate::domain::{Agency, Registry};
+use crate::domain::{Agency, AgencyKind, Registry};
 use crate::proto;
 use crate::proto::publisher_client::PublisherClient;
 
@@ -51,6 +51,9 @@ struct Demo {
     stats: Arc<DemoStats>,
     rng: Mutex<Rng>,
     stop: CancellationToken,
+    registry: Registry,
+    /// The leads published, by event id: what a referral of one needs.
+    published: Mutex<std::collections::HashMap<String, proto::Lead>>,
 }
 
 impl Demo {
@@ -73,6 +76,12 @@ impl Demo {
             let mut rng = self.rng.lock().await;
             workload::lead(&mut rng, &event_id, producer, subject, divisions)
         };
+        if let Some(lead) = &request.lead {
+            self.published
+                .lock()
+                .await
+                .insert(event_id.clone(), lead.clone());
+        }
         let ack = PublisherClient::new(self.channel.clone())
             .publish_lead(request)
             .await?
@@ -149,6 +158,62 @@ impl Demo {
         Ok(())
     }
 
+    /// An agency told that its lead meets a prosecution threshold refers the case to the
+    /// nearest police (移送), as Decree 310 requires.
+    async fn refer(&self, agency: &Agency, alert: &proto::Alert) -> Result<(), ClientError> {
+        let Some(lead_ref) = alert.events.first() else {
+            return Ok(());
+        };
+        let Some(lead) = self.published.lock().await.remove(&lead_ref.event_id) else {
+            return Ok(());
+        };
+        // Decree 310 Art. 5: to the police of the agency's own division and level.
+        let Some(police) = self
+            .registry
+            .nearest_of_kind(&agency.division, AgencyKind::Police)
+            .first()
+            .map(|p| p.id.to_string())
+        else {
+            return Ok(());
+        };
+        let referral_id = self.next_id();
+        let document = |kind: proto::DocumentKind, name: &str| proto::Document {
+            name: name.to_owned(),
+            kind: kind as i32,
+            sha256: "0".repeat(64),
+        };
+        let request = proto::ReferRequest {
+            event_id: self.next_id(),
+            producer: agency.id.to_string(),
+            produced_at: Some(ts(jiff::Timestamp::now())),
+            handling: proto::HandlingCode::ShareWithinJurisdiction as i32,
+            referral: Some(proto::Referral {
+                referral_id: referral_id.clone(),
+                police: police.clone(),
+                case_number: format!("杭{}移〔2026〕{}号", agency.id.division(), referral_id),
+                subject: lead.subject.clone(),
+                division: lead.division.clone(),
+                domain: lead.domain,
+                offence_code: lead.offence_code.clone(),
+                summary: lead.summary.clone(),
+                facts: lead.facts.clone(),
+                documents: vec![
+                    document(proto::DocumentKind::TransferLetter, "涉嫌犯罪案件移送书"),
+                    document(proto::DocumentKind::InvestigationReport, "涉嫌犯罪案件调查报告"),
+                    document(proto::DocumentKind::ItemsList, "涉案物品清单"),
+                ],
+            }),
+        };
+        proto::referrals_client::ReferralsClient::new(self.channel.clone())
+            .refer(request)
+            .await?;
+        println!(
+            "refer    {:<12} case {referral_id} → {police}  ({})",
+            agency.id, alert.title
+        );
+        Ok(())
+    }
+
     /// One agency's inbox: print each delivery, answer leads it is responsible for, acknowledge.
     async fn inbox(self: Arc<Self>, agency: Agency) -> Result<(), ClientError> {
         let mut client = proto::inbox_client::InboxClient::new(self.channel.clone());
@@ -199,6 +264,13 @@ impl Demo {
                         "alert    {:<12} #{:<5} {kind}  {}  {}",
                         agency.id, delivery.cursor, alert.title, alert.detail
                     );
+                    if alert.kind == proto::AlertKind::PossibleCrime as i32
+                        && agency.kind == AgencyKind::Administrative
+                        && alert.events.first().is_some_and(|e| e.producer == agency.id.as_str())
+                        && let Err(err) = self.refer(&agency, alert).await
+                    {
+                        eprintln!("demo: referral by {} failed: {err}", agency.id);
+                    }
                 }
                 None => {}
             }
@@ -235,6 +307,8 @@ pub async fn run(
         stats: Arc::new(DemoStats::default()),
         rng: Mutex::new(rng),
         stop: stop.clone(),
+        registry: registry.clone(),
+        published: Mutex::new(std::collections::HashMap::new()),
     });
     let mut inboxes = tokio::task::JoinSet::new();
     for agency in registry.iter().cloned() {
