@@ -199,7 +199,10 @@ impl Demo {
                 facts: lead.facts.clone(),
                 documents: vec![
                     document(proto::DocumentKind::TransferLetter, "涉嫌犯罪案件移送书"),
-                    document(proto::DocumentKind::InvestigationReport, "涉嫌犯罪案件调查报告"),
+                    document(
+                        proto::DocumentKind::InvestigationReport,
+                        "涉嫌犯罪案件调查报告",
+                    ),
                     document(proto::DocumentKind::ItemsList, "涉案物品清单"),
                 ],
             }),
@@ -266,7 +269,10 @@ impl Demo {
                     );
                     if alert.kind == proto::AlertKind::PossibleCrime as i32
                         && agency.kind == AgencyKind::Administrative
-                        && alert.events.first().is_some_and(|e| e.producer == agency.id.as_str())
+                        && alert
+                            .events
+                            .first()
+                            .is_some_and(|e| e.producer == agency.id.as_str())
                         && let Err(err) = self.refer(&agency, alert).await
                     {
                         eprintln!("demo: referral by {} failed: {err}", agency.id);
