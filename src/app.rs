@@ -145,16 +145,19 @@ pub fn receipt_key_path(config: &Config) -> PathBuf {
     }
 }
 
+/// The fingerprints of revoked client certificates (validated with the configuration).
+fn revoked_fingerprints(security: &SecurityConfig) -> std::collections::HashSet<[u8; 32]> {
+    security
+        .revoked_certificates
+        .iter()
+        .filter_map(|f| crate::config::fingerprint(f))
+        .collect()
+}
+
 /// How callers are identified: certificates, or development tokens and headers.
 fn identity(security: &SecurityConfig) -> Identity {
     if !security.insecure_dev {
-        // Validated with the configuration.
-        let revoked = security
-            .revoked_certificates
-            .iter()
-            .filter_map(|f| crate::config::fingerprint(f))
-            .collect();
-        return Identity::Tls(revoked);
+        return Identity::Tls(revoked_fingerprints(security));
     }
     // Validated with the configuration.
     let tokens = security
@@ -227,16 +230,18 @@ pub async fn start(
             source,
         })?;
     let http_stop = CancellationToken::new();
+    let console = crate::console::Console {
+        bus: bus.clone(),
+        store: store.clone(),
+        policy: policy.clone(),
+        insecure_dev: security.insecure_dev,
+        clock: clock.clone(),
+        shutdown: CancellationToken::new(),
+        revoked: Arc::new(revoked_fingerprints(security)),
+    };
     let http = tokio::spawn(crate::console::serve(
         http_listener,
-        crate::console::Console {
-            bus: bus.clone(),
-            store: store.clone(),
-            policy: policy.clone(),
-            insecure_dev: security.insecure_dev,
-            clock: clock.clone(),
-            shutdown: CancellationToken::new(),
-        },
+        console.clone(),
         http_stop.clone(),
     ));
 
@@ -280,7 +285,18 @@ pub async fn start(
              they are. Never run an agency's data this way; see docs/security.md"
         );
     }
-    let gateway = tokio::spawn(gateway::serve(listener, shared, services, transport));
+    // The console's pages also on the TLS listener, for browsers with agency certificates.
+    let pages = crate::console::router(crate::console::Console {
+        shutdown: gateway_stop.clone(),
+        ..console
+    });
+    let gateway = tokio::spawn(gateway::serve(
+        listener,
+        shared,
+        services,
+        transport,
+        Some(pages),
+    ));
     info!(
         role = ?role,
         bus = ?config.bus.kind,

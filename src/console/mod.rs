@@ -3,6 +3,7 @@
 //! coordinator console's pages will live here too.) axum stays in this module.
 
 mod boards;
+mod handlers;
 mod live;
 mod overview;
 pub mod pages;
@@ -44,6 +45,8 @@ pub struct Console {
     pub clock: Arc<dyn crate::domain::Clock>,
     /// Ends open live streams when the server stops (set by [`serve`]).
     pub shutdown: CancellationToken,
+    /// SHA-256 fingerprints of revoked client certificates.
+    pub revoked: Arc<std::collections::HashSet<[u8; 32]>>,
 }
 
 /// The HTTP server failed.
@@ -55,6 +58,24 @@ pub struct ConsoleError {
     source: std::io::Error,
 }
 
+/// Every route: operations, the public feed, and the console's pages. Served on the plain
+/// HTTP listener and, for browsers with agency certificates, on the TLS listener of the gRPC
+/// gateway.
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .route("/public/penalties", get(public_penalties))
+        .route("/", get(handlers::overview))
+        .route("/subject", get(handlers::subject_file))
+        .route("/leads", get(handlers::leads_board))
+        .route("/referrals", get(handlers::referral_pipeline))
+        .route("/live", get(handlers::live_alerts))
+        .route("/alerts", get(handlers::alert_list))
+        .route("/penalties", get(handlers::penalty_report))
+        .with_state(console)
+}
+
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -63,18 +84,7 @@ pub async fn serve(
 ) -> Result<(), ConsoleError> {
     console.shutdown = shutdown.clone();
     let addr = listener.local_addr().ok();
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(render_metrics))
-        .route("/public/penalties", get(public_penalties))
-        .route("/", get(overview))
-        .route("/subject", get(subject_file))
-        .route("/leads", get(leads_board))
-        .route("/referrals", get(referral_pipeline))
-        .route("/live", get(live_alerts))
-        .route("/alerts", get(alert_list))
-        .route("/penalties", get(penalty_report))
-        .with_state(console);
+    let app = router(console);
     info!(addr = ?addr, "HTTP listening (/healthz, /metrics)");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -184,155 +194,5 @@ async fn public_penalties(
             public::html(&entries),
         )
             .into_response()
-    }
-}
-
-/// `/subject` options.
-#[derive(serde::Deserialize)]
-struct SubjectQuery {
-    /// 统一社会信用代码 or 身份证号.
-    id: String,
-    /// The viewer (development mode).
-    #[serde(rename = "as")]
-    viewer: Option<String>,
-}
-
-/// Renders a page on the blocking pool (store reads) and answers with it or the refusal.
-async fn render(
-    console: Console,
-    viewer: Option<String>,
-    build: impl FnOnce(&Store, Option<&crate::domain::Agency>) -> Result<String, pages::Refusal>
-    + Send
-    + 'static,
-) -> axum::response::Response {
-    let Some(store) = console.store.clone() else {
-        return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
-    };
-    let result = tokio::task::spawn_blocking(move || {
-        let viewer = pages::viewer(
-            &console.policy.registry,
-            console.insecure_dev,
-            viewer.as_deref(),
-        )?;
-        build(&store, viewer.as_ref())
-    })
-    .await;
-    match result {
-        Ok(Ok(html)) => {
-            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-        }
-        Ok(Err(pages::Refusal::BadRequest(why))) => (StatusCode::BAD_REQUEST, why).into_response(),
-        Ok(Err(pages::Refusal::Forbidden(why))) => (StatusCode::FORBIDDEN, why).into_response(),
-        Ok(Err(pages::Refusal::Store(err))) => {
-            tracing::error!(error = %crate::telemetry::chain(&err), "console page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the store failed\n").into_response()
-        }
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page task failed\n").into_response(),
-    }
-}
-
-/// 一企一档.
-async fn subject_file(
-    State(console): State<Console>,
-    Query(query): Query<SubjectQuery>,
-) -> axum::response::Response {
-    let viewer = query.viewer.clone();
-    render(console, viewer, move |store, viewer| {
-        pages::subject_file(store, viewer, &query.id)
-    })
-    .await
-}
-
-/// The leads board.
-async fn leads_board(
-    State(console): State<Console>,
-    Query(query): Query<pages::BoardQuery>,
-) -> axum::response::Response {
-    let viewer = query.viewer.clone();
-    render(console, viewer, move |store, viewer| {
-        pages::leads_board(store, viewer, &query)
-    })
-    .await
-}
-
-/// `?as=` alone.
-#[derive(serde::Deserialize)]
-struct ViewerQuery {
-    /// The viewer (development mode).
-    #[serde(rename = "as")]
-    viewer: Option<String>,
-}
-
-/// The overview.
-async fn overview(
-    State(console): State<Console>,
-    Query(query): Query<ViewerQuery>,
-) -> axum::response::Response {
-    let now = console.clock.now();
-    render(console, query.viewer, move |store, viewer| {
-        overview::overview(store, viewer, now)
-    })
-    .await
-}
-
-/// The referral pipeline.
-async fn referral_pipeline(
-    State(console): State<Console>,
-    Query(query): Query<ViewerQuery>,
-) -> axum::response::Response {
-    let now = console.clock.now();
-    render(console, query.viewer, move |store, viewer| {
-        boards::referrals(store, viewer, now)
-    })
-    .await
-}
-
-/// The alerts.
-async fn alert_list(
-    State(console): State<Console>,
-    Query(query): Query<ViewerQuery>,
-) -> axum::response::Response {
-    render(console, query.viewer, boards::alerts).await
-}
-
-/// `/penalties` options.
-#[derive(serde::Deserialize)]
-struct PenaltyQuery {
-    /// The offence code.
-    offence: Option<String>,
-    /// The viewer (development mode).
-    #[serde(rename = "as")]
-    viewer: Option<String>,
-}
-
-/// The penalty consistency report.
-async fn penalty_report(
-    State(console): State<Console>,
-    Query(query): Query<PenaltyQuery>,
-) -> axum::response::Response {
-    let offence = query.offence.clone();
-    render(console, query.viewer, move |store, viewer| {
-        boards::penalties(store, viewer, offence.as_deref())
-    })
-    .await
-}
-
-/// Server-sent alerts for the viewer.
-async fn live_alerts(
-    State(console): State<Console>,
-    Query(query): Query<ViewerQuery>,
-) -> axum::response::Response {
-    let Some(store) = console.store.clone() else {
-        return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
-    };
-    match pages::viewer(
-        &console.policy.registry,
-        console.insecure_dev,
-        query.viewer.as_deref(),
-    ) {
-        Ok(viewer) => live::stream(store, viewer, console.shutdown.clone()),
-        Err(pages::Refusal::BadRequest(why)) => (StatusCode::BAD_REQUEST, why).into_response(),
-        Err(pages::Refusal::Forbidden(why)) => (StatusCode::FORBIDDEN, why).into_response(),
-        Err(pages::Refusal::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

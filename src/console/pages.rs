@@ -2,9 +2,9 @@
 //! filtered and masked for the viewer by the same rules as the gRPC reads
 //! ([`crate::domain::access`]).
 //!
-//! Who views: in development mode (`--insecure-dev`) the viewer is the agency named by `?as=`
-//! (no `as`: the operator, who sees all). Without it the pages answer 403: the console does not
-//! yet take client certificates (docs/security.md).
+//! Who views: on the gateway's TLS listener, the agency its client certificate names (see
+//! `handlers.rs`); in development mode (`--insecure-dev`) the agency named by `?as=` (no `as`:
+//! the operator, who sees all). The plain HTTP listener serves no pages otherwise.
 
 use crate::domain::access::{mask_name, mask_resident_id, may_survey};
 use crate::domain::calendar::CHINA;
@@ -42,8 +42,8 @@ pub fn viewer(
 ) -> Result<Option<Agency>, Refusal> {
     if !insecure_dev {
         return Err(Refusal::Forbidden(
-            "the console pages need the viewer's client certificate, which this version does not \
-             take yet; run with --insecure-dev for development or use the gRPC Query API"
+            "the console pages need the viewer's client certificate: open them on the gateway's \
+             TLS address (https://<server.grpc_addr>/) with your agency certificate"
                 .into(),
         ));
     }

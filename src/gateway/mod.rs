@@ -165,6 +165,7 @@ pub async fn serve(
     shared: Arc<Shared>,
     services: Services,
     transport: Transport,
+    pages: Option<axum::Router>,
 ) -> Result<(), GatewayError> {
     let limit = shared.max_request_bytes.saturating_mul(DECODE_HEADROOM);
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -237,7 +238,7 @@ pub async fn serve(
         routes.add_service(referrals);
     }
     let shutdown = shared.shutdown.clone();
-    run_server(listener, transport, routes, async move {
+    run_server(listener, transport, routes, pages, async move {
         shutdown.cancelled().await;
         // Health checkers see the change before the listener closes.
         health
@@ -254,6 +255,7 @@ async fn run_server(
     listener: TcpListener,
     transport: Transport,
     routes: RoutesBuilder,
+    pages: Option<axum::Router>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), GatewayError> {
     let addr = listener.local_addr().ok();
@@ -264,12 +266,11 @@ async fn run_server(
     if let Some(tls) = transport.tls {
         builder = builder.tls_config(tls)?;
     }
-    let routes = Routes::from(
-        routes
-            .routes()
-            .into_axum_router()
-            .layer(axum::middleware::from_fn(clarify_transport_errors)),
-    );
+    let mut router = routes.routes().into_axum_router();
+    if let Some(pages) = pages {
+        router = router.merge(pages);
+    }
+    let routes = Routes::from(router.layer(axum::middleware::from_fn(clarify_transport_errors)));
     builder
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
@@ -293,5 +294,12 @@ pub async fn serve_noop(
         proto::publisher_server::PublisherServer::new(noop::NoopPublisher)
             .max_decoding_message_size(max_request_bytes.saturating_mul(DECODE_HEADROOM)),
     );
-    run_server(listener, transport, routes, shutdown.cancelled_owned()).await
+    run_server(
+        listener,
+        transport,
+        routes,
+        None,
+        shutdown.cancelled_owned(),
+    )
+    .await
 }

@@ -162,7 +162,10 @@ async fn without_development_mode_the_pages_are_refused() {
     let server = TestServer::start_tls("", |_| {}).await;
     let (status, body) = get(server.running().http_addr(), "/leads?as=330100-SFJ").await;
     assert_eq!(status, 403);
-    assert!(body.contains("client certificate"), "{body}");
+    assert!(
+        body.contains("client certificate") && body.contains("https://"),
+        "{body}"
+    );
     server.stop().await;
 }
 
@@ -272,5 +275,61 @@ async fn the_referral_pipeline_marks_overdue_cases_and_the_alerts_page_lists_the
     assert!(page.contains("处罚一致性"));
     let (status, body) = get(http, "/penalties?as=330100-SFJ&offence=bad%20code").await;
     assert_eq!(status, 400, "{body}");
+    server.stop().await;
+}
+
+/// GET `path` over HTTPS on the gateway's TLS listener, with `channel`'s client certificate.
+async fn https_get(channel: tonic::transport::Channel, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let request = http::Request::get(format!("https://127.0.0.1{path}"))
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let response = channel.oneshot(request).await.expect("HTTPS request");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// In production the console is on the gateway's TLS listener and the viewer is the agency
+/// its client certificate names: jurisdiction follows the certificate, `?as=` cannot change it,
+/// and the plain HTTP port serves no pages.
+#[tokio::test]
+async fn over_tls_the_viewer_is_the_agency_of_the_client_certificate() {
+    let server = TestServer::start_tls(LEVELS, |_| {}).await;
+    let mut publisher = xiezhi::proto::publisher_client::PublisherClient::new(
+        server.channel_as("330100-STHJ").await,
+    );
+    let mut here = lead("tls-1", org(51));
+    here.producer.clear();
+    publisher.publish_lead(here).await.unwrap();
+    let mut there = lead("tls-2", org(52));
+    there.producer.clear();
+    there.lead.as_mut().unwrap().division = "330102".into();
+    publisher.publish_lead(there).await.unwrap();
+    server.wait_for_events(2).await;
+
+    let county = server.channel_as("330106-SFJ").await;
+    let (status, page) = https_get(county.clone(), "/leads").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&org(51).name) && !page.contains(&org(52).name),
+        "{page}"
+    );
+    let (status, body) = https_get(county, "/leads?as=330100-SFJ").await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("330106-SFJ may not view as 330100-SFJ"),
+        "{body}"
+    );
+    let (status, page) = https_get(server.channel_as("330100-SFJ").await, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("办理中 2"), "{page}");
+    // gRPC still works beside the pages on the same listener (the publishes above), and the
+    // plain HTTP port keeps to operations and the public feed.
+    let (status, _) = get(server.running().http_addr(), "/leads").await;
+    assert_eq!(status, 403);
+    let (status, _) = get(server.running().http_addr(), "/healthz").await;
+    assert_eq!(status, 200);
     server.stop().await;
 }

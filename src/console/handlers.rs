@@ -1,0 +1,181 @@
+//! The console pages' handlers: who the viewer is ([`Viewer`]), then the page built on the
+//! blocking pool (store reads), or the refusal as a status with a message.
+
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use super::{Console, boards, live, overview, pages};
+use crate::domain::{Agency, AgencyId};
+use crate::store::Store;
+
+/// `?as=` (development mode).
+#[derive(serde::Deserialize)]
+struct AsQuery {
+    #[serde(rename = "as")]
+    viewer: Option<String>,
+}
+
+/// The viewer of a page: the agency its TLS client certificate names (on the gateway's TLS
+/// listener), or in development mode the agency named by `?as=` (none: the operator).
+pub(super) struct Viewer(Option<Agency>);
+
+fn refusal(refusal: pages::Refusal) -> Response {
+    match refusal {
+        pages::Refusal::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
+        pages::Refusal::Forbidden(why) => (StatusCode::FORBIDDEN, why).into_response(),
+        pages::Refusal::Store(err) => {
+            tracing::error!(error = %crate::telemetry::chain(&err), "console page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the store failed\n").into_response()
+        }
+    }
+}
+
+/// The agency a client certificate names, as the gRPC gateway reads it.
+fn certified(console: &Console, der: &[u8], named: Option<&str>) -> Result<Agency, pages::Refusal> {
+    let fingerprint: [u8; 32] = Sha256::digest(der).into();
+    if console.revoked.contains(&fingerprint) {
+        return Err(pages::Refusal::Forbidden(
+            "this client certificate has been revoked".into(),
+        ));
+    }
+    let agency = crate::gateway::identity::agency_of_certificate(der)
+        .and_then(|id| AgencyId::parse(&id).ok())
+        .and_then(|id| console.policy.registry.get(&id).cloned())
+        .ok_or_else(|| {
+            pages::Refusal::Forbidden("the certificate names no registered agency".into())
+        })?;
+    match named.filter(|n| !n.is_empty()) {
+        Some(other) if other != agency.id.as_str() => Err(pages::Refusal::Forbidden(format!(
+            "{} may not view as {other}",
+            agency.id
+        ))),
+        _ => Ok(agency),
+    }
+}
+
+impl FromRequestParts<Console> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let named = Query::<AsQuery>::try_from_uri(&parts.uri)
+            .ok()
+            .and_then(|q| q.0.viewer);
+        let certificate = parts
+            .extensions
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|info| info.peer_certs())
+            .and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
+        let viewer = match certificate {
+            Some(der) => certified(console, &der, named.as_deref()).map(Some),
+            None => pages::viewer(
+                &console.policy.registry,
+                console.insecure_dev,
+                named.as_deref(),
+            ),
+        };
+        viewer.map(Viewer).map_err(refusal)
+    }
+}
+
+/// Builds a page on the blocking pool and answers with it or the refusal.
+async fn render(
+    console: Console,
+    viewer: Viewer,
+    build: impl FnOnce(&Store, Option<&Agency>) -> Result<String, pages::Refusal> + Send + 'static,
+) -> Response {
+    let Some(store) = console.store.clone() else {
+        return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
+    };
+    match tokio::task::spawn_blocking(move || build(&store, viewer.0.as_ref())).await {
+        Ok(Ok(html)) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+        Ok(Err(refused)) => refusal(refused),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page task failed\n").into_response(),
+    }
+}
+
+/// `/subject` options.
+#[derive(serde::Deserialize)]
+pub(super) struct SubjectQuery {
+    /// 统一社会信用代码 or 身份证号.
+    id: String,
+}
+
+/// 一企一档.
+pub(super) async fn subject_file(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<SubjectQuery>,
+) -> Response {
+    render(console, viewer, move |store, viewer| {
+        pages::subject_file(store, viewer, &query.id)
+    })
+    .await
+}
+
+/// The leads board.
+pub(super) async fn leads_board(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<pages::BoardQuery>,
+) -> Response {
+    render(console, viewer, move |store, viewer| {
+        pages::leads_board(store, viewer, &query)
+    })
+    .await
+}
+
+/// The overview.
+pub(super) async fn overview(State(console): State<Console>, viewer: Viewer) -> Response {
+    let now = console.clock.now();
+    render(console, viewer, move |store, viewer| {
+        overview::overview(store, viewer, now)
+    })
+    .await
+}
+
+/// The referral pipeline.
+pub(super) async fn referral_pipeline(State(console): State<Console>, viewer: Viewer) -> Response {
+    let now = console.clock.now();
+    render(console, viewer, move |store, viewer| {
+        boards::referrals(store, viewer, now)
+    })
+    .await
+}
+
+/// The alerts.
+pub(super) async fn alert_list(State(console): State<Console>, viewer: Viewer) -> Response {
+    render(console, viewer, boards::alerts).await
+}
+
+/// `/penalties` options.
+#[derive(serde::Deserialize)]
+pub(super) struct PenaltyQuery {
+    /// The offence code.
+    offence: Option<String>,
+}
+
+/// The penalty consistency report.
+pub(super) async fn penalty_report(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<PenaltyQuery>,
+) -> Response {
+    render(console, viewer, move |store, viewer| {
+        boards::penalties(store, viewer, query.offence.as_deref())
+    })
+    .await
+}
+
+/// Server-sent alerts for the viewer.
+pub(super) async fn live_alerts(State(console): State<Console>, viewer: Viewer) -> Response {
+    let Some(store) = console.store.clone() else {
+        return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
+    };
+    live::stream(store, viewer.0, console.shutdown.clone())
+}
