@@ -212,7 +212,7 @@ impl Router {
                 ApplyOutcome::Applied { kind, alerts, .. } => {
                     counts.applied += 1;
                     let metrics = crate::telemetry::metrics::metrics();
-                    metrics.applied(kind.name(), 1);
+                    metrics.applied(kind.name(), self.bus.kind(), 1);
                     for alert in alerts {
                         metrics.alert(alert.name());
                     }

@@ -102,9 +102,9 @@ impl Metrics {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// Events applied to the store by the router.
-    pub fn applied(&self, kind: &str, n: u64) {
-        self.applied.add(&[kind], n);
+    /// Events applied to the store by the router, from `bus`.
+    pub fn applied(&self, kind: &str, bus: &str, n: u64) {
+        self.applied.add(&[kind, bus], n);
     }
 
     /// A refused request: `reason` is the rule broken or the status code.
@@ -130,8 +130,8 @@ impl Metrics {
         family(
             &mut out,
             "xiezhi_events_applied_total",
-            "Events applied to the store by the router, by kind.",
-            &["kind"],
+            "Events applied to the store by the router, by kind and bus.",
+            &["kind", "bus"],
             &self.applied,
         );
         family(

@@ -53,7 +53,7 @@ async fn healthz_and_metrics_report_the_running_broker(log: Log) {
     };
     for expected in [
         format!("xiezhi_events_published_total{{kind=\"lead\",bus=\"{bus}\"}}"),
-        "xiezhi_events_applied_total{kind=\"lead\"}".to_owned(),
+        format!("xiezhi_events_applied_total{{kind=\"lead\",bus=\"{bus}\"}}"),
         "xiezhi_requests_rejected_total{reason=\"division".to_owned(),
         "# TYPE xiezhi_publish_latency_seconds histogram".to_owned(),
         "xiezhi_publish_latency_seconds_bucket{le=\"+Inf\"}".to_owned(),
