@@ -245,10 +245,12 @@ impl Demo {
                 .unwrap_or_default();
             match &delivery.item {
                 Some(proto::delivery::Item::Event(event)) => {
-                    let kind = if matches!(event.payload, Some(proto::envelope::Payload::Lead(_))) {
-                        "lead"
-                    } else {
-                        "outcome"
+                    let kind = match event.payload {
+                        Some(proto::envelope::Payload::Lead(_)) => "lead",
+                        Some(proto::envelope::Payload::CaseOutcome(_)) => "outcome",
+                        Some(proto::envelope::Payload::Referral(_)) => "referral",
+                        Some(proto::envelope::Payload::ReferralUpdate(_)) => "step",
+                        None => "event",
                     };
                     println!(
                         "deliver  {:<12} #{:<5} {kind:<8} {}/{}  ({reason})",
