@@ -2,7 +2,8 @@
 //! playwright-core (`tests/browser/console.mjs`) against a broker with data — the overview
 //! renders, the leads board filters, a subject file shows two agencies, an overdue referral is
 //! red, a district coordinator cannot see another district's leads, the public feed shows no
-//! 身份证号. Screenshots go to `target/browser/`. Never skipped: without Chromium or Node the
+//! 身份证号; and a browser holding an agency certificate opens the console over TLS. Screenshots
+//! go to `target/browser/`. Never skipped: without Chromium or Node the
 //! test fails and says what to install.
 
 use std::path::{Path, PathBuf};
@@ -134,5 +135,50 @@ async fn the_console_works_in_a_real_browser() {
         crate::cli::text(&out.stderr)
     );
     assert!(stdout.contains("it is red"), "{stdout}");
+    server.stop().await;
+}
+
+/// A browser holding an agency's client certificate opens the console on the gateway's TLS
+/// listener and sees what that agency may see.
+#[tokio::test]
+async fn a_browser_with_an_agency_certificate_opens_the_console_over_tls() {
+    let chromium = prerequisites();
+    let server = TestServer::start_tls(LEVELS, |_| {}).await;
+    let mut publisher = xiezhi::proto::publisher_client::PublisherClient::new(
+        server.channel_as("330100-STHJ").await,
+    );
+    let mut here = lead("btls-1", org(61));
+    here.producer.clear();
+    publisher.publish_lead(here).await.unwrap();
+    let mut there = lead("btls-2", org(62));
+    there.producer.clear();
+    there.lead.as_mut().unwrap().division = "330102".into();
+    publisher.publish_lead(there).await.unwrap();
+    server.wait_for_events(2).await;
+
+    let certs = server.certs();
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    let mut command = Command::new("node");
+    command
+        .arg(browser_dir().join("tls.mjs"))
+        .current_dir(browser_dir())
+        .env(
+            "BASE_URL",
+            format!("https://127.0.0.1:{}", server.running().grpc_addr().port()),
+        )
+        .env("CERT", certs.join("330106-SFJ.pem"))
+        .env("KEY", certs.join("330106-SFJ-key.pem"))
+        .env("CHROMIUM", &chromium)
+        .env("SHOTS", &shots)
+        .env("ORG_HERE", org(61).name)
+        .env("ORG_THERE", org(62).name);
+    let out = crate::cli::run_async(command).await;
+    let stdout = crate::cli::text(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the TLS browser test failed:\n{stdout}\n{}",
+        crate::cli::text(&out.stderr)
+    );
     server.stop().await;
 }
