@@ -219,8 +219,8 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
     let port = process::free_port()?;
     let config = broker_config(&options.config, &bench.work, port, &bench.run_id);
     let kafka = config.bus.kind == BusKind::Kafka;
-    let broker = match &options.target {
-        Some(_) => None,
+    let (broker, endpoint) = match &options.target {
+        Some(target) => (None, target.clone()),
         None => {
             let file = bench.work.join("broker.toml");
             let text = toml::to_string(&config)
@@ -232,13 +232,10 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
                 "--config".into(),
                 file.display().to_string(),
             ];
-            Some(Server::start(&args, port, &bench.work.join("broker.log")).await?)
+            let broker = Server::start(&args, port, &bench.work.join("broker.log")).await?;
+            let endpoint = broker.endpoint.clone();
+            (Some(broker), endpoint)
         }
-    };
-    let endpoint = match (&options.target, &broker) {
-        (Some(target), _) => target.clone(),
-        (None, Some(broker)) => broker.endpoint.clone(),
-        (None, None) => unreachable!("a broker is started when no target is given"),
     };
 
     let first = bench

@@ -5,11 +5,10 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{Console, boards, live, overview, pages};
-use crate::domain::{Agency, AgencyId};
+use crate::domain::Agency;
 use crate::store::Store;
 
 /// `?as=` (development mode).
@@ -34,20 +33,19 @@ fn refusal(refusal: pages::Refusal) -> Response {
     }
 }
 
-/// The agency a client certificate names, as the gRPC gateway reads it.
+/// The agency a client certificate names, by the gateway's own check; `?as=` may not name
+/// another.
 fn certified(console: &Console, der: &[u8], named: Option<&str>) -> Result<Agency, pages::Refusal> {
-    let fingerprint: [u8; 32] = Sha256::digest(der).into();
-    if console.revoked.contains(&fingerprint) {
-        return Err(pages::Refusal::Forbidden(
-            "this client certificate has been revoked".into(),
-        ));
-    }
-    let agency = crate::gateway::identity::agency_of_certificate(der)
-        .and_then(|id| AgencyId::parse(&id).ok())
-        .and_then(|id| console.policy.registry.get(&id).cloned())
-        .ok_or_else(|| {
-            pages::Refusal::Forbidden("the certificate names no registered agency".into())
-        })?;
+    let id =
+        crate::gateway::identity::certified_agency(der, &console.revoked, &console.policy.registry)
+            .map_err(|refusal| pages::Refusal::Forbidden(refusal.to_string()))?;
+    // certified_agency checked that the registry holds it.
+    let agency = console
+        .policy
+        .registry
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| pages::Refusal::Forbidden(format!("{id} is not a registered agency")))?;
     match named.filter(|n| !n.is_empty()) {
         Some(other) if other != agency.id.as_str() => Err(pages::Refusal::Forbidden(format!(
             "{} may not view as {other}",

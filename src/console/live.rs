@@ -41,27 +41,36 @@ pub(super) fn stream(
                 changed = durable.changed() => if changed.is_err() { return },
             }
             let now = *durable.borrow_and_update();
-            let found = {
-                let store = store.clone();
-                let prefix = prefix.clone();
-                tokio::task::spawn_blocking(move || store.latest_alerts(&prefix, 100)).await
-            };
-            let Ok(Ok(alerts)) = found else { continue };
-            for alert in alerts.into_iter().rev().filter(|a| a.id > seen) {
-                let data = serde_json::json!({
-                    "id": alert.id,
-                    "kind": alert.kind.name(),
-                    "title": alert.title,
-                    "citation": alert.citation,
-                    "division": alert.division.as_ref().map(|d| d.as_str().to_owned()),
-                    "raised_at": alert.raised_at.to_string(),
-                });
-                let event = Event::default()
-                    .event("alert")
-                    .id(alert.id.to_string())
-                    .data(data.to_string());
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
+            // Only alerts after the last one shown: a range read, page by page.
+            loop {
+                let found = {
+                    let store = store.clone();
+                    let prefix = prefix.clone();
+                    tokio::task::spawn_blocking(move || store.alerts_after(seen, &prefix, 100))
+                        .await
+                };
+                let Ok(Ok(alerts)) = found else { break };
+                let full = alerts.len() == 100;
+                for alert in alerts {
+                    seen = seen.max(alert.id);
+                    let data = serde_json::json!({
+                        "id": alert.id,
+                        "kind": alert.kind.name(),
+                        "title": alert.title,
+                        "citation": alert.citation,
+                        "division": alert.division.as_ref().map(|d| d.as_str().to_owned()),
+                        "raised_at": alert.raised_at.to_string(),
+                    });
+                    let event = Event::default()
+                        .event("alert")
+                        .id(alert.id.to_string())
+                        .data(data.to_string());
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+                if !full {
+                    break;
                 }
             }
             seen = seen.max(now);

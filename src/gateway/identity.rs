@@ -33,6 +33,38 @@ pub enum Identity {
     Dev(HashMap<String, AgencyId>),
 }
 
+/// Why a client certificate identifies no caller.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CertificateRefusal {
+    /// Its fingerprint is on the revocation list.
+    #[error("this client certificate has been revoked")]
+    Revoked([u8; 32]),
+    /// It names no agency.
+    #[error("the client certificate names no agency (SAN URI xiezhi://agency/<id> or CN)")]
+    NoAgency,
+    /// It names an agency the registry does not hold.
+    #[error("certificate names {0}, which is not a registered agency")]
+    Unregistered(String),
+}
+
+/// The registered agency a client certificate (DER) names, unless it is revoked — the one check
+/// behind gRPC callers and console viewers alike.
+pub(crate) fn certified_agency(
+    der: &[u8],
+    revoked: &HashSet<[u8; 32]>,
+    registry: &Registry,
+) -> Result<AgencyId, CertificateRefusal> {
+    let fingerprint: [u8; 32] = Sha256::digest(der).into();
+    if revoked.contains(&fingerprint) {
+        return Err(CertificateRefusal::Revoked(fingerprint));
+    }
+    let named = agency_of_certificate(der).ok_or(CertificateRefusal::NoAgency)?;
+    AgencyId::parse(&named)
+        .ok()
+        .filter(|id| registry.get(id).is_some())
+        .ok_or(CertificateRefusal::Unregistered(named))
+}
+
 /// The agency a certificate names: SAN URI `xiezhi://agency/<id>`, else the subject CN.
 pub(crate) fn agency_of_certificate(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -63,31 +95,27 @@ impl Shared {
                 let der = certs.first().ok_or_else(|| {
                     ApiError::Unauthenticated("a client certificate is required".into())
                 })?;
-                let fingerprint: [u8; 32] = Sha256::digest(der.as_ref()).into();
-                if revoked.contains(&fingerprint) {
-                    warn!(fingerprint = %hex::encode(fingerprint), audit = true, "revoked certificate refused");
-                    self.audit(vec![Record::new(
-                        "unknown",
-                        "denied revoked certificate",
-                        format!("certificate/{}", hex::encode(fingerprint)),
-                        "",
-                    )]);
-                    return Err(ApiError::Unauthenticated(
-                        "this client certificate has been revoked".into(),
-                    ));
-                }
-                let named = agency_of_certificate(der.as_ref()).ok_or_else(|| {
-                    ApiError::Unauthenticated("the client certificate names no agency (SAN URI xiezhi://agency/<id> or CN)".into())
-                })?;
-                let id = AgencyId::parse(&named)
-                    .ok()
-                    .filter(|id| self.policy.registry.get(id).is_some())
-                    .ok_or_else(|| {
-                        ApiError::PermissionDenied(format!(
-                            "certificate names {named}, which is not a registered agency"
+                match certified_agency(der.as_ref(), revoked, &self.policy.registry) {
+                    Ok(id) => Ok(Some(id)),
+                    Err(CertificateRefusal::Revoked(fingerprint)) => {
+                        warn!(fingerprint = %hex::encode(fingerprint), audit = true, "revoked certificate refused");
+                        self.audit(vec![Record::new(
+                            "unknown",
+                            "denied revoked certificate",
+                            format!("certificate/{}", hex::encode(fingerprint)),
+                            "",
+                        )]);
+                        Err(ApiError::Unauthenticated(
+                            CertificateRefusal::Revoked(fingerprint).to_string(),
                         ))
-                    })?;
-                Ok(Some(id))
+                    }
+                    Err(refusal @ CertificateRefusal::NoAgency) => {
+                        Err(ApiError::Unauthenticated(refusal.to_string()))
+                    }
+                    Err(refusal @ CertificateRefusal::Unregistered(_)) => {
+                        Err(ApiError::PermissionDenied(refusal.to_string()))
+                    }
+                }
             }
             Identity::Dev(tokens) => {
                 let metadata = request.metadata();

@@ -406,9 +406,10 @@ impl Store {
             .map_or(0, |raw| keys::decode_u64(&raw)))
     }
 
-    /// Number of events applied (durable or about to be).
+    /// Number of events applied and flushed (counted as batches are applied; sled walks a
+    /// tree to count it).
     pub fn event_count(&self) -> usize {
-        self.trees.events.len()
+        self.durable_event_count() as usize
     }
 
     /// Size of the database on disk, in bytes.

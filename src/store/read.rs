@@ -343,9 +343,30 @@ impl Store {
         division_prefix: &str,
         limit: usize,
     ) -> Result<Vec<crate::domain::Alert>, StoreError> {
+        self.alerts_in(self.trees.alerts.iter().rev(), division_prefix, limit)
+    }
+
+    /// Up to `limit` durable alerts raised after `after` (an alert id) whose division starts
+    /// with `division_prefix`, oldest first: what a live view has not shown yet.
+    pub fn alerts_after(
+        &self,
+        after: u64,
+        division_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::Alert>, StoreError> {
+        let start = after.saturating_add(1).to_be_bytes();
+        self.alerts_in(self.trees.alerts.range(start..), division_prefix, limit)
+    }
+
+    fn alerts_in(
+        &self,
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        division_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::Alert>, StoreError> {
         let durable = self.durable_seq();
         let mut out = Vec::new();
-        for entry in self.trees.alerts.iter().rev() {
+        for entry in entries {
             let (key, raw) = entry.map_err(StoreError::sled("read"))?;
             if keys::decode_u64(&key) > durable {
                 continue;

@@ -99,3 +99,44 @@ async fn streams_per_connection_are_bounded_and_streams_outlive_the_call_deadlin
     assert_eq!(crate::support::event_of(&delivery).event_id, "late");
     server.stop().await;
 }
+
+/// On a publish stream each event counts against the agency's rate like a unary call: beyond
+/// the burst, the event is answered RESOURCE_EXHAUSTED and the stream goes on.
+#[tokio::test]
+async fn stream_events_beyond_an_agencys_rate_are_refused_one_by_one() {
+    use xiezhi::proto::publish_stream_request::Event;
+    use xiezhi::proto::publish_stream_response::Result as Answer;
+
+    let server = TestServer::start_tls("", |config| {
+        config.security.publish_rate_per_sec = 1;
+        config.security.publish_burst = 3;
+    })
+    .await;
+    let requests: Vec<_> = (0..5)
+        .map(|n| {
+            let mut request = lead(&format!("sburst-{n}"), org(n));
+            request.producer.clear();
+            proto::PublishStreamRequest {
+                event: Some(Event::Lead(request)),
+            }
+        })
+        .collect();
+    let mut answers = PublisherClient::new(server.channel_as("330106-SCJG").await)
+        .publish_stream(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut codes = Vec::new();
+    while let Some(answer) = answers.message().await.unwrap() {
+        codes.push(match answer.result {
+            Some(Answer::Ack(_)) => 0,
+            Some(Answer::Error(error)) => error.code,
+            None => -1,
+        });
+    }
+    let exhausted = Code::ResourceExhausted as i32;
+    assert_eq!(codes, [0, 0, 0, exhausted, exhausted]);
+    server.wait_for_events(3).await;
+    assert_eq!(server.event_count(), 3);
+    server.stop().await;
+}
