@@ -403,18 +403,26 @@ pub async fn run(
     Ok(result)
 }
 
-/// Waits until deliveries stop arriving (half a second without one, 60 s at most), then
-/// stops the subscribers.
+/// Waits until deliveries stop arriving, then stops the subscribers. The quiet period only
+/// counts once a delivery has arrived: on Kafka the first one can trail the last
+/// acknowledgement by more than a second (consumer poll, router batch, offset commit), and
+/// stopping before it came left the delivered-latency figures empty. 60 s at most.
 async fn drain(counters: &Counters, stop: &CancellationToken) {
+    // Tokio's clock, so the test can run it on paused time.
+    use tokio::time::Instant;
+    const QUIET: Duration = Duration::from_secs(2);
     let limit = Instant::now() + Duration::from_secs(60);
     let mut seen = counters.delivered.load(Ordering::Relaxed);
+    let mut last_change = Instant::now();
     while Instant::now() < limit {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let now = counters.delivered.load(Ordering::Relaxed);
-        if now == seen {
+        if now != seen {
+            seen = now;
+            last_change = Instant::now();
+        } else if seen > 0 && last_change.elapsed() >= QUIET {
             break;
         }
-        seen = now;
     }
     stop.cancel();
 }
@@ -431,5 +439,40 @@ mod tests {
         assert_eq!(quantile_ms(&samples, 0.999), Some(999.0));
         assert_eq!(quantile_ms(&samples, 1.0), Some(1000.0));
         assert_eq!(quantile_ms(&[], 0.5), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn draining_waits_for_a_late_first_delivery_then_for_quiet() {
+        let counters = Arc::new(Counters::default());
+        let stop = CancellationToken::new();
+        let late = {
+            let counters = counters.clone();
+            tokio::spawn(async move {
+                // The first delivery 5 s after the last publish (a slow Kafka poll), then one
+                // more a second later.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                counters.delivered.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                counters.delivered.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+        let started = tokio::time::Instant::now();
+        drain(&counters, &stop).await;
+        late.await.unwrap();
+        assert!(stop.is_cancelled());
+        assert_eq!(counters.delivered.load(Ordering::Relaxed), 2);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(8), "stopped after {waited:?}");
+        assert!(waited < Duration::from_secs(9), "stopped after {waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn draining_gives_up_after_a_minute_without_deliveries() {
+        let counters = Counters::default();
+        let stop = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        drain(&counters, &stop).await;
+        assert!(stop.is_cancelled());
+        assert!(started.elapsed() >= Duration::from_secs(60));
     }
 }
