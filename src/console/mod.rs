@@ -1,6 +1,6 @@
 //! The broker's HTTP side: `/healthz` for orchestrators and load balancers, `/metrics` for
-//! Prometheus, and the public disclosure feed `/public/penalties` ([`public`]). (The
-//! coordinator console's pages will live here too.) axum stays in this module.
+//! Prometheus, the public disclosure feed `/public/penalties` ([`public`]), and the
+//! coordinator console's pages ([`pages`]). axum stays in this module.
 
 mod boards;
 mod handlers;
@@ -194,5 +194,77 @@ async fn public_penalties(
             public::html(&entries),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use rdkafka::mocking::MockCluster;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::bus::kafka::{KafkaBus, KafkaConfig};
+    use crate::domain::{Registry, SystemClock};
+
+    async fn probe(app: Router) -> (StatusCode, String) {
+        let response = app
+            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// On a one-thread runtime, as a probe would find a busy broker: a metadata call blocking
+    /// the runtime would hold the answer for librdkafka's 30 s admin timeout.
+    #[test]
+    fn healthz_says_503_naming_the_log_within_its_timeout_when_kafka_is_down() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(healthz_when_kafka_is_down());
+        // The abandoned metadata call is left to time out on its own thread.
+        runtime.shutdown_background();
+    }
+
+    async fn healthz_when_kafka_is_down() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("events", 2, 1).unwrap();
+        let config = KafkaConfig {
+            bootstrap: mock.bootstrap_servers(),
+            events_topic: "events".into(),
+            partitions: 2,
+            ..KafkaConfig::default()
+        };
+        let app = router(Console {
+            bus: Arc::new(KafkaBus::producer_only(&config).unwrap()),
+            store: None,
+            policy: Arc::new(Policy::with_registry(Registry::new(Vec::new()).unwrap())),
+            insecure_dev: false,
+            clock: Arc::new(SystemClock),
+            shutdown: CancellationToken::new(),
+            revoked: Arc::default(),
+        });
+        let (status, body) = probe(app.clone()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+
+        mock.broker_down(1).unwrap();
+        let started = Instant::now();
+        let (status, body) = probe(app).await;
+        let waited = started.elapsed();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body.starts_with("not ready\nlog: "), "{body}");
+        assert!(
+            waited < CHECK_TIMEOUT + Duration::from_secs(2),
+            "answered after {waited:?}"
+        );
     }
 }

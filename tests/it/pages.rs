@@ -279,7 +279,7 @@ async fn the_referral_pipeline_marks_overdue_cases_and_the_alerts_page_lists_the
 }
 
 /// GET `path` over HTTPS on the gateway's TLS listener, with `channel`'s client certificate.
-async fn https_get(channel: tonic::transport::Channel, path: &str) -> (u16, String) {
+pub async fn https_get(channel: tonic::transport::Channel, path: &str) -> (u16, String) {
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
     let request = http::Request::get(format!("https://127.0.0.1{path}"))

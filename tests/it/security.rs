@@ -619,6 +619,15 @@ async fn a_revoked_certificate_is_refused_and_the_others_still_work() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("revoked"), "{status:?}");
+    // The console's pages on the same listener refuse the certificate too.
+    let (status, page) = crate::pages::https_get(server.channel_as("330106-RSJ").await, "/").await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("revoked"), "{page}");
+    let (status, page) = crate::pages::https_get(server.channel_as("330100-SFJ").await, "/").await;
+    assert_eq!(
+        status, 200,
+        "a coordinator's certificate still opens the console: {page}"
+    );
     publish_as(&server, "330100-STHJ", lead("fine-1", person())).await;
     server.wait_for_events(1).await;
     assert!(

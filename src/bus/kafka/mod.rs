@@ -53,6 +53,18 @@ fn kafka_err(err: KafkaError) -> BusError {
     BusError::Kafka(err.to_string())
 }
 
+/// Runs a blocking librdkafka call (metadata, watermarks, committed offsets — each may wait
+/// up to [`ADMIN_TIMEOUT`] for a broker that is down) on tokio's blocking pool. On a runtime
+/// worker it would stall every task on that worker, and the callers' own timeouts (the health
+/// check's two seconds) could not fire until it returned.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, BusError> + Send + 'static,
+) -> Result<T, BusError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|err| BusError::Kafka(format!("blocking Kafka call did not finish: {err}")))?
+}
+
 impl KafkaConfig {
     fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -86,7 +98,7 @@ impl KafkaBus {
     }
 
     /// The producer side, without touching the topics.
-    fn producer_only(config: &KafkaConfig) -> Result<Self, BusError> {
+    pub(crate) fn producer_only(config: &KafkaConfig) -> Result<Self, BusError> {
         let producer: FutureProducer = config
             .client_config()
             .set("enable.idempotence", "true")
@@ -146,7 +158,7 @@ impl KafkaBus {
             }
         }
         self.verify_retention(&admin).await?;
-        let found = self.topic_partitions(&self.config.events_topic)?;
+        let found = self.topic_partitions(&self.config.events_topic).await?;
         if found != self.config.partitions {
             return Err(BusError::Topic {
                 topic: self.config.events_topic.clone(),
@@ -195,18 +207,22 @@ impl KafkaBus {
         })
     }
 
-    fn topic_partitions(&self, topic: &str) -> Result<u32, BusError> {
-        let metadata = self
-            .producer
-            .client()
-            .fetch_metadata(Some(topic), ADMIN_TIMEOUT)
-            .map_err(kafka_err)?;
-        let found = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map_or(0, |t| t.partitions().len());
-        Ok(found as u32)
+    async fn topic_partitions(&self, topic: &str) -> Result<u32, BusError> {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&topic), ADMIN_TIMEOUT)
+                .map_err(kafka_err)?;
+            let found = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .map_or(0, |t| t.partitions().len());
+            Ok(found as u32)
+        })
+        .await
     }
 
     fn group_consumer(
@@ -258,15 +274,21 @@ impl KafkaBus {
         Ok(consumer)
     }
 
-    fn watermarks(&self, topic: &str, partitions: u32) -> Result<Vec<(i64, i64)>, BusError> {
-        (0..partitions)
-            .map(|p| {
-                self.producer
-                    .client()
-                    .fetch_watermarks(topic, p as i32, ADMIN_TIMEOUT)
-                    .map_err(kafka_err)
-            })
-            .collect()
+    /// Low and high watermarks of each partition of `topic`.
+    async fn watermarks(&self, topic: &str, partitions: u32) -> Result<Vec<(i64, i64)>, BusError> {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        blocking(move || {
+            (0..partitions)
+                .map(|p| {
+                    producer
+                        .client()
+                        .fetch_watermarks(&topic, p as i32, ADMIN_TIMEOUT)
+                        .map_err(kafka_err)
+                })
+                .collect()
+        })
+        .await
     }
 }
 
@@ -484,7 +506,7 @@ impl Bus for KafkaBus {
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
-        let ends = self.watermarks(&self.config.dlq_topic, 1)?;
+        let ends = self.watermarks(&self.config.dlq_topic, 1).await?;
         let (low, high) = ends[0];
         if high <= low {
             return Ok(Vec::new());
@@ -517,7 +539,8 @@ impl Bus for KafkaBus {
 
     async fn end_offsets(&self) -> Result<Vec<u64>, BusError> {
         Ok(self
-            .watermarks(&self.config.events_topic, self.partitions)?
+            .watermarks(&self.config.events_topic, self.partitions)
+            .await?
             .into_iter()
             .map(|(_, high)| high.max(0) as u64)
             .collect())
@@ -530,24 +553,29 @@ impl Bus for KafkaBus {
             .set("group.id", group)
             .create()
             .map_err(kafka_err)?;
-        let mut partitions = TopicPartitionList::new();
-        for p in 0..self.partitions {
-            partitions.add_partition(&self.config.events_topic, p as i32);
-        }
-        let committed = consumer
-            .committed_offsets(partitions, ADMIN_TIMEOUT)
-            .map_err(kafka_err)?;
-        Ok((0..self.partitions)
-            .map(|p| {
-                match committed
-                    .find_partition(&self.config.events_topic, p as i32)
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(n)) => n.max(0) as u64,
-                    _ => 0,
-                }
-            })
-            .collect())
+        let topic = self.config.events_topic.clone();
+        let count = self.partitions;
+        blocking(move || {
+            let mut partitions = TopicPartitionList::new();
+            for p in 0..count {
+                partitions.add_partition(&topic, p as i32);
+            }
+            let committed = consumer
+                .committed_offsets(partitions, ADMIN_TIMEOUT)
+                .map_err(kafka_err)?;
+            Ok((0..count)
+                .map(|p| {
+                    match committed
+                        .find_partition(&topic, p as i32)
+                        .map(|e| e.offset())
+                    {
+                        Some(Offset::Offset(n)) => n.max(0) as u64,
+                        _ => 0,
+                    }
+                })
+                .collect())
+        })
+        .await
     }
 
     async fn close(&self) {
