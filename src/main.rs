@@ -15,6 +15,11 @@ use xiezhi::config::{BusKind, Config};
 use xiezhi::domain::SystemClock;
 use xiezhi::gateway::{client, demo};
 
+/// sled copies and frees tree nodes on every write; glibc's allocator spent a third of the
+/// apply path in malloc, free and arena locks, mimalloc far less (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Xiezhi (獬豸): a message broker for cross-department enforcement data — leads, case
 /// outcomes and criminal referrals between agencies, police and procuratorates.
 #[derive(Parser)]
