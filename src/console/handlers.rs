@@ -9,6 +9,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{Console, boards, live, overview, pages};
 use crate::domain::Agency;
+use crate::gateway::identity::{Shown, unaudited};
 use crate::store::Store;
 
 /// `?as=` (development mode).
@@ -79,21 +80,44 @@ impl FromRequestParts<Console> for Viewer {
     }
 }
 
-/// Builds a page on the blocking pool and answers with it or the refusal.
+/// Builds a page on the blocking pool and answers with it or the refusal. The full reads of
+/// personal data the page collected in `shown` are on the audit chain, durably, before it is
+/// sent (as for the gRPC reads); if they cannot be, the page is not sent (503).
 async fn render(
     console: Console,
     viewer: Viewer,
-    build: impl FnOnce(&Store, Option<&Agency>) -> Result<String, pages::Refusal> + Send + 'static,
+    page: &'static str,
+    build: impl FnOnce(&Store, Option<&Agency>, &mut Shown) -> Result<String, pages::Refusal>
+    + Send
+    + 'static,
 ) -> Response {
     let Some(store) = console.store.clone() else {
         return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
     };
-    match tokio::task::spawn_blocking(move || build(&store, viewer.0.as_ref())).await {
-        Ok(Ok(html)) => {
+    let built = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let viewer = viewer.0.as_ref();
+            let mut shown = Shown::new(viewer, page);
+            build(&store, viewer, &mut shown).map(|html| (html, shown.into_records()))
+        })
+        .await
+    };
+    let (html, reads) = match built {
+        Ok(Ok(built)) => built,
+        Ok(Err(refused)) => return refusal(refused),
+        Err(_) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "page task failed\n").into_response();
+        }
+    };
+    match store.audit_durably(reads, console.clock.now()).await {
+        Ok(entries) => {
+            if !entries.is_empty() {
+                tokio::spawn(async move { console.bus.archive(&entries).await });
+            }
             ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
         }
-        Ok(Err(refused)) => refusal(refused),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page task failed\n").into_response(),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, unaudited(&err)).into_response(),
     }
 }
 
@@ -110,9 +134,12 @@ pub(super) async fn subject_file(
     viewer: Viewer,
     Query(query): Query<SubjectQuery>,
 ) -> Response {
-    render(console, viewer, move |store, viewer| {
-        pages::subject_file(store, viewer, &query.id)
-    })
+    render(
+        console,
+        viewer,
+        "console subject",
+        move |store, viewer, shown| pages::subject_file(store, viewer, &query.id, shown),
+    )
     .await
 }
 
@@ -122,33 +149,46 @@ pub(super) async fn leads_board(
     viewer: Viewer,
     Query(query): Query<pages::BoardQuery>,
 ) -> Response {
-    render(console, viewer, move |store, viewer| {
-        pages::leads_board(store, viewer, &query)
-    })
+    render(
+        console,
+        viewer,
+        "console leads",
+        move |store, viewer, shown| pages::leads_board(store, viewer, &query, shown),
+    )
     .await
 }
 
 /// The overview.
 pub(super) async fn overview(State(console): State<Console>, viewer: Viewer) -> Response {
     let now = console.clock.now();
-    render(console, viewer, move |store, viewer| {
-        overview::overview(store, viewer, now)
-    })
+    // The overview, pipeline, alerts and penalties show no person in full.
+    render(
+        console,
+        viewer,
+        "console overview",
+        move |store, viewer, _| overview::overview(store, viewer, now),
+    )
     .await
 }
 
 /// The referral pipeline.
 pub(super) async fn referral_pipeline(State(console): State<Console>, viewer: Viewer) -> Response {
     let now = console.clock.now();
-    render(console, viewer, move |store, viewer| {
-        boards::referrals(store, viewer, now)
-    })
+    render(
+        console,
+        viewer,
+        "console referrals",
+        move |store, viewer, _| boards::referrals(store, viewer, now),
+    )
     .await
 }
 
 /// The alerts.
 pub(super) async fn alert_list(State(console): State<Console>, viewer: Viewer) -> Response {
-    render(console, viewer, boards::alerts).await
+    render(console, viewer, "console alerts", |store, viewer, _| {
+        boards::alerts(store, viewer)
+    })
+    .await
 }
 
 /// `/penalties` options.
@@ -164,9 +204,12 @@ pub(super) async fn penalty_report(
     viewer: Viewer,
     Query(query): Query<PenaltyQuery>,
 ) -> Response {
-    render(console, viewer, move |store, viewer| {
-        boards::penalties(store, viewer, query.offence.as_deref())
-    })
+    render(
+        console,
+        viewer,
+        "console penalties",
+        move |store, viewer, _| boards::penalties(store, viewer, query.offence.as_deref()),
+    )
     .await
 }
 

@@ -13,6 +13,7 @@ use crate::domain::{
     Access, Agency, AgencyId, LeadStatus, Payload, Registry, ResidentId, SubjectId, SubjectKey,
     Uscc,
 };
+use crate::gateway::identity::Shown;
 use crate::store::{LeadFilter, Store, StoreError, StoredEvent};
 
 use super::public::html_escape;
@@ -131,11 +132,16 @@ fn subject_key(id: &str) -> Result<SubjectKey, Refusal> {
 }
 
 /// 一企一档: everything about one subject the viewer may see, in log order.
-pub fn subject_file(store: &Store, viewer: Option<&Agency>, id: &str) -> Result<String, Refusal> {
+pub(crate) fn subject_file(
+    store: &Store,
+    viewer: Option<&Agency>,
+    id: &str,
+    audit: &mut Shown,
+) -> Result<String, Refusal> {
     let key = subject_key(id.trim())?;
     let events = store.timeline(&key, None, 1_000)?.items;
     let mut rows = String::new();
-    let mut shown = 0;
+    let mut count = 0;
     let mut name = String::new();
     for event in &events {
         let masked = match event.access(viewer) {
@@ -143,7 +149,8 @@ pub fn subject_file(store: &Store, viewer: Option<&Agency>, id: &str) -> Result<
             Access::Masked => true,
             Access::Full => false,
         };
-        shown += 1;
+        count += 1;
+        audit.event(event, masked);
         let (party_name, _) = party(event, masked);
         name = party_name;
         let (kind, text) = what(event);
@@ -155,12 +162,12 @@ pub fn subject_file(store: &Store, viewer: Option<&Agency>, id: &str) -> Result<
         ));
     }
     let alerts = subject_alerts(store, viewer, &key)?;
-    let body = if shown == 0 {
+    let body = if count == 0 {
         "<p>没有可显示的记录（或不在您的辖区内）。</p>".to_owned()
     } else {
         format!(
             "<p>当事人：{}</p><table><thead><tr><th>时间</th><th>机关</th><th>类别</th>\
-             <th>内容</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>{alerts}",
+             <th>内容</th></tr></thead><tbody>\n{rows}</tbody></table><p>{count} 条</p>{alerts}",
             html_escape(&name)
         )
     };
@@ -229,10 +236,11 @@ pub struct BoardQuery {
 
 /// The leads board: leads in the viewer's jurisdiction, newest division order, with where each
 /// stands; each row links to the subject's file.
-pub fn leads_board(
+pub(crate) fn leads_board(
     store: &Store,
     viewer: Option<&Agency>,
     query: &BoardQuery,
+    audit: &mut Shown,
 ) -> Result<String, Refusal> {
     let own = viewer.map(|v| v.division.jurisdiction_prefix().to_owned());
     let prefix = query
@@ -309,6 +317,7 @@ pub fn leads_board(
             Access::Full => false,
         };
         shown += 1;
+        audit.event(&event, masked);
         let (name, id) = party(&event, masked);
         let (_, text) = what(&event);
         let division = event

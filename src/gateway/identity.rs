@@ -229,20 +229,51 @@ impl Shared {
         self.audit(vec![Record::new(actor, format!("denied {what}"), "", "")]);
     }
 
-    /// Appends audit records where this process keeps the chain, and archives them.
+    /// Appends audit records where this process keeps the chain, and archives them. Durable
+    /// with the store's next flush: for refusals, which show nothing.
     pub(crate) fn audit(&self, records: Vec<Record>) {
         let Some(store) = &self.store else {
             return;
         };
         match store.audit(records, self.clock.now()) {
-            Ok(entries) if !entries.is_empty() => {
-                let bus = self.bus.clone();
-                tokio::spawn(async move { bus.archive(&entries).await });
-            }
-            Ok(_) => {}
+            Ok(entries) => self.archive(entries),
             Err(err) => warn!(error = %crate::telemetry::chain(&err), "audit append failed"),
         }
     }
+
+    /// Appends audit records and makes them durable before returning: a full read of personal
+    /// data is shown only once its record would survive a crash. If that fails, the read fails
+    /// (UNAVAILABLE) and nothing is shown.
+    pub(crate) async fn audit_durably(&self, records: Vec<Record>) -> Result<(), ApiError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        match store.audit_durably(records, self.clock.now()).await {
+            Ok(entries) => {
+                self.archive(entries);
+                Ok(())
+            }
+            Err(err) => Err(ApiError::Unavailable(unaudited(&err))),
+        }
+    }
+
+    /// Copies audit entries to the log's audit archive, in the background.
+    fn archive(&self, entries: Vec<crate::audit::Entry>) {
+        if !entries.is_empty() {
+            let bus = self.bus.clone();
+            tokio::spawn(async move { bus.archive(&entries).await });
+        }
+    }
+}
+
+/// Why a read whose audit record could not be made durable was refused (logged here, said to
+/// the caller by the gateway and the console alike).
+pub(crate) fn unaudited(err: &crate::store::StoreError) -> String {
+    let cause = crate::telemetry::chain(err);
+    warn!(error = %cause, "audit of a read failed; nothing shown");
+    format!(
+        "the read could not be recorded in the audit trail ({cause}); nothing was shown, try again"
+    )
 }
 
 /// Full reads of personal data, collected during a call and audited at its end.
@@ -300,9 +331,14 @@ impl Shown {
         ));
     }
 
-    /// Appends what was collected to the audit chain.
-    pub(crate) fn audit(self, shared: &Shared) {
-        shared.audit(self.records);
+    /// Appends what was collected to the audit chain, durably, before the caller answers.
+    pub(crate) async fn audit(self, shared: &Shared) -> Result<(), ApiError> {
+        shared.audit_durably(self.records).await
+    }
+
+    /// What was collected, for callers outside the gateway (the console's pages).
+    pub(crate) fn into_records(self) -> Vec<Record> {
+        self.records
     }
 }
 

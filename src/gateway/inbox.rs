@@ -98,20 +98,22 @@ async fn stream_deliveries(
         }
         let reader = shared.policy.registry.get(&agency);
         let mut audit = Shown::new(reader, "inbox");
-        let mut gone = false;
-        for (record, item) in &page {
-            let delivery = shown(record, item, &agency, &mut audit);
+        let deliveries: Vec<(u64, proto::Delivery)> = page
+            .iter()
+            .map(|(record, item)| (record.cursor, shown(record, item, &agency, &mut audit)))
+            .collect();
+        // The page counts as read once it is prepared: its audit record is durable before any
+        // of it goes out (a subscriber leaving mid-page was still sent the start of it).
+        if let Err(err) = audit.audit(&shared).await {
+            let _ = tx.send(Err(err.into())).await;
+            return;
+        }
+        for (at, delivery) in deliveries {
             if tx.send(Ok(delivery)).await.is_err() {
                 debug!(agency = %agency, cursor, "subscriber went away");
-                gone = true;
-                break;
+                return;
             }
-            cursor = record.cursor;
-        }
-        // What was handed to the stream counts as read.
-        audit.audit(&shared);
-        if gone {
-            return;
+            cursor = at;
         }
     }
 }

@@ -84,7 +84,7 @@ impl proto::query_server::Query for QueryService {
                 })
             })
             .collect();
-        shown.audit(&self.shared);
+        shown.audit(&self.shared).await?;
         Ok(Response::new(proto::SubjectTimelineResponse {
             events,
             next_page_token: page.next_token.unwrap_or_default(),
@@ -140,7 +140,7 @@ impl proto::query_server::Query for QueryService {
                 Some(summary)
             })
             .collect();
-        shown.audit(&self.shared);
+        shown.audit(&self.shared).await?;
         Ok(Response::new(proto::ListLeadsResponse {
             leads,
             next_page_token: page.next_token.unwrap_or_default(),

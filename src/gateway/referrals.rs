@@ -165,7 +165,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
                 return Err(self.shared.deny(&reader, &format!("referral {key}")).into());
             }
         };
-        shown.audit(&self.shared);
+        shown.audit(&self.shared).await?;
         Ok(Response::new(view))
     }
 
@@ -214,7 +214,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
             .iter()
             .filter_map(|record| self.view(reader.as_ref(), record, &mut shown))
             .collect();
-        shown.audit(&self.shared);
+        shown.audit(&self.shared).await?;
         Ok(Response::new(proto::ListReferralsResponse {
             referrals,
             next_page_token: page.next_token.unwrap_or_default(),

@@ -88,6 +88,21 @@ impl Store {
         }
     }
 
+    /// Appends `records` and flushes: they are durable when this returns. For full reads of
+    /// personal data, which are recorded before they are shown.
+    pub async fn audit_durably(
+        &self,
+        records: Vec<Record>,
+        at: Timestamp,
+    ) -> Result<Vec<Entry>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = self.audit(records, at)?;
+        self.flush().await?;
+        Ok(entries)
+    }
+
     /// Checks the whole chain; the number of entries, or where it breaks.
     pub fn verify_audit(&self) -> Result<Result<u64, audit::Broken>, StoreError> {
         let entries = self

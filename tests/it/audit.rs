@@ -204,3 +204,58 @@ async fn on_kafka_the_audit_chain_is_archived_to_the_audit_topic() {
     );
     server.stop().await;
 }
+
+/// A full read of personal data is on the audit chain, durably, before it is answered: a
+/// broker killed (SIGKILL) the moment a timeline about a person arrives still holds the read.
+#[tokio::test]
+async fn a_full_read_is_audited_durably_before_it_is_answered() {
+    use xiezhi::proto::publisher_client::PublisherClient;
+    use xiezhi::proto::query_client::QueryClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.display().to_string();
+    let (mut serve, channel) = crate::process::Proc::start(
+        &["serve", "--insecure-dev", "--data-dir", &data_arg],
+        None,
+        &dir.path().join("serve.log"),
+    )
+    .await;
+    let person = crate::security::person();
+    PublisherClient::new(channel.clone())
+        .publish_lead(lead("read-1", person.clone()))
+        .await
+        .unwrap();
+    let mut query = QueryClient::new(channel);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // The development operator reads in full.
+        let timeline = query
+            .subject_timeline(xiezhi::proto::SubjectTimelineRequest {
+                kind: person.kind,
+                id: person.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if !timeline.events.is_empty() {
+            serve.kill();
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lead was never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = Store::open(&data).unwrap();
+    let reads: Vec<xiezhi::audit::Entry> = store
+        .audit_tree()
+        .iter()
+        .map(|e| serde_json::from_slice(&e.unwrap().1).unwrap())
+        .filter(|e: &xiezhi::audit::Entry| e.action == "read timeline")
+        .collect();
+    assert_eq!(reads.len(), 1, "the answered read survives the kill");
+    assert!(reads[0].object.ends_with("/read-1"), "{:?}", reads[0]);
+}

@@ -79,6 +79,14 @@ async fn the_subject_file_shows_every_agency_within_the_viewers_jurisdiction_mas
     assert!(page.contains("张*") && !page.contains("张三"), "{page}");
     let (_, page) = get(http, &format!("/subject?id={}&as=330100-STHJ", person().id)).await;
     assert!(page.contains("张三"), "{page}");
+    // Only the full read is on the audit chain, as the party's.
+    let reads: Vec<_> = crate::security::audit_entries(&server)
+        .into_iter()
+        .filter(|e| e.action == "read console subject")
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].actor, "330100-STHJ");
+    assert!(reads[0].object.ends_with("/file-3"), "{:?}", reads[0]);
 
     let (status, body) = get(http, "/subject?id=12345&as=330106-SFJ").await;
     assert_eq!(status, 400);

@@ -105,7 +105,7 @@ async fn publish_as(server: &TestServer, agency: &str, mut request: proto::Publi
 }
 
 /// The audit chain's entries, in order.
-fn audit_entries(server: &TestServer) -> Vec<xiezhi::audit::Entry> {
+pub fn audit_entries(server: &TestServer) -> Vec<xiezhi::audit::Entry> {
     server
         .store()
         .audit_tree()
