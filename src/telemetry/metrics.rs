@@ -21,8 +21,13 @@ struct Family(Mutex<BTreeMap<Vec<String>, u64>>);
 impl Family {
     fn add(&self, labels: &[&str], n: u64) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(labels.iter().map(|l| (*l).to_owned()).collect())
-            .or_default() += n;
+        // Every publish counts here: find the existing series without building a key (a family
+        // holds a few dozen series at most); allocate only for a new one.
+        if let Some((_, count)) = map.iter_mut().find(|(key, _)| key.iter().eq(labels)) {
+            *count += n;
+        } else {
+            map.insert(labels.iter().map(|l| (*l).to_owned()).collect(), n);
+        }
     }
 
     fn snapshot(&self) -> BTreeMap<Vec<String>, u64> {
@@ -31,6 +36,7 @@ impl Family {
 }
 
 /// What the process has counted.
+#[derive(Default)]
 pub struct Metrics {
     published: Family,
     applied: Family,
@@ -44,15 +50,7 @@ pub struct Metrics {
 /// The process's metrics.
 pub fn metrics() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(|| Metrics {
-        published: Family::default(),
-        applied: Family::default(),
-        rejected: Family::default(),
-        alerts: Family::default(),
-        latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-        latency_count: AtomicU64::new(0),
-        latency_sum_us: AtomicU64::new(0),
-    })
+    METRICS.get_or_init(Metrics::default)
 }
 
 /// A gauge read at scrape time: name, help, and (labels, value) samples.
@@ -190,15 +188,7 @@ mod tests {
 
     #[test]
     fn counters_and_histogram_render_in_prometheus_text() {
-        let m = Metrics {
-            published: Family::default(),
-            applied: Family::default(),
-            rejected: Family::default(),
-            alerts: Family::default(),
-            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_count: AtomicU64::new(0),
-            latency_sum_us: AtomicU64::new(0),
-        };
+        let m = Metrics::default();
         m.published("lead", "embedded", Duration::from_millis(3));
         m.published("lead", "embedded", Duration::from_millis(30));
         m.rejected("uscc.checksum");

@@ -51,6 +51,29 @@ fn prerequisites() -> PathBuf {
     chromium
 }
 
+/// Runs `tests/browser/SCRIPT` with Node against Chromium, screenshots to `target/browser/`;
+/// fails with its output unless it succeeds, and returns what it printed.
+async fn run_script(chromium: &Path, script: &str, env: &[(&str, String)]) -> String {
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    let mut command = Command::new("node");
+    command
+        .arg(browser_dir().join(script))
+        .current_dir(browser_dir())
+        .env("CHROMIUM", chromium)
+        .env("SHOTS", &shots)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let out = crate::cli::run_async(command).await;
+    let stdout = crate::cli::text(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser test {script} failed (screenshots in {}):\n{stdout}\n{}",
+        shots.display(),
+        crate::cli::text(&out.stderr)
+    );
+    stdout
+}
+
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
     let chromium = prerequisites();
@@ -113,27 +136,19 @@ async fn the_console_works_in_a_real_browser() {
     crate::referrals::wait_for_alert(&server, "330100-SFJ", xiezhi::proto::AlertKind::Overdue)
         .await;
 
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
-    let base = format!("http://{}", server.running().http_addr());
-    let script = browser_dir().join("console.mjs");
-    let mut command = Command::new("node");
-    command
-        .arg(&script)
-        .current_dir(browser_dir())
-        .env("BASE_URL", &base)
-        .env("CHROMIUM", &chromium)
-        .env("SHOTS", &shots)
-        .env("ORG_CITY", org(41).id)
-        .env("ORG_OTHER", org(42).name);
-    let out = crate::cli::run_async(command).await;
-    let stdout = crate::cli::text(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the browser test failed (screenshot in {}):\n{stdout}\n{}",
-        shots.display(),
-        crate::cli::text(&out.stderr)
-    );
+    let stdout = run_script(
+        &chromium,
+        "console.mjs",
+        &[
+            (
+                "BASE_URL",
+                format!("http://{}", server.running().http_addr()),
+            ),
+            ("ORG_CITY", org(41).id),
+            ("ORG_OTHER", org(42).name),
+        ],
+    )
+    .await;
     assert!(stdout.contains("it is red"), "{stdout}");
     server.stop().await;
 }
@@ -157,28 +172,23 @@ async fn a_browser_with_an_agency_certificate_opens_the_console_over_tls() {
     server.wait_for_events(2).await;
 
     let certs = server.certs();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
-    let mut command = Command::new("node");
-    command
-        .arg(browser_dir().join("tls.mjs"))
-        .current_dir(browser_dir())
-        .env(
-            "BASE_URL",
-            format!("https://127.0.0.1:{}", server.running().grpc_addr().port()),
-        )
-        .env("CERT", certs.join("330106-SFJ.pem"))
-        .env("KEY", certs.join("330106-SFJ-key.pem"))
-        .env("CHROMIUM", &chromium)
-        .env("SHOTS", &shots)
-        .env("ORG_HERE", org(61).name)
-        .env("ORG_THERE", org(62).name);
-    let out = crate::cli::run_async(command).await;
-    let stdout = crate::cli::text(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the TLS browser test failed:\n{stdout}\n{}",
-        crate::cli::text(&out.stderr)
-    );
+    run_script(
+        &chromium,
+        "tls.mjs",
+        &[
+            (
+                "BASE_URL",
+                format!("https://127.0.0.1:{}", server.running().grpc_addr().port()),
+            ),
+            ("CERT", certs.join("330106-SFJ.pem").display().to_string()),
+            (
+                "KEY",
+                certs.join("330106-SFJ-key.pem").display().to_string(),
+            ),
+            ("ORG_HERE", org(61).name),
+            ("ORG_THERE", org(62).name),
+        ],
+    )
+    .await;
     server.stop().await;
 }
