@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{BusKind, Config};
 use crate::domain::{Registry, SystemClock};
-use crate::gateway::load::{self, Counters, LoadResult, LoadSpec, quantile_ms};
+use crate::gateway::load::{self, Counters, LoadResult, LoadSpec, Shape, quantile_ms};
 use process::Server;
 use report::{Figure, Report, SweepPoint};
 
@@ -72,18 +72,10 @@ pub struct BenchOptions {
     pub config: Config,
     /// A running broker to drive instead of starting one (no memory, disk or rebuild figures).
     pub target: Option<String>,
-    /// Concurrent clients.
-    pub clients: usize,
+    /// Clients, length of each phase (none given: 10 s), transport and subjects.
+    pub shape: Shape,
     /// Offered events/s; `None` for flat out then half of that.
     pub rate: Option<f64>,
-    /// Length of each load phase.
-    pub duration: Option<Duration>,
-    /// Events per load phase.
-    pub count: Option<u64>,
-    /// Publish over `PublishStream` instead of unary calls.
-    pub stream: bool,
-    /// Distinct subjects.
-    pub subjects: usize,
     /// Measure the ceilings too.
     pub baseline: bool,
     /// Offered-load sweep (for the chart).
@@ -117,17 +109,14 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 impl Bench {
     fn spec(&self, endpoint: &str, rate: Option<f64>, phase: &str) -> LoadSpec {
         let options = &self.options;
+        let mut shape = options.shape.clone();
+        if shape.duration.is_none() && shape.count.is_none() {
+            shape.duration = Some(DEFAULT_DURATION);
+        }
         LoadSpec {
             endpoint: endpoint.to_owned(),
-            clients: options.clients,
+            shape,
             rate,
-            duration: match (options.duration, options.count) {
-                (None, None) => Some(DEFAULT_DURATION),
-                (duration, _) => duration,
-            },
-            count: options.count,
-            stream: options.stream,
-            subjects: options.subjects,
             deliveries: true,
             run_id: format!("{}-{phase}", self.run_id),
         }
@@ -192,7 +181,7 @@ fn broker_config(base: &Config, work: &Path, port: u16, run_id: &str) -> Config 
 
 /// Runs the benchmark and reports what it measured.
 pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
-    if options.clients == 0 {
+    if options.shape.clients == 0 {
         return Err(BenchError::Options("--clients must be at least 1".into()));
     }
     let run_id = format!("bench-{}", jiff::Timestamp::now().as_millisecond());
@@ -308,7 +297,7 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
     }
     let figures = figures(Figures {
         kafka,
-        stream: options.stream,
+        stream: options.shape.stream,
         first: &first,
         half: half.as_ref(),
         peak_rss,
@@ -322,12 +311,12 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
         let title = format!(
             "xiezhi bench — {} bus, {}, {} clients",
             if kafka { "kafka" } else { "embedded" },
-            if options.stream {
+            if options.shape.stream {
                 "PublishStream"
             } else {
                 "unary"
             },
-            options.clients
+            options.shape.clients
         );
         std::fs::write(path, chart::svg(&title, &sweep))
             .map_err(BenchError::io("write the chart"))?;
@@ -355,11 +344,8 @@ async fn measure_ceilings(
     event_bytes: f64,
 ) -> Result<Ceilings, BenchError> {
     let endpoint = "http://unused";
-    let spec = LoadSpec {
-        // The same offered load as the flat-out phase.
-        count: bench.options.count,
-        ..bench.spec(endpoint, bench.options.rate, "noop")
-    };
+    // The same offered load as the flat-out phase.
+    let spec = bench.spec(endpoint, bench.options.rate, "noop");
     let noop_grpc = Some(ceilings::noop_grpc(bench, &spec).await?);
     let records = ceilings::sample_records(
         &bench.registry,
@@ -534,17 +520,17 @@ fn setup(options: &BenchOptions, kafka: bool, endpoint: &str) -> Vec<(String, St
         ),
         (
             "publish".into(),
-            if options.stream {
+            if options.shape.stream {
                 "PublishStream".into()
             } else {
                 "unary".into()
             },
         ),
-        ("clients".into(), options.clients.to_string()),
-        ("subjects".into(), options.subjects.to_string()),
+        ("clients".into(), options.shape.clients.to_string()),
+        ("subjects".into(), options.shape.subjects.to_string()),
         (
             "each phase".into(),
-            match (options.count, options.duration) {
+            match (options.shape.count, options.shape.duration) {
                 (Some(n), _) => format!("{n} events"),
                 (None, Some(d)) => format!("{} s", d.as_secs()),
                 (None, None) => format!("{} s", DEFAULT_DURATION.as_secs()),

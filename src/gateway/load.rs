@@ -28,15 +28,11 @@ use crate::proto;
 use crate::proto::publish_stream_request::Event;
 use crate::proto::publisher_client::PublisherClient;
 
-/// What load to offer.
+/// How the load is offered, the same in every phase of a bench run.
 #[derive(Clone, Debug)]
-pub struct LoadSpec {
-    /// The broker's gRPC endpoint, `http://host:port`.
-    pub endpoint: String,
+pub struct Shape {
     /// Concurrent clients, each on its own connection.
     pub clients: usize,
-    /// Events per second over all clients; `None` for flat out.
-    pub rate: Option<f64>,
     /// Stop after this long…
     pub duration: Option<Duration>,
     /// …or after this many events, whichever comes first.
@@ -45,6 +41,17 @@ pub struct LoadSpec {
     pub stream: bool,
     /// Distinct subjects the events are about.
     pub subjects: usize,
+}
+
+/// What load to offer.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    /// The broker's gRPC endpoint, `http://host:port`.
+    pub endpoint: String,
+    /// Clients, length, transport and subjects.
+    pub shape: Shape,
+    /// Events per second over all clients; `None` for flat out.
+    pub rate: Option<f64>,
     /// Subscribe to every inbox and time deliveries.
     pub deliveries: bool,
     /// Prefix of the event ids, unique per run.
@@ -144,14 +151,14 @@ impl Plan {
     /// The next event of client `client` and when it is due, or `None` when the run is over.
     fn next(&self, rng: &mut Rng, client: usize, sent: &mut u64) -> Option<(Event, Instant)> {
         let n = self.issued.fetch_add(1, Ordering::Relaxed);
-        if self.spec.count.is_some_and(|count| n >= count)
+        if self.spec.shape.count.is_some_and(|count| n >= count)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
         {
             return None;
         }
         let due = match self.spec.rate {
             Some(rate) => {
-                let per_client = rate / self.spec.clients as f64;
+                let per_client = rate / self.spec.shape.clients as f64;
                 self.start + Duration::from_secs_f64(*sent as f64 / per_client.max(1e-9))
             }
             None => Instant::now(),
@@ -340,7 +347,7 @@ pub async fn run(
     let mut rng = Rng::new(jiff::Timestamp::now().as_nanosecond() as u64);
     let divisions = workload::divisions(registry);
     let mut channels = Vec::new();
-    for _ in 0..spec.clients.max(1) {
+    for _ in 0..spec.shape.clients.max(1) {
         channels.push(connect(&spec.endpoint, None).await?);
     }
     let stop_subscribers = CancellationToken::new();
@@ -363,16 +370,16 @@ pub async fn run(
     let plan = Arc::new(Plan {
         spec: spec.clone(),
         producers: workload::producers(registry),
-        subjects: workload::subjects(&mut rng, &divisions, spec.subjects),
+        subjects: workload::subjects(&mut rng, &divisions, spec.shape.subjects),
         divisions,
         issued: AtomicU64::new(0),
-        deadline: spec.duration.map(|d| start + d),
+        deadline: spec.shape.duration.map(|d| start + d),
         start,
         counters: counters.clone(),
     });
     let mut clients = JoinSet::new();
     for (client, channel) in channels.into_iter().enumerate() {
-        if spec.stream {
+        if spec.shape.stream {
             clients.spawn(stream_client(plan.clone(), channel, client));
         } else {
             clients.spawn(unary_client(plan.clone(), channel, client));
