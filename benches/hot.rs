@@ -10,14 +10,14 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use xiezhi::domain::rules::{Context, Thresholds};
 use xiezhi::domain::{DivisionCode, Envelope, OffenceCode, Uscc};
-use xiezhi::gateway::fuzz;
 use xiezhi::proto;
+use xiezhi::testing;
 
-/// A lead as an environment bureau publishes it, timed just before [`fuzz::NOW`].
+/// A lead as an environment bureau publishes it, timed just before [`testing::NOW`].
 fn lead() -> proto::PublishLeadRequest {
     let body = "91330106000012345";
     let at = prost_types::Timestamp {
-        seconds: fuzz::NOW.as_second() - 60,
+        seconds: testing::NOW.as_second() - 60,
         nanos: 0,
     };
     proto::PublishLeadRequest {
@@ -49,10 +49,10 @@ fn lead() -> proto::PublishLeadRequest {
 fn hot(c: &mut Criterion) {
     let request = lead();
     c.bench_function("validate a lead", |b| {
-        b.iter(|| fuzz::validate_lead(black_box(&request)).expect("valid"))
+        b.iter(|| testing::validate_lead(black_box(&request)).expect("valid"))
     });
 
-    let envelope = fuzz::validate_lead(&request).expect("valid");
+    let envelope = testing::validate_lead(&request).expect("valid");
     let bytes = envelope.encode();
     c.bench_function("encode an envelope", |b| {
         b.iter(|| black_box(&envelope).encode())

@@ -41,5 +41,8 @@ pub mod domain;
 pub mod gateway;
 pub mod proto;
 pub mod router;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use xiezhi::app::Role;
 use xiezhi::config::{BusKind, Config};
 use xiezhi::domain::SystemClock;
-use xiezhi::gateway::{client, demo};
+use xiezhi::sim::{client, demo};
 
 /// sled copies and frees tree nodes on every write; glibc's allocator spent a third of the
 /// apply path in malloc, free and arena locks, mimalloc far less (docs/benchmarks.md).
@@ -264,7 +264,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let report = xiezhi::bench::run(xiezhi::bench::BenchOptions {
         config,
         target: args.target,
-        shape: xiezhi::gateway::load::Shape {
+        shape: xiezhi::sim::load::Shape {
             clients: args.clients,
             duration: args.duration_secs.map(Duration::from_secs),
             count: args.count,
@@ -287,21 +287,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 async fn bench_noop(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let config = Config::default();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let stop = CancellationToken::new();
-    let server = tokio::spawn(xiezhi::gateway::serve_noop(
-        listener,
-        xiezhi::gateway::Transport {
-            tls: None,
-            max_concurrent_streams: config.security.max_concurrent_streams,
-            timeout: Duration::from_secs(config.security.request_timeout_secs),
-        },
-        config.server.max_request_bytes,
-        stop.clone(),
-    ));
+    let server = tokio::spawn(xiezhi::bench::noop::serve(listener, stop.clone()));
     termination().await;
     stop.cancel();
     server.await.context("no-op server task")??;

@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xiezhi::gateway::fuzz::log_record(data);
+    xiezhi::testing::log_record(data);
 });

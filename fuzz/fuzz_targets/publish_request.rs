@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xiezhi::gateway::fuzz::publish_request(data);
+    xiezhi::testing::publish_request(data);
 });

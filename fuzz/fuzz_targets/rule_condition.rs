@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    xiezhi::gateway::fuzz::rule_condition(data);
+    xiezhi::testing::rule_condition(data);
 });

@@ -12,8 +12,8 @@ use super::{Bench, BenchError};
 use crate::bus::kafka::KafkaBus;
 use crate::config::KafkaConfig;
 use crate::domain::Registry;
-use crate::gateway::load::{self, Counters, LoadSpec};
-use crate::gateway::workload::{self, Rng};
+use crate::sim::load::{self, Counters, LoadSpec};
+use crate::sim::workload::{self, Rng};
 
 /// Records shaped like the run's events: the encoded requests of the same workload, keyed by
 /// event id.

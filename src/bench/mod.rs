@@ -1,5 +1,5 @@
 //! `xiezhi bench`: starts a broker as a child process (or targets a running one), drives it with
-//! the [`load`](crate::gateway::load) generator, and reports throughput, latency, router apply
+//! the [`load`](crate::sim::load) generator, and reports throughput, latency, router apply
 //! rate, memory and disk — each beside the ceiling measured on the same machine in the same run
 //! (`--baseline`), with the targets it is held to. See docs/benchmarks.md.
 //!
@@ -9,6 +9,7 @@
 
 mod ceilings;
 pub mod chart;
+pub mod noop;
 mod process;
 pub mod report;
 
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{BusKind, Config};
 use crate::domain::{Registry, SystemClock};
-use crate::gateway::load::{self, Counters, LoadResult, LoadSpec, Shape, quantile_ms};
+use crate::sim::load::{self, Counters, LoadResult, LoadSpec, Shape, quantile_ms};
 use process::Server;
 use report::{Figure, Report, SweepPoint};
 
@@ -41,7 +42,7 @@ pub enum BenchError {
     Server(String),
     /// The load generator could not talk to the broker.
     #[error(transparent)]
-    Client(#[from] crate::gateway::client::ClientError),
+    Client(#[from] crate::sim::client::ClientError),
     /// Kafka, its script or its tools failed.
     #[error("kafka: {0}")]
     Kafka(String),

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::BenchError;
-use crate::gateway::client::connect;
+use crate::sim::client::connect;
 
 /// A child server on a loopback port.
 pub(super) struct Server {

@@ -8,10 +8,10 @@
 //! [`status`].
 
 pub mod codec;
-mod convert;
+pub(crate) mod convert;
 pub mod identity;
 mod inbox;
-mod mask;
+pub(crate) mod mask;
 mod publisher;
 mod query;
 pub mod receipt;
@@ -19,13 +19,7 @@ mod referrals;
 pub mod status;
 pub mod tls;
 
-pub mod client;
-pub mod demo;
-#[doc(hidden)]
-pub mod fuzz;
-pub mod load;
-mod noop;
-pub mod workload;
+pub(crate) use publisher::STREAM_WINDOW;
 
 use std::sync::Arc;
 
@@ -279,19 +273,19 @@ async fn run_server(
     Ok(())
 }
 
-/// Serves a `Publisher` that answers every call at once without doing anything, on the same
-/// stack as [`serve`]: the cost of gRPC itself, the ceiling `xiezhi bench --baseline` measures
-/// the real publisher against.
-pub async fn serve_noop(
+/// Serves another `Publisher` on the same stack as [`serve`] (transport, limits, health): the
+/// no-op publisher of `xiezhi bench --baseline` measures what gRPC itself costs this way.
+pub async fn serve_publisher(
     listener: TcpListener,
     transport: Transport,
     max_request_bytes: usize,
+    publisher: impl proto::publisher_server::Publisher,
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
     let (_health, health_service) = tonic_health::server::health_reporter();
     let mut routes = RoutesBuilder::default();
     routes.add_service(health_service).add_service(
-        proto::publisher_server::PublisherServer::new(noop::NoopPublisher)
+        proto::publisher_server::PublisherServer::new(publisher)
             .max_decoding_message_size(max_request_bytes.saturating_mul(DECODE_HEADROOM)),
     );
     run_server(

@@ -129,11 +129,7 @@ async fn a_receipt_verifies_with_the_brokers_key_and_a_forged_one_does_not() {
     let dir = tempfile::tempdir().unwrap();
     for (name, ack, valid) in [("ack.json", &ack, true), ("forged.json", &forged, false)] {
         let file = dir.path().join(name);
-        std::fs::write(
-            &file,
-            xiezhi::gateway::client::to_json("xiezhi.v1.Ack", ack),
-        )
-        .unwrap();
+        std::fs::write(&file, xiezhi::sim::client::to_json("xiezhi.v1.Ack", ack)).unwrap();
         let mut command = xiezhi();
         command
             .args(["receipt", "verify", "--public-key", &public_key, "--ack"])

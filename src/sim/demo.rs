@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use super::client::ClientError;
-use super::convert::ts;
 use super::workload::{self, Rng};
 use crate::domain::{Agency, AgencyKind, Registry};
+use crate::gateway::convert::ts;
 use crate::proto;
 use crate::proto::publisher_client::PublisherClient;
 

@@ -9,7 +9,28 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::proto;
 
 /// The do-nothing publisher.
-pub(crate) struct NoopPublisher;
+struct NoopPublisher;
+
+/// Serves the do-nothing publisher on `listener` with the default transport settings of the
+/// gateway (plaintext, as the bench's broker runs), until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), crate::gateway::GatewayError> {
+    let config = crate::config::Config::default();
+    crate::gateway::serve_publisher(
+        listener,
+        crate::gateway::Transport {
+            tls: None,
+            max_concurrent_streams: config.security.max_concurrent_streams,
+            timeout: std::time::Duration::from_secs(config.security.request_timeout_secs),
+        },
+        config.server.max_request_bytes,
+        NoopPublisher,
+        shutdown,
+    )
+    .await
+}
 
 fn ack(event_id: String) -> proto::Ack {
     proto::Ack {

@@ -3,8 +3,8 @@
 //! offences, facts and text lengths of real 线索 and 处罚决定, so that sizes and rule work match
 //! what a deployment sees.
 
-use super::convert::{domain_to_proto, ts};
 use crate::domain::{Agency, AgencyKind, Domain, Registry, ResidentId, Uscc};
+use crate::gateway::convert::{domain_to_proto, ts};
 use crate::proto;
 
 /// A small deterministic generator (xorshift64*): the traffic needs variety, not cryptography.

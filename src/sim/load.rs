@@ -180,7 +180,7 @@ impl Plan {
 /// Stamps the event as produced now — when it is sent, not when it was drawn, which at a fixed
 /// rate is up to one interval earlier.
 fn stamp(event: &mut Event) {
-    let now = Some(super::convert::ts(jiff::Timestamp::now()));
+    let now = Some(crate::gateway::convert::ts(jiff::Timestamp::now()));
     match event {
         Event::Lead(r) => r.produced_at = now,
         Event::Outcome(r) => r.produced_at = now,
@@ -216,7 +216,7 @@ async fn unary_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tally
 }
 
 /// Events one streaming client keeps in flight: the server's window.
-const STREAM_AHEAD: usize = super::publisher::STREAM_WINDOW;
+const STREAM_AHEAD: usize = crate::gateway::STREAM_WINDOW;
 
 async fn stream_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tally {
     let mut tally = Tally::default();

@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 
 use prost::Message;
 
-use super::{convert, mask};
 use crate::domain::expr::{self, Case};
 use crate::domain::{Envelope, FieldViolation, Registry, ValidationPolicy};
+use crate::gateway::{convert, mask};
 use crate::proto;
 
 fn registry() -> &'static Registry {
