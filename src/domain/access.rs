@@ -13,23 +13,10 @@
 //! Masking hides natural persons only (organisations' codes and names are public registers):
 //! `110105********002X`, `张*`.
 
-use serde::{Deserialize, Serialize};
 
 use super::ids::{AgencyId, DivisionCode};
 use super::registry::{Agency, AgencyKind};
-
-/// How an event may be shared, set by its publisher (after Europol SIENA's handling codes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Handling {
-    /// Parties, and supervisors within the jurisdiction, may read it (the default).
-    #[default]
-    ShareWithinJurisdiction,
-    /// Only the parties to the event may read it.
-    PartiesOnly,
-    /// Only the parties, and routing delivers it only to the agencies the publisher named.
-    NoOnwardSharing,
-}
+pub use super::vocab::Handling;
 
 /// What a reader may see of an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

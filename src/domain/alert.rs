@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::event::{EventKey, Subject};
+use super::event::EventKey;
+use super::vocab::Subject;
 use super::ids::{AgencyId, DivisionCode};
 use super::referral::ReferralKey;
 

@@ -11,6 +11,7 @@
 //! - [`policy`]: all of the above, as the router uses it.
 //! - [`access`]: handling codes, jurisdiction and masking — who reads what.
 //! - [`clock`]: injectable time.
+//! - [`vocab`]: the shared leaf — domains, subjects, facts, handling codes, severity.
 
 pub mod access;
 pub mod alert;
@@ -26,17 +27,18 @@ pub mod referral;
 pub mod registry;
 pub mod rules;
 pub mod validate;
+pub mod vocab;
 
-pub use access::{Access, Handling};
+pub use access::Access;
 pub use alert::{Alert, AlertKind, AlertWindows};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{
-    CaseOutcome, Decision, Domain, Envelope, EventKey, EventKind, Facts, Lead, LeadStatus,
-    LogPosition, Payload, SCHEMA_VERSION, Sensitivity, Subject, SubjectId,
+    CaseOutcome, Decision, Envelope, EventKey, EventKind, Lead, LeadStatus, LogPosition, Payload,
+    SCHEMA_VERSION,
 };
 pub use ids::{AgencyId, DivisionCode, EventId, OffenceCode, ResidentId, SubjectKey, Uscc};
 pub use policy::Policy;
 pub use referral::{Action, Party, ReferralKey, State};
 pub use registry::{Agency, AgencyKind, DeliveryReason, Registry};
-pub use rules::Severity;
 pub use validate::{ChecksumPolicy, FieldViolation, RuleError, ValidationPolicy, Violations};
+pub use vocab::{Domain, Facts, Handling, Sensitivity, Severity, Subject, SubjectId};

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Limit;
-use super::event::{Domain, Facts, Subject};
+use super::vocab::{Domain, Facts, Subject};
 use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode};
 
 /// Who acts on a referral.

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Domain, Lead};
+use super::event::Lead;
+use super::vocab::Domain;
 use super::ids::{AgencyId, DivisionCode};
 
 /// What an agency is.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use super::event::{Domain, Facts};
+use super::vocab::{Domain, Facts};
 use super::expr::{self, Case, Cond, Num};
 use super::ids::{DivisionCode, OffenceCode};
 use super::validate;
@@ -29,17 +29,7 @@ pub struct RulesError {
     pub reason: String,
 }
 
-/// How grave a case is, as discretion benchmarks grade it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// 较轻.
-    Minor,
-    /// 一般.
-    General,
-    /// 严重.
-    Serious,
-}
+pub use super::vocab::Severity;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
