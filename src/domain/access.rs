@@ -13,7 +13,6 @@
 //! Masking hides natural persons only (organisations' codes and names are public registers):
 //! `110105********002X`, `张*`.
 
-
 use super::ids::{AgencyId, DivisionCode};
 use super::registry::{Agency, AgencyKind};
 pub use super::vocab::Handling;

@@ -9,9 +9,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::event::EventKey;
-use super::vocab::Subject;
 use super::ids::{AgencyId, DivisionCode};
 use super::referral::ReferralKey;
+use super::vocab::Subject;
 
 /// What an alert is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

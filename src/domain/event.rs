@@ -6,14 +6,13 @@
 //! with any Kafka tool, stable across releases); its SHA-256 is the content fingerprint that
 //! idempotency compares.
 
-
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode};
-use super::vocab::{Domain, Facts, Handling, Sensitivity, Severity, Subject};
 use super::referral::{Referral, ReferralKey, ReferralUpdate};
+use super::vocab::{Domain, Facts, Handling, Sensitivity, Severity, Subject};
 
 /// The schema version the gateway writes. Decoders accept every version up to this one.
 pub const SCHEMA_VERSION: u32 = 1;

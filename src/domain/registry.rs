@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::Lead;
-use super::vocab::Domain;
 use super::ids::{AgencyId, DivisionCode};
+use super::vocab::Domain;
 
 /// What an agency is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

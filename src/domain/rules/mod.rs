@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use super::vocab::{Domain, Facts};
 use super::expr::{self, Case, Cond, Num};
 use super::ids::{DivisionCode, OffenceCode};
 use super::validate;
+use super::vocab::{Domain, Facts};
 
 /// A rule file that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
