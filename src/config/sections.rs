@@ -1,0 +1,325 @@
+//! The sections of the configuration, with their defaults: every field's `///` is its
+//! documentation (`xiezhi.example.toml` mirrors them).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::SecurityConfig;
+use crate::domain::{ChecksumPolicy, ValidationPolicy};
+
+/// Everything configurable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The gRPC server.
+    pub server: ServerConfig,
+    /// Where data lives.
+    pub store: StoreConfig,
+    /// The log.
+    pub bus: BusConfig,
+    /// The router.
+    pub router: RouterSection,
+    /// Validation policy.
+    pub validation: ValidationConfig,
+    /// The agency registry.
+    pub registry: RegistryConfig,
+    /// Rule files.
+    pub rules: RulesConfig,
+    /// The working-day calendar.
+    pub calendar: CalendarConfig,
+    /// Alert windows.
+    pub alerts: AlertsConfig,
+    /// Identity, transport security, receipts and limits.
+    pub security: SecurityConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`: the gRPC and HTTP endpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on for gRPC (publish, inbox, query, health, reflection).
+    pub grpc_addr: SocketAddr,
+    /// Address to listen on for HTTP (`/healthz`, `/metrics`).
+    pub http_addr: SocketAddr,
+    /// Largest request accepted, in bytes; larger ones are refused with INVALID_ARGUMENT and
+    /// nothing is stored. Default 1 MiB.
+    pub max_request_bytes: usize,
+    /// Seconds in-flight requests get to finish when shutting down.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_request_bytes: 1024 * 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+/// `[store]`: the data directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the sled database holding the embedded log and the router's store.
+    pub data_dir: PathBuf,
+    /// sled's page cache, MiB. sled's own default (1 GiB) made the broker's memory grow with
+    /// the store; reads of recent events stay in this cache, older ones come from the OS's.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            cache_mb: 64,
+        }
+    }
+}
+
+/// Which log implementation carries events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// The embedded sled log (one machine).
+    #[default]
+    Embedded,
+    /// Apache Kafka (across machines).
+    Kafka,
+}
+
+impl std::str::FromStr for BusKind {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "embedded" => Ok(BusKind::Embedded),
+            "kafka" => Ok(BusKind::Kafka),
+            other => Err(format!("unknown bus {other:?}: embedded or kafka")),
+        }
+    }
+}
+
+/// `[bus]`: the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `embedded` (default: the log in the data directory) or `kafka`.
+    pub kind: BusKind,
+    /// Partitions of the embedded log; fixed once the log exists.
+    pub partitions: u32,
+    /// The Kafka log, when `kind = "kafka"`.
+    pub kafka: KafkaConfig,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::Embedded,
+            partitions: 8,
+            kafka: KafkaConfig::default(),
+        }
+    }
+}
+
+/// `[bus.kafka]`: how to reach Kafka and how the topics are laid out (used when
+/// `bus.kind = "kafka"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]` of the brokers.
+    pub bootstrap: String,
+    /// The events topic, keyed by subject.
+    pub events_topic: String,
+    /// The dead-letter topic.
+    pub dlq_topic: String,
+    /// The audit topic: every audit entry, for retention off the router's machine.
+    pub audit_topic: String,
+    /// Partitions of the events topic when Xiezhi creates it. An existing topic with another
+    /// count is refused (changing it would move subjects between partitions).
+    pub partitions: u32,
+    /// Replication factor of topics Xiezhi creates (3 in production).
+    pub replication: u32,
+    /// `min.insync.replicas` of topics Xiezhi creates (2 in production): with acks=all, an event
+    /// is acknowledged only when this many replicas have it.
+    pub min_insync_replicas: u32,
+    /// How long a publish may wait for the brokers before it fails with UNAVAILABLE, in ms.
+    /// Keep it below your clients' gRPC deadline.
+    pub message_timeout_ms: u64,
+    /// Static group membership id of this router (`group.instance.id`): a router restarted with
+    /// the same id gets its partitions back at once instead of after a rebalance. Empty: none.
+    pub instance_id: String,
+    /// Extra librdkafka settings for every client (e.g. `security.protocol`, `ssl.ca.location`).
+    pub client: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap: "127.0.0.1:9092".to_owned(),
+            events_topic: "xiezhi.events.v1".to_owned(),
+            dlq_topic: "xiezhi.dlq.v1".to_owned(),
+            audit_topic: "xiezhi.audit.v1".to_owned(),
+            partitions: 12,
+            replication: 1,
+            min_insync_replicas: 1,
+            message_timeout_ms: 10_000,
+            instance_id: String::new(),
+            client: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[router]`: applying the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSection {
+    /// Most records applied per store transaction.
+    pub batch_max: usize,
+    /// Consumer group of the router on the log. Routers sharing a group share the partitions.
+    pub group: String,
+    /// How often deadlines and 以罚代刑 watches are checked, in milliseconds.
+    pub tick_ms: u64,
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        Self {
+            batch_max: 1_000,
+            group: "xiezhi-router".to_owned(),
+            tick_ms: 30_000,
+        }
+    }
+}
+
+/// `[rules]`: where the rule files are. Relative paths are resolved against the config file's
+/// directory; empty means the copy shipped in the binary (`rules/` of the source tree).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Prosecution thresholds (立案追诉标准).
+    pub thresholds: PathBuf,
+    /// Discretion bands (裁量基准).
+    pub discretion: PathBuf,
+}
+
+/// `[calendar]`: public holidays and make-up working days, from the State Council's yearly
+/// notice (国务院办公厅关于部分节假日安排的通知). Weekends are non-working unless listed in
+/// `workdays`. Add each year's notice when it is published.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarConfig {
+    /// Days off (放假), `YYYY-MM-DD`.
+    pub holidays: Vec<jiff::civil::Date>,
+    /// Weekend days worked (调休上班), `YYYY-MM-DD`.
+    pub workdays: Vec<jiff::civil::Date>,
+}
+
+impl Default for CalendarConfig {
+    /// The 2025 schedule, 国办发明电〔2024〕12号.
+    fn default() -> Self {
+        let range = |from: (i8, i8), to: (i8, i8)| {
+            let start = jiff::civil::Date::constant(2025, from.0, from.1);
+            let end = jiff::civil::Date::constant(2025, to.0, to.1);
+            start
+                .series(jiff::Span::new().days(1))
+                .take_while(move |d| *d <= end)
+        };
+        let holidays = range((1, 1), (1, 1))
+            .chain(range((1, 28), (2, 4)))
+            .chain(range((4, 4), (4, 6)))
+            .chain(range((5, 1), (5, 5)))
+            .chain(range((5, 31), (6, 2)))
+            .chain(range((10, 1), (10, 8)))
+            .collect();
+        let workdays = [(1, 26), (2, 8), (4, 27), (9, 28), (10, 11)]
+            .into_iter()
+            .map(|(m, d)| jiff::civil::Date::constant(2025, m, d))
+            .collect();
+        Self { holidays, workdays }
+    }
+}
+
+/// `[alerts]`: windows of the alerts — the deployment's policy, not law.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Days after a penalty that meets a threshold within which a referral of the case must be
+    /// recorded before the procuratorate is alerted (以罚代刑).
+    pub referral_grace_days: u32,
+    /// Days within which another agency's penalty for the same conduct counts as 多头受罚.
+    pub duplicate_window_days: u32,
+    /// Days over which small cases are added up (化整为零).
+    pub split_window_days: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            referral_grace_days: 7,
+            duplicate_window_days: 180,
+            split_window_days: 365,
+        }
+    }
+}
+
+/// `[validation]`: what the gateway accepts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// `reject` (default) or `warn`: what to do with a 统一社会信用代码 whose check character
+    /// fails. `warn` accepts the event and flags it in the Ack and on the stored event.
+    pub uscc_checksum: ChecksumPolicy,
+    /// How many seconds ahead of the server clock a timestamp may be. Default 300.
+    pub max_future_skew_secs: u32,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        Self {
+            uscc_checksum: ChecksumPolicy::Reject,
+            max_future_skew_secs: 300,
+        }
+    }
+}
+
+impl ValidationConfig {
+    /// The policy the gateway applies.
+    pub fn policy(&self) -> ValidationPolicy {
+        ValidationPolicy {
+            uscc_checksum: self.uscc_checksum,
+            max_future_skew: jiff::SignedDuration::from_secs(i64::from(self.max_future_skew_secs)),
+        }
+    }
+}
+
+/// `[registry]`: the agencies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// TOML file with `[[agency]]` entries (see `deploy/registry.toml`). Relative paths are
+    /// resolved against the config file's directory. Empty: the built-in sample registry.
+    pub file: PathBuf,
+}
+
+/// `[log]`: diagnostics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `xiezhi=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
