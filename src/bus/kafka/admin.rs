@@ -1,0 +1,179 @@
+//! Topic administration and metadata: the topics created or checked at start-up (partitions,
+//! retention), partition watermarks and a group's committed offsets. Metadata calls run on the
+//! blocking pool ([`super::blocking`]).
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::info;
+
+use super::{ADMIN_TIMEOUT, KafkaBus, blocking, kafka_err};
+use crate::bus::BusError;
+
+impl KafkaBus {
+    /// Creates the topics if missing; checks partitions and retention of existing ones.
+    /// Returns the events topic's partition count.
+    pub(super) async fn ensure_topics(&self) -> Result<u32, BusError> {
+        let admin: AdminClient<DefaultClientContext> =
+            self.config.client_config().create().map_err(kafka_err)?;
+        let min_isr = self.config.min_insync_replicas.to_string();
+        let topic = |name, partitions: u32| {
+            NewTopic::new(
+                name,
+                partitions as i32,
+                TopicReplication::Fixed(self.config.replication as i32),
+            )
+            // The log is the source of truth and `xiezhi rebuild` replays it: keep every record.
+            .set("retention.ms", "-1")
+            .set("retention.bytes", "-1")
+            .set("cleanup.policy", "delete")
+            .set("min.insync.replicas", &min_isr)
+        };
+        let topics = [
+            topic(&self.config.events_topic, self.config.partitions),
+            topic(&self.config.dlq_topic, 1),
+            topic(&self.config.audit_topic, 1),
+        ];
+        let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+        for result in admin
+            .create_topics(&topics, &options)
+            .await
+            .map_err(kafka_err)?
+        {
+            match result {
+                Ok(name) => info!(topic = %name, "kafka topic created"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(BusError::Topic {
+                        topic: name,
+                        problem: format!("cannot be created: {code}"),
+                    });
+                }
+            }
+        }
+        self.verify_retention(&admin).await?;
+        let found = self.topic_partitions(&self.config.events_topic).await?;
+        if found != self.config.partitions {
+            return Err(BusError::Topic {
+                topic: self.config.events_topic.clone(),
+                problem: format!(
+                    "has {found} partitions but bus.kafka.partitions is {}; subjects would move between partitions",
+                    self.config.partitions
+                ),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Refuses an events topic that deletes records: rebuild and audit need all of them.
+    pub(super) async fn verify_retention(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+    ) -> Result<(), BusError> {
+        let name = &self.config.events_topic;
+        let options = AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT));
+        // A topic created a moment ago may not show its configuration yet: ask again briefly.
+        for _ in 0..40 {
+            let described = admin
+                .describe_configs([&ResourceSpecifier::Topic(name)], &options)
+                .await
+                .map_err(kafka_err)?;
+            let retention = described
+                .into_iter()
+                .filter_map(Result::ok)
+                .find_map(|resource| resource.get("retention.ms").and_then(|e| e.value.clone()));
+            match retention.as_deref() {
+                Some("-1") => return Ok(()),
+                Some(other) => {
+                    return Err(BusError::Topic {
+                        topic: name.clone(),
+                        problem: format!(
+                            "retention.ms is {other} but must be -1: the events log is kept forever so that stores can be rebuilt from it"
+                        ),
+                    });
+                }
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        Err(BusError::Topic {
+            topic: name.clone(),
+            problem: "its configuration could not be read to check retention.ms".into(),
+        })
+    }
+
+    pub(super) async fn topic_partitions(&self, topic: &str) -> Result<u32, BusError> {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&topic), ADMIN_TIMEOUT)
+                .map_err(kafka_err)?;
+            let found = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .map_or(0, |t| t.partitions().len());
+            Ok(found as u32)
+        })
+        .await
+    }
+
+    /// Low and high watermarks of each partition of `topic`.
+    pub(super) async fn watermarks(
+        &self,
+        topic: &str,
+        partitions: u32,
+    ) -> Result<Vec<(i64, i64)>, BusError> {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        blocking(move || {
+            (0..partitions)
+                .map(|p| {
+                    producer
+                        .client()
+                        .fetch_watermarks(&topic, p as i32, ADMIN_TIMEOUT)
+                        .map_err(kafka_err)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    pub(super) async fn committed_offsets(&self, group: &str) -> Result<Vec<u64>, BusError> {
+        let consumer: BaseConsumer = self
+            .config
+            .client_config()
+            .set("group.id", group)
+            .create()
+            .map_err(kafka_err)?;
+        let topic = self.config.events_topic.clone();
+        let count = self.partitions;
+        blocking(move || {
+            let mut partitions = TopicPartitionList::new();
+            for p in 0..count {
+                partitions.add_partition(&topic, p as i32);
+            }
+            let committed = consumer
+                .committed_offsets(partitions, ADMIN_TIMEOUT)
+                .map_err(kafka_err)?;
+            Ok((0..count)
+                .map(|p| {
+                    match committed
+                        .find_partition(&topic, p as i32)
+                        .map(|e| e.offset())
+                    {
+                        Some(Offset::Offset(n)) => n.max(0) as u64,
+                        _ => 0,
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+}
