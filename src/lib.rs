@@ -35,6 +35,7 @@ pub mod app;
 pub mod audit;
 pub mod bench;
 pub mod bus;
+pub mod codec;
 pub mod config;
 pub mod console;
 pub mod domain;

@@ -14,8 +14,8 @@ use tonic::transport::Channel;
 
 use super::client::ClientError;
 use super::workload::{self, Rng};
+use crate::codec::to_proto::ts;
 use crate::domain::{Agency, AgencyKind, Registry};
-use crate::gateway::convert::ts;
 use crate::proto;
 use crate::proto::publisher_client::PublisherClient;
 

@@ -180,7 +180,7 @@ impl Plan {
 /// Stamps the event as produced now — when it is sent, not when it was drawn, which at a fixed
 /// rate is up to one interval earlier.
 fn stamp(event: &mut Event) {
-    let now = Some(crate::gateway::convert::ts(jiff::Timestamp::now()));
+    let now = Some(crate::codec::to_proto::ts(jiff::Timestamp::now()));
     match event {
         Event::Lead(r) => r.produced_at = now,
         Event::Outcome(r) => r.produced_at = now,

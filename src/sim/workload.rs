@@ -3,8 +3,9 @@
 //! offences, facts and text lengths of real 线索 and 处罚决定, so that sizes and rule work match
 //! what a deployment sees.
 
+use crate::codec::tables::{DOMAINS, number};
+use crate::codec::to_proto::ts;
 use crate::domain::{Agency, AgencyKind, Domain, Registry, ResidentId, Uscc};
-use crate::gateway::convert::{domain_to_proto, ts};
 use crate::proto;
 
 /// A small deterministic generator (xorshift64*): the traffic needs variety, not cryptography.
@@ -229,7 +230,7 @@ pub fn lead(
         lead: Some(proto::Lead {
             subject: Some(subject.clone()),
             division: rng.pick(divisions).clone(),
-            domain: domain_to_proto(scenario.domain) as i32,
+            domain: number(&DOMAINS, scenario.domain),
             offence_code: scenario.offence.to_owned(),
             summary: scenario.summary.to_owned(),
             facts: vec![proto::Fact {
@@ -264,7 +265,7 @@ pub fn outcome(
             case_number: format!("杭{}罚〔2026〕{sequence}号", agency.id.division()),
             subject: Some(subject.clone()),
             division: agency.division.as_str().to_owned(),
-            domain: domain_to_proto(scenario.domain) as i32,
+            domain: number(&DOMAINS, scenario.domain),
             offence_code: scenario.offence.to_owned(),
             decision: proto::Decision::Penalty as i32,
             fine_fen: 10_000 * (1 + rng.below(2_000) as i64),

@@ -12,106 +12,19 @@ pub(crate) use referrals::{referral_view, state_filter};
 
 use jiff::Timestamp;
 
+pub(crate) use crate::codec::tables::{
+    DECISIONS, DOMAINS, HANDLINGS, LEAD_STATUSES, REASONS, SENSITIVITIES, SEVERITIES, to_domain,
+    to_proto,
+};
+pub(crate) use crate::codec::to_proto::{envelope, facts, lead_ref, position, subject, ts};
 use crate::domain::validate::{self, limits};
 use crate::domain::{
-    AgencyId, CaseOutcome, ChecksumPolicy, Decision, DeliveryReason, DivisionCode, Domain,
-    Envelope, EventId, EventKey, FieldViolation, Handling, Lead, LeadStatus, LogPosition,
-    OffenceCode, Payload, Registry, ResidentId, RuleError, SCHEMA_VERSION, Sensitivity, Severity,
-    Subject, SubjectId, SubjectKey, Uscc, ValidationPolicy, Violations,
+    AgencyId, CaseOutcome, ChecksumPolicy, DivisionCode, Domain, Envelope, EventId, EventKey,
+    FieldViolation, Lead, LeadStatus, OffenceCode, Payload, Registry, ResidentId, RuleError,
+    SCHEMA_VERSION, Subject, SubjectId, SubjectKey, Uscc, ValidationPolicy, Violations,
 };
 use crate::proto;
 use crate::store::{DeliveredItem, DeliveryRecord, LeadRow, StoredEvent};
-
-/// Pairs of protobuf and domain enum values; one table serves both directions.
-const DOMAINS: [(proto::Domain, Domain); 12] = [
-    (proto::Domain::FoodDrug, Domain::FoodDrug),
-    (proto::Domain::PublicHealth, Domain::PublicHealth),
-    (proto::Domain::NaturalResources, Domain::NaturalResources),
-    (
-        proto::Domain::EcologyEnvironment,
-        Domain::EcologyEnvironment,
-    ),
-    (proto::Domain::WorkSafety, Domain::WorkSafety),
-    (proto::Domain::LabourSecurity, Domain::LabourSecurity),
-    (proto::Domain::UrbanManagement, Domain::UrbanManagement),
-    (proto::Domain::Transport, Domain::Transport),
-    (proto::Domain::FinancialServices, Domain::FinancialServices),
-    (proto::Domain::EducationTraining, Domain::EducationTraining),
-    (proto::Domain::MarketRegulation, Domain::MarketRegulation),
-    (proto::Domain::Tax, Domain::Tax),
-];
-const SENSITIVITIES: [(proto::Sensitivity, Sensitivity); 3] = [
-    (proto::Sensitivity::Public, Sensitivity::Public),
-    (proto::Sensitivity::Internal, Sensitivity::Internal),
-    (proto::Sensitivity::Restricted, Sensitivity::Restricted),
-];
-const DECISIONS: [(proto::Decision, Decision); 5] = [
-    (proto::Decision::Penalty, Decision::Penalty),
-    (proto::Decision::NoPenalty, Decision::NoPenalty),
-    (proto::Decision::NoCase, Decision::NoCase),
-    (
-        proto::Decision::TransferredToPolice,
-        Decision::TransferredToPolice,
-    ),
-    (
-        proto::Decision::TransferredToAgency,
-        Decision::TransferredToAgency,
-    ),
-];
-const LEAD_STATUSES: [(proto::LeadStatus, LeadStatus); 3] = [
-    (proto::LeadStatus::Open, LeadStatus::Open),
-    (proto::LeadStatus::Unassigned, LeadStatus::Unassigned),
-    (proto::LeadStatus::Closed, LeadStatus::Closed),
-];
-const HANDLINGS: [(proto::HandlingCode, Handling); 3] = [
-    (
-        proto::HandlingCode::ShareWithinJurisdiction,
-        Handling::ShareWithinJurisdiction,
-    ),
-    (proto::HandlingCode::PartiesOnly, Handling::PartiesOnly),
-    (
-        proto::HandlingCode::NoOnwardSharing,
-        Handling::NoOnwardSharing,
-    ),
-];
-const SEVERITIES: [(proto::Severity, Severity); 3] = [
-    (proto::Severity::Minor, Severity::Minor),
-    (proto::Severity::General, Severity::General),
-    (proto::Severity::Serious, Severity::Serious),
-];
-const REASONS: [(proto::DeliveryReason, DeliveryReason); 6] = [
-    (
-        proto::DeliveryReason::ExplicitTarget,
-        DeliveryReason::ExplicitTarget,
-    ),
-    (
-        proto::DeliveryReason::ResponsibleAgency,
-        DeliveryReason::ResponsibleAgency,
-    ),
-    (
-        proto::DeliveryReason::Unassigned,
-        DeliveryReason::Unassigned,
-    ),
-    (
-        proto::DeliveryReason::LeadFeedback,
-        DeliveryReason::LeadFeedback,
-    ),
-    (proto::DeliveryReason::Referral, DeliveryReason::Referral),
-    (proto::DeliveryReason::Alert, DeliveryReason::Alert),
-];
-
-fn to_domain<P: PartialEq + Copy, D: Copy>(table: &[(P, D)], p: P) -> Option<D> {
-    table.iter().find(|(x, _)| *x == p).map(|(_, d)| *d)
-}
-
-fn to_proto<P: Copy, D: PartialEq + Copy>(table: &[(P, D)], d: D) -> P {
-    // Every table lists every domain value: the lookup cannot miss.
-    table
-        .iter()
-        .find(|(_, x)| *x == d)
-        .map(|(p, _)| *p)
-        .expect("enum table covers every domain value")
-}
 
 /// Reads a protobuf enum field: unknown numbers and UNSPECIFIED are violations when `required`;
 /// an optional UNSPECIFIED is `None` without a violation.
@@ -148,11 +61,6 @@ where
     found
 }
 
-/// A domain's protobuf value.
-pub(crate) fn domain_to_proto(domain: Domain) -> proto::Domain {
-    to_proto(&DOMAINS, domain)
-}
-
 /// Converts a protobuf timestamp; out-of-range values are violations.
 fn timestamp(ts: &prost_types::Timestamp) -> Result<Timestamp, RuleError> {
     let invalid = || RuleError::new("time.invalid", "seconds or nanos out of range");
@@ -161,14 +69,6 @@ fn timestamp(ts: &prost_types::Timestamp) -> Result<Timestamp, RuleError> {
         return Err(invalid());
     }
     Timestamp::new(ts.seconds, ts.nanos).map_err(|_| invalid())
-}
-
-/// A domain timestamp as protobuf.
-pub(crate) fn ts(at: Timestamp) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.as_second(),
-        nanos: at.subsec_nanosecond(),
-    }
 }
 
 /// The fields every publish request has.
@@ -358,94 +258,4 @@ impl Validator<'_> {
 
 fn fact_list(v: &mut Violations, field: &str, raw: &[proto::Fact]) -> crate::domain::Facts {
     validate::facts(v, field, raw.iter().map(|f| (f.name.as_str(), f.value)))
-}
-
-fn subject(s: &Subject) -> proto::Subject {
-    let (kind, id) = match &s.id {
-        SubjectId::Organization(code) => (proto::SubjectKind::Organization, code.as_str()),
-        SubjectId::Person(id) => (proto::SubjectKind::Person, id.as_str()),
-    };
-    proto::Subject {
-        kind: kind as i32,
-        id: id.to_owned(),
-        name: s.name.clone(),
-    }
-}
-
-fn facts(facts: &crate::domain::Facts) -> Vec<proto::Fact> {
-    facts
-        .iter()
-        .map(|(name, value)| proto::Fact {
-            name: name.clone(),
-            value: *value,
-        })
-        .collect()
-}
-
-fn lead_ref(key: &EventKey) -> proto::LeadRef {
-    proto::LeadRef {
-        producer: key.producer.to_string(),
-        event_id: key.event_id.to_string(),
-    }
-}
-
-/// A stored envelope as protobuf.
-pub(crate) fn envelope(e: &Envelope) -> proto::Envelope {
-    let payload = match &e.payload {
-        Payload::Lead(l) => proto::envelope::Payload::Lead(proto::Lead {
-            subject: Some(subject(&l.subject)),
-            division: l.division.as_str().to_owned(),
-            domain: to_proto(&DOMAINS, l.domain) as i32,
-            offence_code: l.offence_code.as_str().to_owned(),
-            summary: l.summary.clone(),
-            facts: facts(&l.facts),
-            observed_at: l.observed_at.map(ts),
-            sensitivity: to_proto(&SENSITIVITIES, l.sensitivity) as i32,
-            target_agencies: l.target_agencies.iter().map(ToString::to_string).collect(),
-        }),
-        Payload::CaseOutcome(o) => proto::envelope::Payload::CaseOutcome(proto::CaseOutcome {
-            case_number: o.case_number.clone(),
-            subject: Some(subject(&o.subject)),
-            division: o.division.as_str().to_owned(),
-            domain: to_proto(&DOMAINS, o.domain) as i32,
-            offence_code: o.offence_code.as_str().to_owned(),
-            decision: to_proto(&DECISIONS, o.decision) as i32,
-            fine_fen: o.fine_fen,
-            confiscated_fen: o.confiscated_fen,
-            facts: facts(&o.facts),
-            decided_at: Some(ts(o.decided_at)),
-            lead: o.lead.as_ref().map(lead_ref),
-            legal_basis: o.legal_basis.clone(),
-            sensitivity: to_proto(&SENSITIVITIES, o.sensitivity) as i32,
-            severity: o.severity.map_or(0, |s| to_proto(&SEVERITIES, s) as i32),
-        }),
-        Payload::Referral(r) => proto::envelope::Payload::Referral(referrals::referral(r)),
-        Payload::ReferralUpdate(u) => {
-            proto::envelope::Payload::ReferralUpdate(referrals::update(u))
-        }
-    };
-    let kind = match e.kind() {
-        crate::domain::EventKind::Lead => proto::EventKind::Lead,
-        crate::domain::EventKind::CaseOutcome => proto::EventKind::CaseOutcome,
-        crate::domain::EventKind::Referral => proto::EventKind::Referral,
-        crate::domain::EventKind::ReferralUpdate => proto::EventKind::ReferralUpdate,
-    };
-    proto::Envelope {
-        event_id: e.event_id.to_string(),
-        kind: kind as i32,
-        producer: e.producer.to_string(),
-        produced_at: Some(ts(e.produced_at)),
-        schema_version: e.schema_version,
-        handling: to_proto(&HANDLINGS, e.handling) as i32,
-        payload: Some(payload),
-        warnings: e.warnings.clone(),
-    }
-}
-
-/// A log position as protobuf.
-pub(crate) fn position(p: LogPosition) -> proto::LogPosition {
-    proto::LogPosition {
-        partition: p.partition,
-        offset: p.offset,
-    }
 }

@@ -1,136 +1,11 @@
 //! Referrals, their steps and views, and alerts, between protobuf and the domain.
 
 use super::*;
-use crate::domain::referral::{
-    self, Document, DocumentKind, REQUIRED_DOCUMENTS, Referral, ReferralUpdate,
-};
-use crate::domain::{Action, AgencyKind, Alert, AlertKind, Party, ReferralKey, State};
+use crate::codec::tables::{ACTIONS, ALERT_KINDS, DOCUMENT_KINDS, PARTIES, STATES};
+use crate::codec::to_proto::referral;
+use crate::domain::referral::{self, Document, REQUIRED_DOCUMENTS, Referral, ReferralUpdate};
+use crate::domain::{Action, AgencyKind, Alert, Party, ReferralKey, State};
 use crate::store::ReferralRecord;
-
-const STATES: [(proto::ReferralState, State); 19] = [
-    (proto::ReferralState::Reported, State::Reported),
-    (
-        proto::ReferralState::RefusedByAgency,
-        State::RefusedByAgency,
-    ),
-    (proto::ReferralState::Approved, State::Approved),
-    (proto::ReferralState::Transferred, State::Transferred),
-    (proto::ReferralState::Received, State::Received),
-    (proto::ReferralState::Filed, State::Filed),
-    (proto::ReferralState::NotFiled, State::NotFiled),
-    (
-        proto::ReferralState::ReconsiderationRequested,
-        State::ReconsiderationRequested,
-    ),
-    (
-        proto::ReferralState::ReconsiderationUpheld,
-        State::ReconsiderationUpheld,
-    ),
-    (
-        proto::ReferralState::SupervisionRequested,
-        State::SupervisionRequested,
-    ),
-    (
-        proto::ReferralState::ExplanationRequested,
-        State::ExplanationRequested,
-    ),
-    (proto::ReferralState::Explained, State::Explained),
-    (proto::ReferralState::FilingOrdered, State::FilingOrdered),
-    (
-        proto::ReferralState::SupervisionClosed,
-        State::SupervisionClosed,
-    ),
-    (proto::ReferralState::Prosecuted, State::Prosecuted),
-    (proto::ReferralState::NotProsecuted, State::NotProsecuted),
-    (
-        proto::ReferralState::ReverseTransferred,
-        State::ReverseTransferred,
-    ),
-    (proto::ReferralState::OpinionIssued, State::OpinionIssued),
-    (
-        proto::ReferralState::PenaltyReported,
-        State::PenaltyReported,
-    ),
-];
-const ACTIONS: [(proto::ReferralAction, Action); 20] = [
-    (proto::ReferralAction::Approve, Action::Approve),
-    (proto::ReferralAction::Refuse, Action::Refuse),
-    (proto::ReferralAction::Transfer, Action::Transfer),
-    (proto::ReferralAction::Receive, Action::Receive),
-    (proto::ReferralAction::Forward, Action::Forward),
-    (proto::ReferralAction::File, Action::File),
-    (proto::ReferralAction::DeclineToFile, Action::DeclineToFile),
-    (
-        proto::ReferralAction::RequestReconsideration,
-        Action::RequestReconsideration,
-    ),
-    (proto::ReferralAction::UpholdRefusal, Action::UpholdRefusal),
-    (
-        proto::ReferralAction::RequestSupervision,
-        Action::RequestSupervision,
-    ),
-    (
-        proto::ReferralAction::RequestExplanation,
-        Action::RequestExplanation,
-    ),
-    (proto::ReferralAction::Explain, Action::Explain),
-    (proto::ReferralAction::OrderFiling, Action::OrderFiling),
-    (
-        proto::ReferralAction::CloseSupervision,
-        Action::CloseSupervision,
-    ),
-    (proto::ReferralAction::HandOverGoods, Action::HandOverGoods),
-    (proto::ReferralAction::Prosecute, Action::Prosecute),
-    (
-        proto::ReferralAction::DeclineToProsecute,
-        Action::DeclineToProsecute,
-    ),
-    (
-        proto::ReferralAction::ReverseTransfer,
-        Action::ReverseTransfer,
-    ),
-    (proto::ReferralAction::IssueOpinion, Action::IssueOpinion),
-    (proto::ReferralAction::ReportPenalty, Action::ReportPenalty),
-];
-const PARTIES: [(proto::Party, Party); 3] = [
-    (proto::Party::Agency, Party::Agency),
-    (proto::Party::Police, Party::Police),
-    (proto::Party::Procuratorate, Party::Procuratorate),
-];
-const DOCUMENT_KINDS: [(proto::DocumentKind, DocumentKind); 5] = [
-    (
-        proto::DocumentKind::TransferLetter,
-        DocumentKind::TransferLetter,
-    ),
-    (
-        proto::DocumentKind::InvestigationReport,
-        DocumentKind::InvestigationReport,
-    ),
-    (proto::DocumentKind::ItemsList, DocumentKind::ItemsList),
-    (
-        proto::DocumentKind::InspectionReport,
-        DocumentKind::InspectionReport,
-    ),
-    (proto::DocumentKind::Other, DocumentKind::Other),
-];
-const ALERT_KINDS: [(proto::AlertKind, AlertKind); 7] = [
-    (proto::AlertKind::PossibleCrime, AlertKind::PossibleCrime),
-    (
-        proto::AlertKind::PenaltyInsteadOfReferral,
-        AlertKind::PenaltyInsteadOfReferral,
-    ),
-    (
-        proto::AlertKind::DuplicatePenalty,
-        AlertKind::DuplicatePenalty,
-    ),
-    (proto::AlertKind::SplitCase, AlertKind::SplitCase),
-    (
-        proto::AlertKind::DiscretionDeviation,
-        AlertKind::DiscretionDeviation,
-    ),
-    (proto::AlertKind::Overdue, AlertKind::Overdue),
-    (proto::AlertKind::LateDisclosure, AlertKind::LateDisclosure),
-];
 
 /// Most documents in one transfer package.
 const MAX_DOCUMENTS: usize = 50;
@@ -336,45 +211,6 @@ impl Validator<'_> {
 /// An optional state filter.
 pub(crate) fn state_filter(v: &mut Violations, raw: i32) -> Option<State> {
     enum_field(v, "state", raw, &STATES, false)
-}
-
-/// A transfer report as protobuf.
-pub(super) fn referral(r: &Referral) -> proto::Referral {
-    proto::Referral {
-        referral_id: r.referral_id.to_string(),
-        police: r.police.to_string(),
-        case_number: r.case_number.clone(),
-        subject: Some(subject(&r.subject)),
-        division: r.division.as_str().to_owned(),
-        domain: to_proto(&DOMAINS, r.domain) as i32,
-        offence_code: r.offence_code.as_str().to_owned(),
-        summary: r.summary.clone(),
-        facts: facts(&r.facts),
-        documents: r
-            .documents
-            .iter()
-            .map(|d| proto::Document {
-                name: d.name.clone(),
-                kind: to_proto(&DOCUMENT_KINDS, d.kind) as i32,
-                sha256: d.sha256.clone(),
-            })
-            .collect(),
-    }
-}
-
-/// A step as protobuf.
-pub(super) fn update(u: &ReferralUpdate) -> proto::ReferralUpdate {
-    proto::ReferralUpdate {
-        agency: u.referral.agency.to_string(),
-        referral_id: u.referral.id.to_string(),
-        action: to_proto(&ACTIONS, u.action) as i32,
-        reason: u.reason.clone(),
-        forward_to: u
-            .forward_to
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    }
 }
 
 /// An action as protobuf.
