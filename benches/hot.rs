@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use xiezhi::codec::log::{self, EnvelopeBytes};
 use xiezhi::domain::rules::{Context, Thresholds};
-use xiezhi::domain::{DivisionCode, Envelope, OffenceCode, Uscc};
+use xiezhi::domain::{DivisionCode, OffenceCode, Uscc};
 use xiezhi::proto;
 use xiezhi::testing;
 
@@ -53,12 +54,17 @@ fn hot(c: &mut Criterion) {
     });
 
     let envelope = testing::validate_lead(&request).expect("valid");
-    let bytes = envelope.encode();
-    c.bench_function("encode an envelope", |b| {
-        b.iter(|| black_box(&envelope).encode())
+    let bytes = EnvelopeBytes::encode(&envelope);
+    let record = log::encode(&bytes, jiff::Timestamp::UNIX_EPOCH);
+    c.bench_function("encode and hash an envelope", |b| {
+        b.iter(|| EnvelopeBytes::encode(black_box(&envelope)))
     });
-    c.bench_function("decode an envelope", |b| {
-        b.iter(|| Envelope::decode(black_box(&bytes)).expect("decodes"))
+    c.bench_function("decode a log record and its envelope", |b| {
+        b.iter(|| {
+            log::decode(black_box(&record))
+                .and_then(|entry| entry.envelope.decode())
+                .expect("decodes")
+        })
     });
 
     let thresholds = Thresholds::parse(xiezhi::config::BUILTIN_THRESHOLDS, "builtin")

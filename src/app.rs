@@ -86,6 +86,32 @@ pub enum AppError {
     /// A rebuild into a store that already holds events.
     #[error("{0} already holds events; rebuild into an empty data directory")]
     NotEmpty(String),
+    /// The store has applied more of a partition than the log beside it holds.
+    #[error(
+        "the store in {dir} has applied partition {partition} up to offset {applied}, but the log there ends at {end}: \
+         this log is not the one the store was built from; rebuild the store from its log (`xiezhi rebuild`)"
+    )]
+    LogBehindStore {
+        /// The data directory.
+        dir: String,
+        /// The partition.
+        partition: u32,
+        /// How far the store applied it.
+        applied: u64,
+        /// Where the log ends.
+        end: u64,
+    },
+    /// Migrating a log written by an earlier release failed.
+    #[error("cannot carry the log of {from} over into {into}")]
+    Migrate {
+        /// The old data directory.
+        from: String,
+        /// The new one.
+        into: String,
+        /// Why.
+        #[source]
+        source: BusError,
+    },
     /// The TLS files cannot be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -122,18 +148,42 @@ fn open_store(dir: &Path, config: &Config) -> Result<Arc<Store>, AppError> {
         })
 }
 
-/// The configured log. The embedded log lives inside `store`'s database.
-async fn open_bus(config: &Config, store: Option<&Arc<Store>>) -> Result<Arc<dyn Bus>, AppError> {
-    match (config.bus.kind, store) {
+/// The configured log. The embedded log lives in the data directory `dir`, beside the store.
+async fn open_bus(config: &Config, dir: Option<&Path>) -> Result<Arc<dyn Bus>, AppError> {
+    match (config.bus.kind, dir) {
         (BusKind::Kafka, _) => Ok(Arc::new(KafkaBus::connect(&config.bus.kafka).await?)),
-        (BusKind::Embedded, Some(store)) => Ok(Arc::new(EmbeddedBus::open(
-            store.clone(),
+        (BusKind::Embedded, Some(dir)) => Ok(Arc::new(EmbeddedBus::open(
+            dir,
             &EmbeddedConfig {
                 partitions: config.bus.partitions,
+                cache_bytes: config.bus.log_cache_mb << 20,
             },
         )?)),
         (BusKind::Embedded, None) => Err(AppError::RoleNeedsKafka(Role::Gateway)),
     }
+}
+
+/// Refuses a store that has applied beyond the end of its log: the log beside it is not the one
+/// it was built from (a data directory pieced together from two machines, a log restored from
+/// an older backup), and the router would skip what the log appends next.
+async fn check_positions(store: &Store, bus: &dyn Bus, dir: &Path) -> Result<(), AppError> {
+    let ends = bus.end_offsets().await?;
+    let positions = store.positions().map_err(|source| AppError::Store {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    for (partition, next) in positions {
+        let end = ends.get(partition as usize).copied().unwrap_or(0);
+        if next > end {
+            return Err(AppError::LogBehindStore {
+                dir: dir.display().to_string(),
+                partition,
+                applied: next,
+                end,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Where the receipt key is: configured, or `receipt-key.pk8` in the data directory.
@@ -205,7 +255,10 @@ pub async fn start(
         Role::Gateway => None,
         Role::All | Role::Router => Some(open_store(dir, config)?),
     };
-    let bus = open_bus(config, store.as_ref()).await?;
+    let bus = open_bus(config, store.as_ref().map(|_| dir.as_path())).await?;
+    if let Some(store) = &store {
+        check_positions(store, bus.as_ref(), dir).await?;
+    }
     let listener = TcpListener::bind(config.server.grpc_addr)
         .await
         .map_err(|source| AppError::Bind {
@@ -325,26 +378,57 @@ pub async fn start(
     })
 }
 
-/// Replays the configured log from the start into a fresh store in `target` and returns what
-/// it did. For the embedded log, `source` is the data directory holding the log (the broker
-/// must not be running on it).
+/// Replays the configured log from the start into a fresh store in the data directory `target`
+/// and returns what it did. For the embedded log, `source` is the data directory holding the log
+/// (the broker must not be running on it); a data directory written before layout 4 has its
+/// log carried over into `target` first, so that `target` is then complete.
 pub async fn rebuild(
     config: &Config,
     source: &Path,
     target: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<RebuildStats, AppError> {
+    Ok(rebuild_captured(config, source, target, clock, false)
+        .await?
+        .0)
+}
+
+/// [`rebuild`], keeping every batch's writes when `capture` is set (the bench's raw-write
+/// ceiling replays them).
+pub async fn rebuild_captured(
+    config: &Config,
+    source: &Path,
+    target: &Path,
+    clock: Arc<dyn Clock>,
+    capture: bool,
+) -> Result<(RebuildStats, crate::store::ceiling::Captured), AppError> {
     config.validate()?;
     let policy = Arc::new(config.load_policy()?);
+    let mut source = source;
+    if config.bus.kind == BusKind::Embedded && crate::bus::embedded::legacy::is_legacy(source) {
+        let migrated =
+            crate::bus::embedded::legacy::migrate(source, target).map_err(|source_err| {
+                AppError::Migrate {
+                    from: source.display().to_string(),
+                    into: target.display().to_string(),
+                    source: source_err,
+                }
+            })?;
+        info!(
+            records = migrated.records,
+            undecodable = migrated.undecodable,
+            partitions = migrated.partitions,
+            from = %source.display(),
+            into = %target.display(),
+            "log of an earlier release carried over"
+        );
+        source = target;
+    }
     let store = open_store(target, config)?;
     if store.event_count() > 0 {
         return Err(AppError::NotEmpty(target.display().to_string()));
     }
-    let log_store = match config.bus.kind {
-        BusKind::Embedded => Some(open_store(source, config)?),
-        BusKind::Kafka => None,
-    };
-    let bus = open_bus(config, log_store.as_ref()).await?;
+    let bus = open_bus(config, Some(source)).await?;
     let router = Router::new(
         bus.clone(),
         store.clone(),
@@ -352,13 +436,16 @@ pub async fn rebuild(
         clock,
         router_config(config),
     );
+    if capture {
+        store.capture_writes();
+    }
     let stats = router.rebuild().await?;
     bus.close().await;
     store.flush().await.map_err(|source| AppError::Store {
         dir: target.display().to_string(),
         source,
     })?;
-    Ok(stats)
+    Ok((stats, store.captured_writes()))
 }
 
 fn joined<E: Into<AppError>>(

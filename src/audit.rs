@@ -3,7 +3,8 @@
 //! previous entry's hash. Changing, removing or reordering any entry breaks the chain from that
 //! entry on, and [`verify`] names the first entry that no longer fits.
 //!
-//! The store keeps the chain (`audit` tree); on Kafka the entries are also published to
+//! The store keeps the chain (each event and alert record carries its own link; reads, denials
+//! and refusals have entries of their own); on Kafka the entries are also published to
 //! `xiezhi.audit.v1` for retention off the box. This module only computes and checks.
 
 use jiff::Timestamp;
@@ -66,7 +67,7 @@ impl Record {
 
 /// The hash of an entry: SHA-256 over the previous hash and each field, length-prefixed so
 /// that no two different entries hash the same input.
-fn hash_of(prev: &[u8; 32], seq: u64, at: Timestamp, record: &Record) -> [u8; 32] {
+pub fn hash_of(prev: &[u8; 32], seq: u64, at: Timestamp, record: &Record) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(b"xiezhi-audit-v1");
     hasher.update(prev);
@@ -112,38 +113,85 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Checks a chain given in storage order as (storage key, raw entry) pairs. Returns the number
-/// of entries, or the first one that was altered, removed or reordered.
-pub fn verify(entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<u64, Broken> {
-    let mut prev = GENESIS;
-    let mut expected = 1;
-    for (key, raw) in entries {
+/// Walks a chain entry by entry, in order, and names the first entry that does not fit.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    prev: [u8; 32],
+    expected: u64,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self {
+            prev: GENESIS,
+            expected: 1,
+        }
+    }
+}
+
+impl Verifier {
+    /// The entry stored under `key` that claims position `seq`, with its fields and the hash it
+    /// was stored with. `None` for `record` means it could not be read (`reason` says why).
+    pub fn next(
+        &mut self,
+        key: u64,
+        seq: u64,
+        at: Timestamp,
+        record: Result<&Record, String>,
+        stored_hash: &[u8],
+    ) -> Result<(), Broken> {
+        let expected = self.expected;
         let broken = |reason: String| Broken {
             position: expected,
             seq: key,
             reason,
         };
-        let entry: Entry =
-            serde_json::from_slice(&raw).map_err(|e| broken(format!("does not decode: {e}")))?;
-        if key != expected || entry.seq != expected {
+        if key != expected || seq != expected {
             return Err(broken(format!(
                 "expected entry {expected} here; an entry was removed or reordered"
             )));
         }
-        if entry.prev != hex::encode(prev) {
-            return Err(broken("does not follow the previous entry".into()));
-        }
-        let record = Record::new(entry.actor, entry.action, entry.object, entry.digest);
-        let hash = hash_of(&prev, entry.seq, entry.at, &record);
-        if entry.hash != hex::encode(hash) {
+        let record = record.map_err(|e| broken(format!("does not decode: {e}")))?;
+        let hash = hash_of(&self.prev, seq, at, record);
+        if stored_hash != hash {
             return Err(broken(
                 "its content does not match its hash: it was altered".into(),
             ));
         }
-        prev = hash;
-        expected += 1;
+        self.prev = hash;
+        self.expected += 1;
+        Ok(())
     }
-    Ok(expected - 1)
+
+    /// Entries checked so far.
+    pub fn count(&self) -> u64 {
+        self.expected - 1
+    }
+}
+
+/// Checks a chain of JSON entries (the Kafka archive's form) given in storage order as (storage
+/// key, raw entry) pairs. Returns the number of entries, or the first one that was altered,
+/// removed or reordered.
+pub fn verify(entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<u64, Broken> {
+    let mut verifier = Verifier::default();
+    for (key, raw) in entries {
+        match serde_json::from_slice::<Entry>(&raw) {
+            Ok(entry) => {
+                if entry.prev != hex::encode(verifier.prev) && key == verifier.expected {
+                    return Err(Broken {
+                        position: verifier.expected,
+                        seq: key,
+                        reason: "does not follow the previous entry".into(),
+                    });
+                }
+                let stored = hex::decode(&entry.hash).unwrap_or_default();
+                let record = Record::new(entry.actor, entry.action, entry.object, entry.digest);
+                verifier.next(key, entry.seq, entry.at, Ok(&record), &stored)?;
+            }
+            Err(e) => verifier.next(key, key, Timestamp::UNIX_EPOCH, Err(e.to_string()), &[])?,
+        }
+    }
+    Ok(verifier.count())
 }
 
 #[cfg(test)]

@@ -6,13 +6,15 @@
 //!   referral step), the rest is decoded as its protobuf and validated as the gateway does; an
 //!   accepted request must survive the log record round trip and the reader's conversion and
 //!   masking.
-//! - [`log_record`]: bytes as the router reads them from the log.
+//! - [`log_record`]: bytes as the router reads them from the log (a `LogRecord`, or a legacy
+//!   JSON envelope).
 //! - [`rule_condition`]: text as a rule file's condition, evaluated if it parses.
 
 use std::sync::OnceLock;
 
 use prost::Message;
 
+use crate::codec::log::EnvelopeBytes;
 use crate::domain::expr::{self, Case};
 use crate::domain::{Envelope, FieldViolation, Registry, ValidationPolicy};
 use crate::gateway::{convert, mask};
@@ -66,21 +68,31 @@ fn accepted_round_trips(validated: Result<Envelope, Vec<FieldViolation>>) {
     let Ok(envelope) = validated else {
         return;
     };
-    let decoded =
-        Envelope::decode(&envelope.encode()).expect("an accepted event decodes from the log");
+    let bytes = EnvelopeBytes::encode(&envelope);
+    let record = crate::codec::log::encode(&bytes, NOW);
+    let entry = crate::codec::log::decode(&record).expect("an accepted event's log record decodes");
+    let decoded = entry
+        .envelope
+        .decode()
+        .expect("an accepted event decodes from the log");
     assert_eq!(
         decoded, envelope,
         "an accepted event is stored as it was accepted"
     );
-    assert_eq!(decoded.content_hash(), envelope.content_hash());
+    assert_eq!(entry.envelope.content_hash, bytes.content_hash);
     let mut shown = convert::envelope(&envelope);
     mask::envelope(&mut shown);
 }
 
-/// Decodes a log record as the router does.
+/// Decodes a log record as the router does: a decoded envelope re-encodes to itself.
 pub fn log_record(data: &[u8]) {
-    if let Ok(envelope) = Envelope::decode(data) {
-        let again = Envelope::decode(&envelope.encode()).expect("a decoded record re-encodes");
+    let Ok(entry) = crate::codec::log::decode(data) else {
+        return;
+    };
+    if let Ok(envelope) = entry.envelope.decode() {
+        let again = EnvelopeBytes::encode(&envelope)
+            .decode()
+            .expect("a decoded record re-encodes");
         assert_eq!(again, envelope);
     }
 }

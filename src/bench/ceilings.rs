@@ -63,19 +63,17 @@ pub(super) async fn noop_grpc(bench: &Bench, spec: &LoadSpec) -> Result<f64, Ben
     Ok(result?.rate())
 }
 
-/// sled batched inserts of `records` with the router's batch size: events/s.
-pub(super) fn sled_batched(
+/// The store's own writes of the rebuild (`captured`, batch by batch) replayed raw into a
+/// fresh sled with the store's settings, a flush per batch: events/s for `events` events.
+pub(super) fn sled_raw(
     dir: &Path,
-    records: &[(String, Vec<u8>)],
-    batch: usize,
+    captured: &crate::store::ceiling::Captured,
+    events: u64,
+    cache_bytes: u64,
 ) -> Result<f64, BenchError> {
-    let records: Vec<(Vec<u8>, Vec<u8>)> = records
-        .iter()
-        .map(|(key, value)| (key.as_bytes().to_vec(), value.clone()))
-        .collect();
-    let took = crate::store::ceiling::batched_inserts(dir, &records, batch)
+    let took = crate::store::ceiling::replay(dir, captured, cache_bytes)
         .map_err(|e| BenchError::Store(e.to_string()))?;
-    Ok(records.len() as f64 / took.as_secs_f64().max(1e-9))
+    Ok(events as f64 / took.as_secs_f64().max(1e-9))
 }
 
 /// rdkafka sending `records` flat out to a fresh topic made like the events topic: events/s.

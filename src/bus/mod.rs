@@ -159,6 +159,11 @@ pub trait Bus: Send + Sync + 'static {
     /// The next offset `group` will read in each partition (0 where it has committed nothing).
     async fn committed(&self, group: &str) -> Result<Vec<u64>, BusError>;
 
+    /// Whether [`Bus::archive`] keeps entries anywhere (so that the store hands them over).
+    fn archives(&self) -> bool {
+        false
+    }
+
     /// Publishes audit entries for retention off this machine (Kafka: `xiezhi.audit.v1`).
     /// Best effort: failures are logged; the chain in the store stays the reference.
     async fn archive(&self, _entries: &[crate::audit::Entry]) {}

@@ -8,10 +8,11 @@ use jiff::{Timestamp, ToSpan};
 
 use super::pages::{Refusal, page};
 use super::public::html_escape;
+use crate::domain::StoredEvent;
 use crate::domain::access::may_survey;
 use crate::domain::calendar::CHINA;
 use crate::domain::{Access, Agency, Domain, LeadStatus, Payload};
-use crate::store::{LeadFilter, ReferralFilter, Store, StoredEvent};
+use crate::store::{LeadFilter, ReferralFilter, Store};
 
 /// Shows alerts from `/live` as they are raised (the page's only script).
 const LIVE_SCRIPT: &str = "<script>\

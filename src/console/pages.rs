@@ -6,6 +6,7 @@
 //! `handlers.rs`); in development mode (`--insecure-dev`) the agency named by `?as=` (no `as`:
 //! the operator, who sees all). The plain HTTP listener serves no pages otherwise.
 
+use crate::domain::StoredEvent;
 use crate::domain::access::{mask_name, mask_resident_id, may_survey};
 use crate::domain::calendar::CHINA;
 use crate::domain::money::yuan;
@@ -14,7 +15,7 @@ use crate::domain::{
     Uscc,
 };
 use crate::gateway::identity::Shown;
-use crate::store::{LeadFilter, Store, StoreError, StoredEvent};
+use crate::store::{LeadFilter, Store, StoreError};
 
 use super::public::html_escape;
 

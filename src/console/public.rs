@@ -9,11 +9,12 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::domain::StoredEvent;
 use crate::domain::access::mask_name;
 use crate::domain::disclosure::{self, WORKING_DAYS};
 use crate::domain::money::yuan;
 use crate::domain::{Payload, Policy, SubjectId};
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{Store, StoreError};
 
 /// One disclosed penalty.
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -1,14 +1,13 @@
-//! The events agencies exchange — [`Envelope`] around a [`Lead`] or [`CaseOutcome`] — and their
-//! encoding on the log.
+//! The events agencies exchange — [`Envelope`] around a [`Lead`], a [`CaseOutcome`] or a
+//! referral and its steps.
 //!
 //! Values of these types are valid: the gateway builds them only through the parsers in
-//! [`super::ids`] and [`super::validate`]. On the log an envelope is versioned JSON (readable
-//! with any Kafka tool, stable across releases); its SHA-256 is the content fingerprint that
-//! idempotency compares.
+//! [`super::ids`] and [`super::validate`]. Their encodings are not the domain's business: the
+//! log and the store carry them in protobuf (`crate::codec`); the serde derives read the JSON
+//! that releases before layout 4 put on the log.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode};
 use super::referral::{Referral, ReferralKey, ReferralUpdate};
@@ -199,23 +198,6 @@ fn is_default_handling(handling: &Handling) -> bool {
     *handling == Handling::default()
 }
 
-/// A log record that is not a valid envelope.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// Not JSON of the envelope shape, or a field broke a rule.
-    #[error("undecodable envelope")]
-    Malformed(#[source] serde_json::Error),
-    /// Written by a newer release.
-    #[error("envelope schema version {found} is newer than the {supported} this release reads")]
-    TooNew {
-        /// Version in the record.
-        found: u32,
-        /// Newest version this release reads.
-        supported: u32,
-    },
-}
-
 impl Envelope {
     /// The payload kind.
     pub fn kind(&self) -> EventKind {
@@ -278,30 +260,6 @@ impl Envelope {
             Payload::ReferralUpdate(_) => None,
         }
     }
-
-    /// The log encoding: JSON with a fixed field order and sorted facts, so equal envelopes
-    /// encode to equal bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        // Serialising these types cannot fail: every map key is a string and no value is a float.
-        serde_json::to_vec(self).expect("envelope serialises")
-    }
-
-    /// Decodes a log record, refusing versions newer than this release.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(DecodeError::Malformed)?;
-        if envelope.schema_version > SCHEMA_VERSION {
-            return Err(DecodeError::TooNew {
-                found: envelope.schema_version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Ok(envelope)
-    }
-
-    /// SHA-256 of the encoding: equal for a retry of the same event, different if any field differs.
-    pub fn content_hash(&self) -> [u8; 32] {
-        Sha256::digest(self.encode()).into()
-    }
 }
 
 #[cfg(test)]
@@ -333,45 +291,5 @@ pub(crate) mod tests {
             }),
             warnings: vec![],
         }
-    }
-
-    #[test]
-    fn envelope_round_trips_through_the_log_encoding() {
-        let envelope = sample_lead();
-        let decoded = Envelope::decode(&envelope.encode()).unwrap();
-        assert_eq!(decoded, envelope);
-        assert_eq!(decoded.content_hash(), envelope.content_hash());
-    }
-
-    #[test]
-    fn content_hash_changes_with_any_field() {
-        let a = sample_lead();
-        let mut b = a.clone();
-        if let Payload::Lead(lead) = &mut b.payload {
-            lead.summary.push('。');
-        }
-        assert_ne!(a.content_hash(), b.content_hash());
-    }
-
-    #[test]
-    fn decode_refuses_garbage_and_newer_versions() {
-        assert!(matches!(
-            Envelope::decode(b"\x00\xffnot json"),
-            Err(DecodeError::Malformed(_))
-        ));
-        let mut newer = sample_lead();
-        newer.schema_version = SCHEMA_VERSION + 1;
-        assert!(matches!(
-            Envelope::decode(&newer.encode()),
-            Err(DecodeError::TooNew { .. })
-        ));
-    }
-
-    #[test]
-    fn decode_rejects_invalid_identifiers_in_records() {
-        let json = String::from_utf8(sample_lead().encode())
-            .unwrap()
-            .replace("330106-SCJG", "nobody");
-        assert!(Envelope::decode(json.as_bytes()).is_err());
     }
 }

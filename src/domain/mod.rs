@@ -10,6 +10,7 @@
 //! - [`alert`]: what the broker notices on its own.
 //! - [`policy`]: all of the above, as the router uses it.
 //! - [`access`]: handling codes, jurisdiction and masking — who reads what.
+//! - [`stored`]: an event as applied, what readers see of it.
 //! - [`clock`]: injectable time.
 //! - [`vocab`]: the shared leaf — domains, subjects, facts, handling codes, severity.
 
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod referral;
 pub mod registry;
 pub mod rules;
+pub mod stored;
 pub mod validate;
 pub mod vocab;
 
@@ -38,7 +40,8 @@ pub use event::{
 };
 pub use ids::{AgencyId, DivisionCode, EventId, OffenceCode, ResidentId, SubjectKey, Uscc};
 pub use policy::Policy;
-pub use referral::{Action, Party, ReferralKey, State};
+pub use referral::{Action, Party, ReferralKey, ReferralRecord, State};
 pub use registry::{Agency, AgencyKind, DeliveryReason, Registry};
+pub use stored::StoredEvent;
 pub use validate::{ChecksumPolicy, FieldViolation, RuleError, ValidationPolicy, Violations};
 pub use vocab::{Domain, Facts, Handling, Sensitivity, Severity, Subject, SubjectId};

@@ -23,7 +23,7 @@ use super::status::ApiError;
 use crate::audit::Record;
 use crate::domain::access::{self, Access, Item};
 use crate::domain::{Agency, AgencyId, Alert, Registry, SubjectId};
-use crate::store::{ReferralRecord, StoredEvent};
+use crate::domain::{ReferralRecord, StoredEvent};
 
 /// How callers are identified.
 pub enum Identity {
@@ -298,7 +298,7 @@ impl Shown {
         if !masked && event.is_personal() {
             self.push(
                 event.envelope.key().to_string(),
-                hex::encode(event.envelope.content_hash()),
+                hex::encode(event.content_hash),
             );
         }
     }

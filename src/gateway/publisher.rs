@@ -14,6 +14,7 @@ use super::Shared;
 use super::convert;
 use super::status::ApiError;
 use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
+use crate::codec::log::EnvelopeBytes;
 use crate::domain::{Envelope, FieldViolation, LogPosition};
 use crate::proto;
 use crate::telemetry;
@@ -45,7 +46,9 @@ pub(super) async fn publish(
     let started = std::time::Instant::now();
     let envelope = validated.map_err(ApiError::Invalid)?;
     let key = envelope.key();
-    let content_hash = envelope.content_hash();
+    // Encoded once and hashed once, here; the router and the store keep these bytes.
+    let bytes = EnvelopeBytes::encode(&envelope);
+    let content_hash = bytes.content_hash;
     // A retry of an event the router has already applied is answered from the store. The
     // embedded log checks this itself; for Kafka, whose appends carry no idempotency check,
     // this is where a retry is recognised (a retry racing its first copy is deduplicated
@@ -59,18 +62,19 @@ pub(super) async fn publish(
                 existing: position,
             });
         }
-        return Ok(ack(shared, envelope, position, true));
+        return Ok(ack(shared, envelope, &content_hash, position, true));
     }
     let traceparent = telemetry::traceparent(traceparent, &key.to_string());
     let trace_id = telemetry::parse_traceparent(&traceparent)
         .map(|(trace_id, _)| trace_id.to_owned())
         .unwrap_or_default();
+    let logged_at = shared.clock.now();
     let record = OutgoingRecord {
         key: envelope.log_key(),
-        timestamp: shared.clock.now(),
+        timestamp: logged_at,
         idempotency_key: key.to_bytes(),
         content_hash,
-        payload: envelope.encode(),
+        payload: crate::codec::log::encode(&bytes, logged_at),
         traceparent: Some(traceparent),
     };
     let outcome = shared.bus.append(record).await.map_err(|err| match err {
@@ -97,15 +101,27 @@ pub(super) async fn publish(
         duplicate,
         "event published"
     );
-    Ok(ack(shared, envelope, outcome.position(), duplicate))
+    Ok(ack(
+        shared,
+        envelope,
+        &content_hash,
+        outcome.position(),
+        duplicate,
+    ))
 }
 
 /// The answer to an accepted event, with the broker's signed receipt.
-fn ack(shared: &Shared, envelope: Envelope, position: LogPosition, duplicate: bool) -> proto::Ack {
+fn ack(
+    shared: &Shared,
+    envelope: Envelope,
+    content_hash: &[u8; 32],
+    position: LogPosition,
+    duplicate: bool,
+) -> proto::Ack {
     let receipt = shared.signer.sign(
         envelope.producer.as_str(),
         envelope.event_id.as_str(),
-        &envelope.content_hash(),
+        content_hash,
         position,
         shared.clock.now(),
     );

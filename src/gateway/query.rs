@@ -8,10 +8,11 @@ use tonic::{Request, Response, Status};
 use super::identity::Shown;
 use super::status::ApiError;
 use super::{Shared, convert, mask};
+use crate::domain::StoredEvent;
 use crate::domain::access::{self, Access};
 use crate::domain::{Agency, RuleError, Violations};
 use crate::proto;
-use crate::store::{LeadFilter, Store, StoredEvent};
+use crate::store::{LeadFilter, Store};
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: u32 = 100;

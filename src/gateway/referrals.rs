@@ -15,10 +15,11 @@ use super::identity::{Shown, referral_access};
 use super::publisher::{check_size, incoming_traceparent, publish};
 use super::status::ApiError;
 use super::{Shared, convert, mask};
+use crate::domain::ReferralRecord;
 use crate::domain::access::Access;
 use crate::domain::{Agency, Payload, RuleError, Violations};
 use crate::proto;
-use crate::store::{ReferralFilter, ReferralRecord, Store};
+use crate::store::{ReferralFilter, Store};
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: usize = 100;

@@ -1,66 +1,29 @@
-//! The audit chain in the store: entries appended in the same transaction as the writes they
-//! record (so a write is never without its entry), and separately for reads and denials.
+//! The audit chain in the store. Applied events and raised alerts carry their own link (written
+//! in the batch that applies them, so a write is never without its entry); reads, denials and
+//! refused records have entries of their own (`U`). Checking the chain walks all three in chain
+//! order and recomputes each entry from the record it stands for — an event's digest from its
+//! envelope bytes, an alert's from its body — so altering a record, removing it or reordering
+//! the chain is caught at the first entry that no longer fits.
 
-use std::cell::RefCell;
+use std::iter::Peekable;
 
 use jiff::Timestamp;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sha2::{Digest, Sha256};
 
-use super::tx::{Tx, TxResult};
-use super::{Store, StoreError};
-use crate::audit::{self, Entry, GENESIS, Record};
+use super::batch::{alert_record, event_record, head_value};
+use super::records::{self, Link};
+use super::{AuditHead, Store, StoreError, keys};
+use crate::audit::{self, Broken, Entry, Record, Verifier};
 
-const HEAD: &str = "audit_head";
-
-/// Appends `record` to the chain whose head is kept in `meta`.
-fn append(
-    meta: &TransactionalTree,
-    log: &TransactionalTree,
-    record: Record,
+/// One entry of the chain as found in the store: where it is stored, its position and time,
+/// what it says (or why that cannot be read), and the hash it was stored with.
+struct Found {
+    /// Where it is stored, for the report: the store seq of an event or alert, the audit seq
+    /// of an entry of its own.
+    key: u64,
+    link: Link,
     at: Timestamp,
-) -> Result<Entry, sled::transaction::UnabortableTransactionError> {
-    let (seq, prev) = match meta.get(HEAD)? {
-        Some(raw) if raw.len() == 40 => {
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&raw[8..]);
-            (
-                u64::from_be_bytes(raw[..8].try_into().unwrap_or_default()),
-                hash,
-            )
-        }
-        _ => (0, GENESIS),
-    };
-    let (entry, hash) = audit::chain(&prev, seq + 1, at, record);
-    let mut head = [0u8; 40];
-    head[..8].copy_from_slice(&entry.seq.to_be_bytes());
-    head[8..].copy_from_slice(&hash);
-    meta.insert(HEAD, &head[..])?;
-    // Serialising an entry (strings and a timestamp) cannot fail.
-    log.insert(
-        &entry.seq.to_be_bytes(),
-        serde_json::to_vec(&entry).expect("audit entry serialises"),
-    )?;
-    Ok(entry)
-}
-
-/// The entries a transaction appended, to archive once it commits.
-#[derive(Default)]
-pub(super) struct Appended(RefCell<Vec<Entry>>);
-
-impl Appended {
-    pub(super) fn take(&self) -> Vec<Entry> {
-        std::mem::take(&mut self.0.borrow_mut())
-    }
-}
-
-impl Tx<'_> {
-    /// Appends an audit entry in this transaction.
-    pub(super) fn audit(&self, record: Record, at: Timestamp) -> TxResult<()> {
-        let entry = append(self.meta, self.audit, record, at)?;
-        self.audited.0.borrow_mut().push(entry);
-        Ok(())
-    }
+    record: Result<Record, String>,
 }
 
 impl Store {
@@ -70,22 +33,37 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let t = &self.trees;
-        let result = (&t.meta, &t.audit).transaction(|(meta, log)| {
-            let mut entries = Vec::with_capacity(records.len());
-            for record in &records {
-                entries.push(append(meta, log, record.clone(), at)?);
-            }
-            Ok::<_, ConflictableTransactionError<()>>(entries)
-        });
-        match result {
-            Ok(entries) => Ok(entries),
-            Err(TransactionError::Abort(())) => unreachable!("audit appends never abort"),
-            Err(TransactionError::Storage(source)) => Err(StoreError::Sled {
-                op: "audit",
-                source,
-            }),
+        let mut head = self.audit.lock().unwrap_or_else(|p| p.into_inner());
+        let mut chain = *head;
+        let mut batch = sled::Batch::default();
+        let mut entries = Vec::with_capacity(records.len());
+        for record in records {
+            let seq = chain.seq + 1;
+            let hash = audit::hash_of(&chain.hash, seq, at, &record);
+            let digest = hex::decode(&record.digest).unwrap_or_default();
+            let entry = Entry {
+                seq,
+                at,
+                actor: record.actor,
+                action: record.action,
+                object: record.object,
+                digest: record.digest,
+                prev: hex::encode(chain.hash),
+                hash: hex::encode(hash),
+            };
+            batch.insert(
+                keys::audit(seq),
+                records::encode_audit(&entry, &digest, hash),
+            );
+            entries.push(entry);
+            chain = AuditHead { seq, hash };
         }
+        batch.insert(keys::meta("audit"), head_value(chain).to_vec());
+        self.tree
+            .apply_batch(batch)
+            .map_err(StoreError::sled("audit"))?;
+        *head = chain;
+        Ok(entries)
     }
 
     /// Appends `records` and flushes: they are durable when this returns. For full reads of
@@ -104,24 +82,174 @@ impl Store {
     }
 
     /// Checks the whole chain; the number of entries, or where it breaks.
-    pub fn verify_audit(&self) -> Result<Result<u64, audit::Broken>, StoreError> {
-        let entries = self
-            .trees
-            .audit
-            .iter()
-            .map(|entry| {
-                entry
-                    .map(|(k, v)| (super::keys::decode_u64(&k), v.to_vec()))
-                    .map_err(StoreError::sled("read audit"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(audit::verify(entries))
+    pub fn verify_audit(&self) -> Result<Result<u64, Broken>, StoreError> {
+        let mut verifier = Verifier::default();
+        for found in self.chain()? {
+            let found = found?;
+            let checked = verifier.next(
+                found.key,
+                found.link.seq,
+                found.at,
+                found.record.as_ref().map_err(Clone::clone),
+                &found.link.hash,
+            );
+            if let Err(broken) = checked {
+                return Ok(Err(broken));
+            }
+        }
+        Ok(Ok(verifier.count()))
     }
 
-    /// The raw audit tree, for tools that must reach below the store (tests of tampering).
-    #[doc(hidden)]
-    pub fn audit_tree(&self) -> &sled::Tree {
-        &self.trees.audit
+    /// The whole chain as entries, in order (for tools and the tests of tampering).
+    pub fn audit_entries(&self) -> Result<Vec<Entry>, StoreError> {
+        let mut prev = audit::GENESIS;
+        let mut out = Vec::new();
+        for found in self.chain()? {
+            let found = found?;
+            let record = found.record.map_err(|reason| StoreError::Corrupt {
+                tree: "audit",
+                reason,
+            })?;
+            out.push(Entry {
+                seq: found.link.seq,
+                at: found.at,
+                actor: record.actor,
+                action: record.action,
+                object: record.object,
+                digest: record.digest,
+                prev: hex::encode(prev),
+                hash: hex::encode(found.link.hash),
+            });
+            prev = found.link.hash;
+        }
+        Ok(out)
+    }
+
+    /// Every entry of the chain, in chain order: events, alerts and entries of their own merged
+    /// by their position (each family is stored in that order already).
+    fn chain(&self) -> Result<impl Iterator<Item = Result<Found, StoreError>> + '_, StoreError> {
+        let events: Box<dyn Iterator<Item = _>> =
+            Box::new(self.tree.scan_prefix([keys::EVENT]).map(|entry| {
+                let (key, raw) = entry.map_err(StoreError::sled("read audit"))?;
+                found_event(keys::suffix_u64(&key), &raw)
+            }));
+        let alerts: Box<dyn Iterator<Item = _>> =
+            Box::new(self.tree.scan_prefix([keys::ALERT]).map(|entry| {
+                let (key, raw) = entry.map_err(StoreError::sled("read audit"))?;
+                found_alert(keys::suffix_u64(&key), &raw)
+            }));
+        let own: Box<dyn Iterator<Item = _>> =
+            Box::new(self.tree.scan_prefix([keys::AUDIT]).map(|entry| {
+                let (key, raw) = entry.map_err(StoreError::sled("read audit"))?;
+                let key = keys::suffix_u64(&key);
+                Ok(match records::decode_audit(&raw) {
+                    Ok(a) => Found {
+                        key,
+                        link: Link {
+                            seq: a.seq,
+                            hash: <[u8; 32]>::try_from(a.hash.as_slice()).unwrap_or_default(),
+                        },
+                        at: a.at,
+                        record: Ok(a.record),
+                    },
+                    Err(e) => undecodable(key, e),
+                })
+            }));
+        Ok(Merge([
+            events.peekable(),
+            alerts.peekable(),
+            own.peekable(),
+        ]))
+    }
+}
+
+fn undecodable(key: u64, err: StoreError) -> Found {
+    Found {
+        key,
+        // Sorts where the entry must have been: the walk reports it there.
+        link: Link {
+            seq: key,
+            hash: [0; 32],
+        },
+        at: Timestamp::UNIX_EPOCH,
+        record: Err(crate::telemetry::chain(&err)),
+    }
+}
+
+fn found_event(seq: u64, raw: &[u8]) -> Result<Found, StoreError> {
+    let event = match records::EventRaw::decode(raw) {
+        Ok(event) => event,
+        Err(e) => return Ok(undecodable(seq, e)),
+    };
+    let link = event.link()?;
+    let at = event.applied_at()?;
+    // The digest from the bytes as they are now: an altered envelope no longer matches.
+    let digest: [u8; 32] = Sha256::digest(event.envelope()).into();
+    let record = event
+        .bytes()
+        .and_then(|b| {
+            b.decode().map_err(|e| StoreError::Corrupt {
+                tree: "events",
+                reason: crate::telemetry::chain(&e),
+            })
+        })
+        .map(|envelope| {
+            event_record(
+                envelope.producer.as_str(),
+                envelope.kind(),
+                envelope.key().to_string(),
+                &digest,
+            )
+        })
+        .map_err(|e| crate::telemetry::chain(&e));
+    Ok(Found {
+        key: seq,
+        link,
+        at,
+        record,
+    })
+}
+
+fn found_alert(seq: u64, raw: &[u8]) -> Result<Found, StoreError> {
+    let (body, link) = match records::decode_alert_record(raw) {
+        Ok(found) => found,
+        Err(e) => return Ok(undecodable(seq, e)),
+    };
+    let digest: [u8; 32] = Sha256::digest(&body).into();
+    let (at, record) = match records::decode_alert_body(&body) {
+        Ok(alert) => (alert.raised_at, Ok(alert_record(&alert, &digest))),
+        Err(e) => (Timestamp::UNIX_EPOCH, Err(crate::telemetry::chain(&e))),
+    };
+    Ok(Found {
+        key: seq,
+        link,
+        at,
+        record,
+    })
+}
+
+type Stream<'a> = Peekable<Box<dyn Iterator<Item = Result<Found, StoreError>> + 'a>>;
+
+/// Merges sorted streams of entries by chain position.
+struct Merge<'a>([Stream<'a>; 3]);
+
+impl Iterator for Merge<'_> {
+    type Item = Result<Found, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, stream) in self.0.iter_mut().enumerate() {
+            match stream.peek() {
+                // An error goes out at once.
+                Some(Err(_)) => return stream.next(),
+                Some(Ok(found)) if best.is_none_or(|(_, seq)| found.link.seq < seq) => {
+                    best = Some((i, found.link.seq));
+                }
+                _ => {}
+            }
+        }
+        let (i, _) = best?;
+        self.0[i].next()
     }
 }
 
@@ -154,6 +282,7 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(store.verify_audit().unwrap(), Ok(400));
+        assert_eq!(store.audit_entries().unwrap().len(), 400);
         // Nothing to record, nothing appended.
         assert!(store.audit(Vec::new(), at).unwrap().is_empty());
     }

@@ -1,34 +1,50 @@
-//! The store's own write ceiling, for `xiezhi bench --baseline`: the same records inserted into
-//! a fresh sled database in batches, one flush per batch — what the router's apply does at the
-//! least (it also indexes, routes and evaluates rules), so the router's rate reads against it.
+//! The store's own write ceiling, for `xiezhi bench --baseline`: the exact keys and values the
+//! store wrote for a run's events, captured batch by batch from the committed write sets and
+//! replayed into a fresh sled database with the same settings, one sled batch and one flush per
+//! batch — what applying costs when nothing is decided, decoded or encoded.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::StoreError;
+use super::{STORE_DIR, Store, StoreError};
 
-/// Inserts `records` (key, value) into a fresh database in `dir`, `batch` to a sled batch and
-/// a flush; returns how long it took.
-pub fn batched_inserts(
-    dir: &Path,
-    records: &[(Vec<u8>, Vec<u8>)],
-    batch: usize,
-) -> Result<Duration, StoreError> {
+/// The writes of each committed batch, in order.
+pub type Captured = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
+
+impl Store {
+    /// Keeps every batch's writes from now on (memory grows with them: for benchmarks).
+    pub fn capture_writes(&self) {
+        *self.capture.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    }
+
+    /// The writes kept since [`Store::capture_writes`]; stops keeping them.
+    pub fn captured_writes(&self) -> Captured {
+        self.capture
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default()
+    }
+}
+
+/// Replays `batches` into a fresh store database under `dir` with a page cache of
+/// `cache_bytes`, one sled batch and a flush per batch; returns how long it took.
+pub fn replay(dir: &Path, batches: &Captured, cache_bytes: u64) -> Result<Duration, StoreError> {
     let db = sled::Config::new()
-        .path(dir)
+        .path(dir.join(STORE_DIR))
+        .cache_capacity(cache_bytes)
         .open()
         .map_err(StoreError::sled("open"))?;
     let tree = db
-        .open_tree("events")
+        .open_tree("xiezhi")
         .map_err(StoreError::sled("open tree"))?;
     let started = Instant::now();
-    for chunk in records.chunks(batch.max(1)) {
-        let mut writes = sled::Batch::default();
-        for (key, value) in chunk {
-            writes.insert(key.as_slice(), value.as_slice());
+    for writes in batches {
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes {
+            batch.insert(key.as_slice(), value.as_slice());
         }
-        tree.apply_batch(writes)
-            .map_err(StoreError::sled("write"))?;
+        tree.apply_batch(batch).map_err(StoreError::sled("write"))?;
         db.flush().map_err(StoreError::sled("flush"))?;
     }
     Ok(started.elapsed())
@@ -39,13 +55,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_record_is_written_and_durable() {
+    fn every_captured_write_is_replayed_and_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let records: Vec<_> = (0u32..2_500)
-            .map(|n| (n.to_be_bytes().to_vec(), vec![7u8; 300]))
+        let batches: Captured = (0u32..5)
+            .map(|b| {
+                (0u32..500)
+                    .map(|n| ((b * 1000 + n).to_be_bytes().to_vec(), vec![7u8; 100]))
+                    .collect()
+            })
             .collect();
-        batched_inserts(dir.path(), &records, 1_000).unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        assert_eq!(db.open_tree("events").unwrap().len(), 2_500);
+        replay(dir.path(), &batches, 16 << 20).unwrap();
+        let db = sled::open(dir.path().join(STORE_DIR)).unwrap();
+        assert_eq!(db.open_tree("xiezhi").unwrap().len(), 2_500);
     }
 }

@@ -1,25 +1,230 @@
-//! Byte layouts of store keys. Numbers are big-endian so that sled's byte order is numeric
-//! order; variable-length prefixes (agency ids, division codes, subject keys) are followed by a
-//! 0 byte, which none of them contains, so a prefix scan never runs into a longer neighbour.
+//! The store's key space and its small values, in one sled tree. Every key starts with a byte
+//! naming its family; numbers are big-endian so that sled's byte order is numeric order;
+//! variable-length parts (agency ids, division codes, subject keys, offence codes) are followed
+//! by a 0 byte, which none of them contains, so that a prefix scan never runs into a longer
+//! neighbour.
+//!
+//! | family | key | value |
+//! |---|---|---|
+//! | `M` meta | name | counters: next seq, audit head, event count, layout |
+//! | `E` event | seq | `EventRecord` (protobuf, `records.rs`) |
+//! | `A` alert | seq | `AlertRecord` (alerts and events share one sequence) |
+//! | `K` applied | producer `/` event id | seq — deduplication, and finding a lead by its key |
+//! | `T` timeline | subject 0 seq | — |
+//! | `I` inbox | agency 0 cursor | seq, then one byte: alert flag and delivery reason |
+//! | `H` inbox head | agency | latest cursor |
+//! | `X` inbox ack | agency | acknowledged cursor |
+//! | `L` lead | division 0 seq | [`LeadEntry`] in 18 bytes |
+//! | `O` history | subject 0 offence 0 seq | decision time and penalty flag: the repeat rules |
+//! | `P` penalties | offence 0 seq | [`OutcomeRow`]: the penalty report |
+//! | `S` split | subject 0 offence 0 rule | — a 化整为零 alert raised once |
+//! | `R` referral | agency `/` id | `ReferralRecord` |
+//! | `C` case | agency 0 case number | referral key: "was this case referred?" |
+//! | `D` deadline | due µs, referral key | step — deadlines still running |
+//! | `W` watch | due µs, outcome key | `WatchRecord` — penalties awaiting a referral |
+//! | `U` audit | audit seq | `AuditRecord`: reads, denials, refusals (events and alerts carry their own link) |
+//! | `Q` position | partition | next log offset to apply |
 
-/// `prefix`, 0, `n` big-endian.
-pub(super) fn compound(prefix: &str, n: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + 9);
-    key.extend_from_slice(prefix.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&n.to_be_bytes());
+use jiff::Timestamp;
+
+use super::{LeadEntry, OutcomeRow, StoreError};
+use crate::domain::{
+    AgencyId, DeliveryReason, DivisionCode, Domain, EventKey, LeadStatus, OffenceCode, ReferralKey,
+    SubjectKey,
+};
+
+pub(super) const META: u8 = b'M';
+pub(super) const EVENT: u8 = b'E';
+pub(super) const ALERT: u8 = b'A';
+pub(super) const APPLIED: u8 = b'K';
+pub(super) const TIMELINE: u8 = b'T';
+pub(super) const INBOX: u8 = b'I';
+pub(super) const HEAD: u8 = b'H';
+pub(super) const ACK: u8 = b'X';
+pub(super) const LEAD: u8 = b'L';
+pub(super) const HISTORY: u8 = b'O';
+pub(super) const PENALTY: u8 = b'P';
+pub(super) const SPLIT: u8 = b'S';
+pub(super) const REFERRAL: u8 = b'R';
+pub(super) const CASE: u8 = b'C';
+pub(super) const DEADLINE: u8 = b'D';
+pub(super) const WATCH: u8 = b'W';
+pub(super) const AUDIT: u8 = b'U';
+pub(super) const POSITION: u8 = b'Q';
+
+/// Builds a key from its family and parts.
+struct Key(Vec<u8>);
+
+impl Key {
+    fn new(family: u8, capacity: usize) -> Self {
+        let mut key = Vec::with_capacity(capacity + 1);
+        key.push(family);
+        Self(key)
+    }
+    fn text(mut self, part: &str) -> Self {
+        self.0.extend_from_slice(part.as_bytes());
+        self
+    }
+    /// A variable-length part and its 0 terminator.
+    fn part(self, part: &str) -> Self {
+        let mut key = self.text(part);
+        key.0.push(0);
+        key
+    }
+    fn number(mut self, n: u64) -> Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+}
+
+/// `M` + name.
+pub(super) fn meta(name: &str) -> Vec<u8> {
+    Key::new(META, name.len()).text(name).0
+}
+
+/// `E` + seq.
+pub(super) fn event(seq: u64) -> Vec<u8> {
+    Key::new(EVENT, 8).number(seq).0
+}
+
+/// `A` + seq.
+pub(super) fn alert(seq: u64) -> Vec<u8> {
+    Key::new(ALERT, 8).number(seq).0
+}
+
+/// `K` + producer/event id.
+pub(super) fn applied(key: &EventKey) -> Vec<u8> {
+    let mut out = Key::new(APPLIED, 48).text(key.producer.as_str());
+    out.0.push(b'/');
+    out.text(key.event_id.as_str()).0
+}
+
+/// `T` + subject + 0 (+ seq).
+pub(super) fn timeline_scope(subject: &SubjectKey) -> Vec<u8> {
+    Key::new(TIMELINE, 48).part(subject.as_str()).0
+}
+
+/// `T` + subject + 0 + seq.
+pub(super) fn timeline(subject: &SubjectKey, seq: u64) -> Vec<u8> {
+    Key::new(TIMELINE, 56).part(subject.as_str()).number(seq).0
+}
+
+/// `I` + agency + 0 (+ cursor).
+#[cfg(test)]
+fn inbox_scope(agency: &str) -> Vec<u8> {
+    Key::new(INBOX, 24).part(agency).0
+}
+
+/// `I` + agency + 0 + cursor.
+pub(super) fn inbox(agency: &str, cursor: u64) -> Vec<u8> {
+    Key::new(INBOX, 32).part(agency).number(cursor).0
+}
+
+/// `H` + agency.
+pub(super) fn head(agency: &str) -> Vec<u8> {
+    Key::new(HEAD, agency.len()).text(agency).0
+}
+
+/// `X` + agency.
+pub(super) fn ack(agency: &AgencyId) -> Vec<u8> {
+    Key::new(ACK, 16).text(agency.as_str()).0
+}
+
+/// `L` + division prefix: the scope of a lead list (no terminator: `3301` covers `330106`).
+pub(super) fn lead_scope(division_prefix: &str) -> Vec<u8> {
+    Key::new(LEAD, 16).text(division_prefix).0
+}
+
+/// `L` + division + 0 + seq.
+pub(super) fn lead(division: &DivisionCode, seq: u64) -> Vec<u8> {
+    Key::new(LEAD, 24).part(division.as_str()).number(seq).0
+}
+
+/// `O` + subject + 0 + offence + 0 (+ seq).
+pub(super) fn history_scope(subject: &SubjectKey, offence: &OffenceCode) -> Vec<u8> {
+    Key::new(HISTORY, 64)
+        .part(subject.as_str())
+        .part(offence.as_str())
+        .0
+}
+
+/// `O` + subject + 0 + offence + 0 + seq.
+pub(super) fn history(subject: &SubjectKey, offence: &OffenceCode, seq: u64) -> Vec<u8> {
+    let mut key = history_scope(subject, offence);
+    key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
-/// `prefix`, 0: the start of every [`compound`] key with that prefix.
-pub(super) fn scope(prefix: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + 1);
-    key.extend_from_slice(prefix.as_bytes());
-    key.push(0);
+/// `P` + offence + 0 (+ seq).
+pub(super) fn penalty_scope(offence: &OffenceCode) -> Vec<u8> {
+    Key::new(PENALTY, 16).part(offence.as_str()).0
+}
+
+/// `P` + offence + 0 + seq.
+pub(super) fn penalty(offence: &OffenceCode, seq: u64) -> Vec<u8> {
+    Key::new(PENALTY, 24).part(offence.as_str()).number(seq).0
+}
+
+/// `S` + subject + 0 + offence + 0 + rule.
+pub(super) fn split(subject: &SubjectKey, offence: &OffenceCode, rule: &str) -> Vec<u8> {
+    Key::new(SPLIT, 80)
+        .part(subject.as_str())
+        .part(offence.as_str())
+        .text(rule)
+        .0
+}
+
+/// `R` + agency/id.
+pub(super) fn referral(key: &ReferralKey) -> Vec<u8> {
+    Key::new(REFERRAL, 40).text(&key.to_string()).0
+}
+
+/// `C` + agency + 0 + case number.
+pub(super) fn case(agency: &AgencyId, case_number: &str) -> Vec<u8> {
+    Key::new(CASE, 64).part(agency.as_str()).text(case_number).0
+}
+
+fn micros(at: Timestamp) -> u64 {
+    at.as_microsecond().max(0) as u64
+}
+
+/// `D` + due µs + referral key.
+pub(super) fn deadline(due: Timestamp, referral: &ReferralKey) -> Vec<u8> {
+    Key::new(DEADLINE, 48)
+        .number(micros(due))
+        .text(&referral.to_string())
+        .0
+}
+
+/// `W` + due µs + outcome key.
+pub(super) fn watch(due: Timestamp, outcome: &EventKey) -> Vec<u8> {
+    Key::new(WATCH, 48)
+        .number(micros(due))
+        .text(&outcome.to_string())
+        .0
+}
+
+/// The end (exclusive) of the `D` or `W` rows due by `now`: everything strictly below
+/// (now + 1 µs, nothing) is due.
+pub(super) fn due_bound(family: u8, now: Timestamp) -> Vec<u8> {
+    Key::new(family, 8)
+        .number((now.as_microsecond() + 1).max(0) as u64)
+        .0
+}
+
+/// `U` + audit seq.
+pub(super) fn audit(seq: u64) -> Vec<u8> {
+    Key::new(AUDIT, 8).number(seq).0
+}
+
+/// `Q` + partition.
+pub(super) fn position(partition: u32) -> Vec<u8> {
+    let mut key = vec![POSITION];
+    key.extend_from_slice(&partition.to_be_bytes());
     key
 }
 
-/// The number at the end of a [`compound`] key.
+/// The number at the end of a key.
 pub(super) fn suffix_u64(key: &[u8]) -> u64 {
     decode_u64(&key[key.len().saturating_sub(8)..])
 }
@@ -43,22 +248,223 @@ pub(super) fn untoken(token: &str) -> Option<Vec<u8>> {
     hex::decode(token).ok()
 }
 
+fn corrupt(family: &'static str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        tree: family,
+        reason: reason.into(),
+    }
+}
+
+fn time(micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(micros).map_err(|e| corrupt("time", e.to_string()))
+}
+
+/// An inbox entry: the seq delivered, then a byte — the high bit set for an alert, the low bits
+/// the delivery reason.
+pub(super) fn inbox_value(seq: u64, alert: bool, reason: DeliveryReason) -> [u8; 9] {
+    let mut value = [0u8; 9];
+    value[..8].copy_from_slice(&seq.to_be_bytes());
+    value[8] = reason_code(reason) | if alert { 0x80 } else { 0 };
+    value
+}
+
+/// Reads an inbox entry: seq, whether it is an alert, and the reason.
+pub(super) fn read_inbox_value(raw: &[u8]) -> Result<(u64, bool, DeliveryReason), StoreError> {
+    let [.., code] = raw else {
+        return Err(corrupt("inbox", "empty entry"));
+    };
+    let reason = REASONS
+        .get(usize::from(code & 0x7f))
+        .copied()
+        .ok_or_else(|| corrupt("inbox", format!("reason {code}")))?;
+    Ok((
+        decode_u64(&raw[..8.min(raw.len())]),
+        code & 0x80 != 0,
+        reason,
+    ))
+}
+
+const REASONS: [DeliveryReason; 6] = [
+    DeliveryReason::ExplicitTarget,
+    DeliveryReason::ResponsibleAgency,
+    DeliveryReason::Unassigned,
+    DeliveryReason::LeadFeedback,
+    DeliveryReason::Referral,
+    DeliveryReason::Alert,
+];
+
+fn reason_code(reason: DeliveryReason) -> u8 {
+    // Every reason is in the table.
+    REASONS.iter().position(|r| *r == reason).unwrap_or(0) as u8
+}
+
+const STATUSES: [LeadStatus; 3] = [LeadStatus::Open, LeadStatus::Unassigned, LeadStatus::Closed];
+
+/// A lead row: status, domain, produced-at µs, the seq of the outcome that closed it (0: none).
+pub(super) fn lead_value(row: &LeadEntry) -> [u8; 18] {
+    let mut value = [0u8; 18];
+    value[0] = STATUSES.iter().position(|s| *s == row.status).unwrap_or(0) as u8;
+    value[1] = Domain::ALL
+        .iter()
+        .position(|d| *d == row.domain)
+        .unwrap_or(0) as u8;
+    value[2..10].copy_from_slice(&row.produced_at.as_microsecond().to_be_bytes());
+    value[10..].copy_from_slice(&row.closed_by.unwrap_or(0).to_be_bytes());
+    value
+}
+
+/// Reads a lead row.
+pub(super) fn read_lead_value(raw: &[u8]) -> Result<LeadEntry, StoreError> {
+    if raw.len() != 18 {
+        return Err(corrupt("leads", format!("{} bytes", raw.len())));
+    }
+    let status = *STATUSES
+        .get(usize::from(raw[0]))
+        .ok_or_else(|| corrupt("leads", "status"))?;
+    let domain = *Domain::ALL
+        .get(usize::from(raw[1]))
+        .ok_or_else(|| corrupt("leads", "domain"))?;
+    let closed = decode_u64(&raw[10..]);
+    Ok(LeadEntry {
+        status,
+        domain,
+        produced_at: time(decode_u64(&raw[2..10]) as i64)?,
+        closed_by: (closed != 0).then_some(closed),
+    })
+}
+
+/// A history entry: decision time µs and the penalty flag.
+pub(super) fn history_value(decided_at: Timestamp, penalty: bool) -> [u8; 9] {
+    let mut value = [0u8; 9];
+    value[..8].copy_from_slice(&decided_at.as_microsecond().to_be_bytes());
+    value[8] = u8::from(penalty);
+    value
+}
+
+/// Reads a history entry.
+pub(super) fn read_history_value(raw: &[u8]) -> Result<(Timestamp, bool), StoreError> {
+    if raw.len() != 9 {
+        return Err(corrupt("history", format!("{} bytes", raw.len())));
+    }
+    Ok((time(decode_u64(&raw[..8]) as i64)?, raw[8] != 0))
+}
+
+/// A penalty-report row: fine, decision time µs, flags (penalty; band: 0 none, 1 inside,
+/// 2 outside), then agency and division each after its length byte.
+pub(super) fn penalty_value(row: &OutcomeRow) -> Vec<u8> {
+    let mut value = Vec::with_capacity(40);
+    value.extend_from_slice(&row.fine_fen.to_be_bytes());
+    value.extend_from_slice(&row.decided_at.as_microsecond().to_be_bytes());
+    let band = match row.outside_band {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    value.push(u8::from(row.penalty) | band << 1);
+    for text in [row.agency.as_str(), row.division.as_str()] {
+        value.push(text.len() as u8);
+        value.extend_from_slice(text.as_bytes());
+    }
+    value
+}
+
+/// Reads a penalty-report row.
+pub(super) fn read_penalty_value(raw: &[u8]) -> Result<OutcomeRow, StoreError> {
+    let bad = || corrupt("penalties", "truncated row");
+    if raw.len() < 17 {
+        return Err(bad());
+    }
+    let flags = raw[16];
+    let mut rest = &raw[17..];
+    let mut text = || -> Result<&str, StoreError> {
+        let (&len, tail) = rest.split_first().ok_or_else(bad)?;
+        let (part, tail) = tail.split_at_checked(usize::from(len)).ok_or_else(bad)?;
+        rest = tail;
+        std::str::from_utf8(part).map_err(|_| bad())
+    };
+    let agency = AgencyId::parse(text()?).map_err(|e| corrupt("penalties", e.to_string()))?;
+    let division = DivisionCode::parse(text()?).map_err(|e| corrupt("penalties", e.to_string()))?;
+    Ok(OutcomeRow {
+        agency,
+        division,
+        penalty: flags & 1 != 0,
+        fine_fen: decode_u64(&raw[..8]) as i64,
+        decided_at: time(decode_u64(&raw[8..16]) as i64)?,
+        outside_band: match flags >> 1 {
+            0 => None,
+            1 => Some(false),
+            _ => Some(true),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn seqs(n: u64) -> Vec<u8> {
+        inbox("330106-GA", n)
+    }
+
     #[test]
-    fn compound_keys_sort_numerically_within_a_prefix() {
-        assert!(compound("330106-GA", 2) < compound("330106-GA", 256));
-        assert!(compound("330106-GA", u64::MAX) < compound("330106-GAB", 0));
-        assert!(compound("330106-GA", 7).starts_with(&scope("330106-GA")));
-        assert!(!compound("330106-GAB", 7).starts_with(&scope("330106-GA")));
-        assert_eq!(suffix_u64(&compound("x", 42)), 42);
+    fn keys_sort_numerically_within_a_scope_and_never_into_a_longer_neighbour() {
+        assert!(seqs(2) < seqs(256));
+        assert!(inbox("330106-GA", u64::MAX) < inbox("330106-GAB", 0));
+        assert!(seqs(7).starts_with(&inbox_scope("330106-GA")));
+        assert!(!inbox("330106-GAB", 7).starts_with(&inbox_scope("330106-GA")));
+        assert_eq!(suffix_u64(&seqs(42)), 42);
+        assert!(event(1) < event(2) && event(255) < event(256));
+        let key = ReferralKey {
+            agency: AgencyId::parse("330106-SCJG").unwrap(),
+            id: crate::domain::EventId::parse("r-1").unwrap(),
+        };
+        let early = deadline("2026-11-27T00:00:00Z".parse().unwrap(), &key);
+        let late = deadline("2026-11-28T00:00:00Z".parse().unwrap(), &key);
+        assert!(early < late);
+        assert!(early < due_bound(DEADLINE, "2026-11-27T00:00:00Z".parse().unwrap()));
+        assert!(late > due_bound(DEADLINE, "2026-11-27T23:59:59Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn small_values_round_trip() {
+        let at: Timestamp = "2026-11-27T08:00:00.000001Z".parse().unwrap();
+        for (alert, reason) in [
+            (false, DeliveryReason::ResponsibleAgency),
+            (true, DeliveryReason::Alert),
+            (false, DeliveryReason::LeadFeedback),
+        ] {
+            let value = inbox_value(99, alert, reason);
+            assert_eq!(read_inbox_value(&value).unwrap(), (99, alert, reason));
+        }
+        let row = LeadEntry {
+            status: LeadStatus::Closed,
+            closed_by: Some(12),
+            domain: Domain::Tax,
+            produced_at: at,
+        };
+        assert_eq!(read_lead_value(&lead_value(&row)).unwrap(), row);
+        assert_eq!(
+            read_history_value(&history_value(at, true)).unwrap(),
+            (at, true)
+        );
+        let penalty = OutcomeRow {
+            agency: AgencyId::parse("330106-SCJG").unwrap(),
+            division: DivisionCode::parse("330106").unwrap(),
+            penalty: true,
+            fine_fen: 4_180_000,
+            decided_at: at,
+            outside_band: Some(true),
+        };
+        assert_eq!(
+            read_penalty_value(&penalty_value(&penalty)).unwrap(),
+            penalty
+        );
+        assert!(read_penalty_value(&penalty_value(&penalty)[..20]).is_err());
     }
 
     #[test]
     fn tokens_round_trip() {
-        let key = compound("3301", 9);
+        let key = lead(&DivisionCode::parse("330106").unwrap(), 9);
         assert_eq!(untoken(&token(&key)), Some(key));
         assert_eq!(untoken("not hex"), None);
     }

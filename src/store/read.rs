@@ -3,8 +3,12 @@
 
 use jiff::Timestamp;
 
-use super::{DeliveryRecord, Item, LeadRow, Store, StoreError, StoredEvent, decode, keys};
-use crate::domain::{AgencyId, Alert, Domain, EventKey, LeadStatus, LogPosition, SubjectKey};
+use super::records::EventRaw;
+use super::{Store, StoreError, keys};
+use crate::domain::{
+    AgencyId, Alert, DeliveryReason, Domain, EventKey, LeadStatus, LogPosition, StoredEvent,
+    SubjectKey,
+};
 
 /// Longest page any read returns.
 const MAX_PAGE: usize = 1_000;
@@ -21,6 +25,19 @@ pub enum DeliveredItem {
     Alert(Alert),
 }
 
+/// One delivery in an agency's inbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Position in the agency's inbox, from 1, without gaps.
+    pub cursor: u64,
+    /// The store sequence number of the event or alert delivered.
+    pub seq: u64,
+    /// Why.
+    pub reason: DeliveryReason,
+    /// When: the event's application, or the alert's raising.
+    pub delivered_at: Timestamp,
+}
+
 /// A page of results and the token for the next one.
 #[derive(Debug)]
 pub struct Page<T> {
@@ -28,6 +45,19 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back to continue; `None` at the end.
     pub next_token: Option<String>,
+}
+
+/// A lead's standing, as readers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeadRow {
+    /// Where it stands.
+    pub status: LeadStatus,
+    /// The outcome that closed it.
+    pub closed_by: Option<EventKey>,
+    /// Its domain.
+    pub domain: Domain,
+    /// When it was produced.
+    pub produced_at: Timestamp,
 }
 
 /// A page of leads with their standing.
@@ -49,7 +79,7 @@ pub struct LeadFilter {
 }
 
 impl LeadFilter {
-    fn matches(&self, row: &LeadRow) -> bool {
+    fn matches(&self, row: &super::LeadEntry) -> bool {
         self.domain.is_none_or(|d| d == row.domain)
             && self.status.is_none_or(|s| s == row.status)
             && self.produced_from.is_none_or(|t| row.produced_at >= t)
@@ -73,25 +103,28 @@ impl Store {
         if seq > self.durable_seq() {
             return Ok(None);
         }
-        self.trees
-            .events
-            .get(seq.to_be_bytes())
+        self.raw_event(seq)?.map(|raw| raw.stored()).transpose()
+    }
+
+    pub(super) fn raw_event(&self, seq: u64) -> Result<Option<EventRaw>, StoreError> {
+        self.tree
+            .get(keys::event(seq))
             .map_err(StoreError::sled("read"))?
-            .map(|raw| decode("events", &raw))
+            .map(|raw| EventRaw::decode(&raw))
             .transpose()
     }
 
-    fn require_event(&self, seq: u64) -> Result<StoredEvent, StoreError> {
+    pub(super) fn require_event(&self, seq: u64) -> Result<StoredEvent, StoreError> {
         self.event(seq)?.ok_or_else(|| StoreError::Corrupt {
             tree: "events",
             reason: format!("index names seq {seq}, which is missing"),
         })
     }
 
-    /// Scans the keys of `tree` under `scope`, after the key a page token names, visiting at most
+    /// Scans the keys under `scope`, after the key a page token names, visiting at most
     /// [`MAX_SCAN`] entries and returning up to `limit` results with a token to go on.
     pub(super) fn page<T>(
-        tree: &sled::Tree,
+        &self,
         scope: &[u8],
         token: Option<&str>,
         limit: usize,
@@ -109,7 +142,7 @@ impl Store {
         let mut items = Vec::new();
         let mut scanned = 0;
         let mut last: Option<Vec<u8>> = None;
-        for entry in tree.range(start..) {
+        for entry in self.tree.range(start..) {
             let (key, raw) = entry.map_err(StoreError::sled("read"))?;
             if !key.starts_with(scope) {
                 break;
@@ -141,21 +174,20 @@ impl Store {
     /// applied and is durable: lets a gateway answer a retry without touching the log.
     pub fn applied(&self, key: &EventKey) -> Result<Option<([u8; 32], LogPosition)>, StoreError> {
         let Some(raw) = self
-            .trees
-            .applied
-            .get(key.to_bytes())
+            .tree
+            .get(keys::applied(key))
             .map_err(StoreError::sled("read"))?
         else {
             return Ok(None);
         };
-        let seq = keys::decode_u64(&raw[..8.min(raw.len())]);
-        let (Some(event), Ok(hash)) = (
-            self.event(seq)?,
-            <[u8; 32]>::try_from(raw.get(8..).unwrap_or_default()),
-        ) else {
+        let seq = keys::decode_u64(&raw);
+        if seq > self.durable_seq() {
+            return Ok(None);
+        }
+        let Some(event) = self.raw_event(seq)? else {
             return Ok(None);
         };
-        Ok(Some((hash, event.position)))
+        Ok(Some((event.content_hash()?, event.position())))
     }
 
     /// Waits until the event `key` is applied and durable, at most `limit`; whether it is.
@@ -189,17 +221,16 @@ impl Store {
         let durable = self.durable_seq();
         let mut out = Vec::new();
         for entry in self
-            .trees
-            .events
-            .range((after_seq + 1).to_be_bytes()..)
+            .tree
+            .range(keys::event(after_seq.saturating_add(1))..keys::event(u64::MAX))
             .take(limit)
         {
             let (_, raw) = entry.map_err(StoreError::sled("read"))?;
-            let event: StoredEvent = decode("events", &raw)?;
-            if event.seq > durable {
+            let event = EventRaw::decode(&raw)?;
+            if event.seq() > durable {
                 break;
             }
-            out.push(event);
+            out.push(event.stored()?);
         }
         Ok(out)
     }
@@ -212,8 +243,8 @@ impl Store {
         limit: usize,
     ) -> Result<Page<StoredEvent>, StoreError> {
         let durable = self.durable_seq();
-        let scope = keys::scope(subject.as_str());
-        Self::page(&self.trees.subjects, &scope, token, limit, |key, _| {
+        let scope = keys::timeline_scope(subject);
+        self.page(&scope, token, limit, |key, _| {
             let seq = keys::suffix_u64(key);
             if seq > durable {
                 return Ok(Step::Stop);
@@ -230,16 +261,26 @@ impl Store {
         limit: usize,
     ) -> Result<LeadPage, StoreError> {
         let durable = self.durable_seq();
-        let scope = filter.division_prefix.as_bytes();
-        Self::page(&self.trees.leads, scope, token, limit, |key, raw| {
+        let scope = keys::lead_scope(&filter.division_prefix);
+        self.page(&scope, token, limit, |key, raw| {
             let seq = keys::suffix_u64(key);
             if seq > durable {
                 return Ok(Step::Skip);
             }
-            let row: LeadRow = decode("leads", raw)?;
-            if !filter.matches(&row) {
+            let entry = keys::read_lead_value(raw)?;
+            if !filter.matches(&entry) {
                 return Ok(Step::Skip);
             }
+            let closed_by = match entry.closed_by {
+                Some(by) => self.raw_event(by)?.map(|e| e.stored()).transpose()?,
+                None => None,
+            };
+            let row = LeadRow {
+                status: entry.status,
+                closed_by: closed_by.map(|e| e.envelope.key()),
+                domain: entry.domain,
+                produced_at: entry.produced_at,
+            };
             Ok(Step::Take((self.require_event(seq)?, row)))
         })
     }
@@ -252,27 +293,37 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(DeliveryRecord, DeliveredItem)>, StoreError> {
-        let durable = self.durable_seq();
-        let scope = keys::scope(agency.as_str());
+        let latest = self.latest_cursor(agency)?;
         let mut out = Vec::new();
-        let start = keys::compound(agency.as_str(), after.saturating_add(1));
-        for entry in self.trees.inbox.range(start..) {
+        let start = keys::inbox(agency.as_str(), after.saturating_add(1));
+        let end = keys::inbox(agency.as_str(), latest.saturating_add(1));
+        for entry in self.tree.range(start..end).take(limit) {
             let (key, raw) = entry.map_err(StoreError::sled("read"))?;
-            if !key.starts_with(&scope) || out.len() == limit {
-                break;
-            }
-            let record: DeliveryRecord = decode("inbox", &raw)?;
-            if record.seq > durable {
-                break;
-            }
-            let item = match record.item {
-                Item::Event => DeliveredItem::Event(self.require_event(record.seq)?),
-                Item::Alert => DeliveredItem::Alert(self.alert(record.seq)?.ok_or_else(|| {
-                    StoreError::Corrupt {
-                        tree: "alerts",
-                        reason: format!("inbox names alert {}, which is missing", record.seq),
-                    }
-                })?),
+            let (seq, alert, reason) = keys::read_inbox_value(&raw)?;
+            let (item, delivered_at) = if alert {
+                let alert = self.alert(seq)?.ok_or_else(|| StoreError::Corrupt {
+                    tree: "alerts",
+                    reason: format!("inbox names alert {seq}, which is missing"),
+                })?;
+                let at = alert.raised_at;
+                (DeliveredItem::Alert(alert), at)
+            } else {
+                // The inbox head is the gate: what it covers was flushed.
+                let event = self
+                    .raw_event(seq)?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: "events",
+                        reason: format!("inbox names seq {seq}, which is missing"),
+                    })?
+                    .stored()?;
+                let at = event.applied_at;
+                (DeliveredItem::Event(event), at)
+            };
+            let record = DeliveryRecord {
+                cursor: keys::suffix_u64(&key),
+                seq,
+                reason,
+                delivered_at,
             };
             out.push((record, item));
         }
@@ -281,24 +332,20 @@ impl Store {
 
     /// The agency's latest durable delivery cursor (0 if none).
     pub fn latest_cursor(&self, agency: &AgencyId) -> Result<u64, StoreError> {
-        let durable = self.durable_seq();
-        let scope = keys::scope(agency.as_str());
-        for entry in self.trees.inbox.scan_prefix(&scope).rev() {
-            let (_, raw) = entry.map_err(StoreError::sled("read"))?;
-            let record: DeliveryRecord = decode("inbox", &raw)?;
-            if record.seq <= durable {
-                return Ok(record.cursor);
-            }
-        }
-        Ok(0)
+        Ok(self
+            .durable_heads
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agency.as_str())
+            .copied()
+            .unwrap_or(0))
     }
 
     /// The cursor the agency has acknowledged (0 if none).
     pub fn acknowledged(&self, agency: &AgencyId) -> Result<u64, StoreError> {
         Ok(self
-            .trees
-            .inbox_acks
-            .get(agency.as_str())
+            .tree
+            .get(keys::ack(agency))
             .map_err(StoreError::sled("read"))?
             .map_or(0, |raw| keys::decode_u64(&raw)))
     }
@@ -319,9 +366,8 @@ impl Store {
             });
         }
         let previous = self
-            .trees
-            .inbox_acks
-            .fetch_and_update(agency.as_str(), |old| {
+            .tree
+            .fetch_and_update(keys::ack(agency), |old| {
                 let old = old.map_or(0, keys::decode_u64);
                 Some(old.max(cursor).to_be_bytes().to_vec())
             })
@@ -332,89 +378,5 @@ impl Store {
             self.flush().await?;
         }
         Ok((acknowledged, latest))
-    }
-}
-
-impl Store {
-    /// The latest `limit` durable alerts whose division starts with `division_prefix` (all
-    /// alerts for an empty prefix), newest first.
-    pub fn latest_alerts(
-        &self,
-        division_prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<crate::domain::Alert>, StoreError> {
-        self.alerts_in(self.trees.alerts.iter().rev(), division_prefix, limit)
-    }
-
-    /// Up to `limit` durable alerts raised after `after` (an alert id) whose division starts
-    /// with `division_prefix`, oldest first: what a live view has not shown yet.
-    pub fn alerts_after(
-        &self,
-        after: u64,
-        division_prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<crate::domain::Alert>, StoreError> {
-        let start = after.saturating_add(1).to_be_bytes();
-        self.alerts_in(self.trees.alerts.range(start..), division_prefix, limit)
-    }
-
-    fn alerts_in(
-        &self,
-        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-        division_prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<crate::domain::Alert>, StoreError> {
-        let durable = self.durable_seq();
-        let mut out = Vec::new();
-        for entry in entries {
-            let (key, raw) = entry.map_err(StoreError::sled("read"))?;
-            if keys::decode_u64(&key) > durable {
-                continue;
-            }
-            let alert: crate::domain::Alert = decode("alerts", &raw)?;
-            let within = alert
-                .division
-                .as_ref()
-                .map_or(division_prefix.is_empty(), |d| {
-                    d.as_str().starts_with(division_prefix)
-                });
-            if within {
-                out.push(alert);
-                if out.len() == limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl StoredEvent {
-    /// Whether the event names a natural person (a referral step is about one's case).
-    pub fn is_personal(&self) -> bool {
-        matches!(
-            self.envelope.subject().map(|s| &s.id),
-            Some(crate::domain::SubjectId::Person(_))
-        ) || matches!(
-            &self.envelope.payload,
-            crate::domain::Payload::ReferralUpdate(_)
-        )
-    }
-
-    /// What `reader` may see of it (`None`: the development operator, who sees all), by the
-    /// rules of [`crate::domain::access`]: its parties are its producer and recipients.
-    pub fn access(&self, reader: Option<&crate::domain::Agency>) -> crate::domain::Access {
-        let Some(reader) = reader else {
-            return crate::domain::Access::Full;
-        };
-        let mut parties = self.delivered_to.clone();
-        parties.push(self.envelope.producer.clone());
-        let item = crate::domain::access::Item {
-            parties: &parties,
-            division: self.envelope.division(),
-            handling: self.envelope.handling,
-            referral: self.envelope.referral_key().is_some(),
-        };
-        crate::domain::access::access(reader, &item)
     }
 }

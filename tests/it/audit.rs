@@ -41,16 +41,23 @@ async fn audit_verify_names_the_entry_an_altered_byte_or_a_removal_breaks() {
     assert!(ok, "{said}");
     assert!(said.contains("audit chain intact: 5 entries"), "{said}");
 
-    // One byte of entry 3 (its object, `330100-STHJ/a-3`) changed below the broker.
+    // Entry 3 is the third publish; one byte of its event's record changed below the broker.
+    let key = |n: u32| xiezhi::domain::EventKey {
+        producer: xiezhi::domain::AgencyId::parse("330100-STHJ").unwrap(),
+        event_id: xiezhi::domain::EventId::parse(&format!("a-{n}")).unwrap(),
+    };
     let original = {
         let store = Store::open(&data).unwrap();
-        let tree = store.audit_tree();
-        let raw = tree.get(3u64.to_be_bytes()).unwrap().unwrap();
-        let altered = String::from_utf8(raw.to_vec())
-            .unwrap()
-            .replace("/a-3\"", "/a-8\"");
-        assert_ne!(altered.as_bytes(), &raw[..], "entry 3 is the third publish");
-        tree.insert(3u64.to_be_bytes(), altered.as_bytes()).unwrap();
+        assert_eq!(store.audit_entries().unwrap()[2].object, key(3).to_string());
+        let (tree, record) = store.tamper_event(&key(3)).unwrap();
+        let raw = tree.get(&record).unwrap().unwrap().to_vec();
+        let at = raw
+            .windows(3)
+            .position(|w| w == b"a-3")
+            .expect("the record holds the event id");
+        let mut altered = raw.clone();
+        altered[at + 2] = b'8';
+        tree.insert(&record, altered).unwrap();
         tree.flush().unwrap();
         raw
     };
@@ -61,12 +68,13 @@ async fn audit_verify_names_the_entry_an_altered_byte_or_a_removal_breaks() {
         "{said}"
     );
 
-    // Entry 3 put back, entry 4 removed.
+    // Entry 3 put back, entry 4 (the fourth publish) removed.
     {
         let store = Store::open(&data).unwrap();
-        let tree = store.audit_tree();
-        tree.insert(3u64.to_be_bytes(), original).unwrap();
-        tree.remove(4u64.to_be_bytes()).unwrap();
+        let (tree, record) = store.tamper_event(&key(3)).unwrap();
+        tree.insert(&record, original).unwrap();
+        let (tree, record) = store.tamper_event(&key(4)).unwrap();
+        tree.remove(&record).unwrap();
         tree.flush().unwrap();
     }
     let (ok, said) = audit_verify(&data).await;
@@ -164,12 +172,7 @@ async fn on_kafka_the_audit_chain_is_archived_to_the_audit_topic() {
             .unwrap();
     }
     server.wait_for_events(3).await;
-    let local: Vec<xiezhi::audit::Entry> = server
-        .store()
-        .audit_tree()
-        .iter()
-        .map(|e| serde_json::from_slice(&e.unwrap().1).unwrap())
-        .collect();
+    let local: Vec<xiezhi::audit::Entry> = server.store().audit_entries().unwrap();
     assert_eq!(local.len(), 3, "{local:?}");
 
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
@@ -247,10 +250,10 @@ async fn a_full_read_is_audited_durably_before_it_is_answered() {
     }
     let store = Store::open(&data).unwrap();
     let reads: Vec<xiezhi::audit::Entry> = store
-        .audit_tree()
-        .iter()
-        .map(|e| serde_json::from_slice(&e.unwrap().1).unwrap())
-        .filter(|e: &xiezhi::audit::Entry| e.action == "read timeline")
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "read timeline")
         .collect();
     assert_eq!(reads.len(), 1, "the answered read survives the kill");
     assert!(reads[0].object.ends_with("/read-1"), "{:?}", reads[0]);

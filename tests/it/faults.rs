@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 use xiezhi::bus::OutgoingRecord;
+use xiezhi::codec::log::EnvelopeBytes;
 use xiezhi::config::Config;
-use xiezhi::domain::{Envelope, Payload, SubjectKey, Uscc};
+use xiezhi::domain::{Payload, SubjectKey, Uscc};
 use xiezhi::proto;
 use xiezhi::proto::publisher_client::PublisherClient;
 
@@ -277,8 +278,11 @@ async fn event_id_raced_with_different_content_is_set_aside_and_the_first_stands
             key: envelope.log_key(),
             timestamp: jiff::Timestamp::now(),
             idempotency_key: envelope.key().to_bytes(),
-            content_hash: envelope.content_hash(),
-            payload: envelope.encode(),
+            content_hash: EnvelopeBytes::encode(&envelope).content_hash,
+            payload: xiezhi::codec::log::encode(
+                &EnvelopeBytes::encode(&envelope),
+                jiff::Timestamp::now(),
+            ),
             traceparent: None,
         })
         .await
@@ -364,7 +368,11 @@ async fn traceparent_travels_with_the_event_as_a_kafka_header() {
     let mut headers = Vec::new();
     while headers.len() < 2 {
         for record in replay.poll(10).await.unwrap() {
-            let event = Envelope::decode(&record.payload).unwrap();
+            let event = xiezhi::codec::log::decode(&record.payload)
+                .unwrap()
+                .envelope
+                .decode()
+                .unwrap();
             headers.push((
                 event.event_id.to_string(),
                 record.traceparent.unwrap_or_default(),

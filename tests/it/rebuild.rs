@@ -23,12 +23,7 @@ fn snapshot(store: &Store, agencies: &[String]) -> Snapshot {
         .events_after(0, usize::MAX)
         .unwrap()
         .into_iter()
-        .map(|e| {
-            (
-                e.envelope.key().to_string(),
-                String::from_utf8(e.envelope.encode()).unwrap(),
-            )
-        })
+        .map(|e| (e.envelope.key().to_string(), hex::encode(e.content_hash)))
         .collect();
     let deliveries = agencies
         .iter()

@@ -106,12 +106,7 @@ async fn publish_as(server: &TestServer, agency: &str, mut request: proto::Publi
 
 /// The audit chain's entries, in order.
 pub fn audit_entries(server: &TestServer) -> Vec<xiezhi::audit::Entry> {
-    server
-        .store()
-        .audit_tree()
-        .iter()
-        .map(|e| serde_json::from_slice(&e.unwrap().1).unwrap())
-        .collect()
+    server.store().audit_entries().unwrap()
 }
 
 #[tokio::test]

@@ -148,6 +148,10 @@ impl Bus for KafkaBus {
         self.send_dead_letter(record, reason).await
     }
 
+    fn archives(&self) -> bool {
+        true
+    }
+
     async fn archive(&self, entries: &[crate::audit::Entry]) {
         self.send_audit(entries).await;
     }

@@ -130,12 +130,14 @@ pub enum Action {
 mod deadline;
 mod machine;
 mod payload;
+mod record;
 
 pub use deadline::{Deadline, deadline};
 pub use machine::{TRANSITIONS, Transition, TransitionError, allowed, transition};
 pub use payload::{
     Document, DocumentKind, REQUIRED_DOCUMENTS, Referral, ReferralKey, ReferralUpdate, Step,
 };
+pub use record::{ReferralRecord, RunningDeadline, StepRefusal};
 
 /// Every state, action and party, for the tests of the machine and the deadlines.
 #[cfg(test)]

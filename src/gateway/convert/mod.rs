@@ -17,6 +17,7 @@ pub(crate) use crate::codec::tables::{
     to_proto,
 };
 pub(crate) use crate::codec::to_proto::{envelope, facts, lead_ref, position, subject, ts};
+use crate::domain::StoredEvent;
 use crate::domain::validate::{self, limits};
 use crate::domain::{
     AgencyId, CaseOutcome, ChecksumPolicy, DivisionCode, Domain, Envelope, EventId, EventKey,
@@ -24,7 +25,7 @@ use crate::domain::{
     SCHEMA_VERSION, Subject, SubjectId, SubjectKey, Uscc, ValidationPolicy, Violations,
 };
 use crate::proto;
-use crate::store::{DeliveredItem, DeliveryRecord, LeadRow, StoredEvent};
+use crate::store::{DeliveredItem, DeliveryRecord, LeadRow};
 
 /// Reads a protobuf enum field: unknown numbers and UNSPECIFIED are violations when `required`;
 /// an optional UNSPECIFIED is `None` without a violation.

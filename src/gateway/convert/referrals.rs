@@ -3,9 +3,9 @@
 use super::*;
 use crate::codec::tables::{ACTIONS, ALERT_KINDS, DOCUMENT_KINDS, PARTIES, STATES};
 use crate::codec::to_proto::referral;
+use crate::domain::ReferralRecord;
 use crate::domain::referral::{self, Document, REQUIRED_DOCUMENTS, Referral, ReferralUpdate};
 use crate::domain::{Action, AgencyKind, Alert, Party, ReferralKey, State};
-use crate::store::ReferralRecord;
 
 /// Most documents in one transfer package.
 const MAX_DOCUMENTS: usize = 50;

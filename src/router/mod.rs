@@ -1,6 +1,6 @@
-//! The router: reads the log in batches, decodes each record, applies the batch to the store
-//! (deduplication, routing, deliveries — one transaction, flushed), and only then commits the
-//! log positions.
+//! The router: reads the log in batches, decodes each record, decides what it writes
+//! ([`decide`]: pure functions over a view of the store), has the store apply the batch's write
+//! sets as one atomic batch and flush, and only then commits the log positions.
 //!
 //! Invariants: a position is committed only after its record is durable in the store (or set
 //! aside as a dead letter), so a crash anywhere replays from the last commit and the store's
@@ -14,14 +14,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub mod decide;
+
 use crate::bus::{Bus, BusConsumer, BusError, Record, StartFrom};
-use crate::domain::{Clock, Envelope, Policy};
-use crate::store::{ApplyOutcome, Incoming, Store, StoreError};
+use crate::domain::{AlertKind, Clock, EventKey, EventKind, LeadStatus, Policy};
+use crate::store::{Decision, Incoming, Store, StoreError};
 
 /// Settings of the router.
 #[derive(Clone, Debug)]
 pub struct RouterConfig {
-    /// Most records applied in one transaction.
+    /// Most records applied in one batch.
     pub batch_max: usize,
     /// Consumer group name on the log.
     pub group: String,
@@ -88,6 +90,7 @@ impl Router {
                 0
             })
         });
+        self.store.archive_audit(self.bus.archives());
         let mut consumer = self.bus.consumer(&self.config.group, start).await?;
         info!(group = %self.config.group, "router started");
         let mut tick = tokio::time::interval(self.config.tick);
@@ -128,6 +131,8 @@ impl Router {
             records: end.iter().sum(),
             ..RebuildStats::default()
         };
+        // The entries were archived when the log was first applied.
+        self.store.archive_audit(false);
         let mut next = vec![0u64; end.len()];
         let mut consumer = self.bus.replay().await?;
         while next.iter().zip(&end).any(|(n, e)| n < e) {
@@ -151,9 +156,19 @@ impl Router {
 
     /// Raises the alerts whose time has come: missed statutory deadlines, 以罚代刑.
     async fn fire_due(&self) -> Result<(), RouterError> {
-        let fired = self.store.fire_due(&self.policy, self.clock.now()).await?;
-        self.bus.archive(&fired.audit).await;
-        for alert in &fired.alerts {
+        let now = self.clock.now();
+        let mut batch = self.store.begin(now).await;
+        let due = decide::due::due(&batch, &self.policy, now)?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut alerts = Vec::new();
+        for writes in due {
+            alerts.extend(batch.stage_effects(writes).alerts);
+        }
+        let committed = batch.commit().await?;
+        self.bus.archive(&committed.audit).await;
+        for alert in &alerts {
             crate::telemetry::metrics::metrics().alert(alert.kind.name());
             info!(
                 alert = alert.id,
@@ -166,7 +181,7 @@ impl Router {
         Ok(())
     }
 
-    /// Decodes, applies and commits one batch.
+    /// Decodes, decides, applies and commits one batch.
     async fn process(
         &self,
         consumer: &mut dyn BusConsumer,
@@ -180,51 +195,74 @@ impl Router {
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
         let now = self.clock.now();
         let mut batch = Vec::with_capacity(records.len());
-        // The records behind `batch`, in the same order as the store's outcomes.
-        let mut decoded = Vec::with_capacity(records.len());
         let mut undecodable = Vec::new();
         for record in &records {
-            match Envelope::decode(&record.payload) {
-                Ok(envelope) => {
-                    batch.push(Incoming {
-                        position: record.position,
-                        logged_at: record.timestamp.unwrap_or(now),
-                        envelope,
-                    });
-                    decoded.push(record);
-                }
+            match incoming(record, now) {
+                Ok(incoming) => batch.push((incoming, record)),
                 Err(err) => undecodable.push((record, crate::telemetry::chain(&err))),
             }
         }
         // Before the store's positions move past them: after that nothing reads them again.
         self.set_aside(&undecodable, dead_letters).await?;
         // Also with nothing decodable, so the store's positions move past set-aside records.
-        let applied = self
-            .store
-            .apply(&batch, &positions, &self.policy, now)
-            .await?;
-        self.bus.archive(&applied.audit).await;
+        let mut staging = self.store.begin(now).await;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (incoming, record) in batch {
+            let decided = decide::decide(&staging, &incoming, &self.policy)?;
+            let key = incoming.envelope.key();
+            let kind = incoming.envelope.kind();
+            let outcome = match decided.decision {
+                Decision::Duplicate => Outcome::Duplicate,
+                Decision::Conflict => Outcome::Conflict,
+                Decision::Refused(ref reason) => Outcome::Refused(reason.clone()),
+                Decision::Apply(ref writes) => Outcome::Applied {
+                    recipients: writes.event.as_ref().map_or(0, |e| e.recipients.len()),
+                    seq: 0,
+                    alerts: Vec::new(),
+                },
+            };
+            let staged = staging.stage(incoming, decided.decision);
+            let outcome = match outcome {
+                Outcome::Applied { recipients, .. } => Outcome::Applied {
+                    recipients,
+                    seq: staged.seq.unwrap_or(0),
+                    alerts: staged.alerts.iter().map(|a| a.kind).collect(),
+                },
+                other => other,
+            };
+            outcomes.push(Routed {
+                record,
+                key,
+                kind,
+                lead_status: decided.lead_status,
+                lead_found: decided.lead_found,
+                outcome,
+            });
+        }
+        staging.advance(&positions);
+        let committed = staging.commit().await?;
+        self.bus.archive(&committed.audit).await;
         let mut conflicts = Vec::new();
-        for (outcome, record) in applied.outcomes.iter().zip(decoded) {
-            let _span = trace_span(record).entered();
-            log_outcome(outcome);
-            match outcome {
-                ApplyOutcome::Applied { kind, alerts, .. } => {
+        for routed in &outcomes {
+            let _span = trace_span(routed.record).entered();
+            routed.log();
+            match &routed.outcome {
+                Outcome::Applied { alerts, .. } => {
                     counts.applied += 1;
                     let metrics = crate::telemetry::metrics::metrics();
-                    metrics.applied(kind.name(), self.bus.kind(), 1);
+                    metrics.applied(routed.kind.name(), self.bus.kind(), 1);
                     for alert in alerts {
                         metrics.alert(alert.name());
                     }
                 }
-                ApplyOutcome::Conflict { key, .. } => conflicts.push((
-                    record,
-                    format!("event id {key} was already applied with different content; the first one stands"),
+                Outcome::Conflict => conflicts.push((
+                    routed.record,
+                    format!("event id {} was already applied with different content; the first one stands", routed.key),
                 )),
-                ApplyOutcome::Rejected { reason, .. } => {
-                    conflicts.push((record, format!("referral step refused when applied: {reason}")));
+                Outcome::Refused(reason) => {
+                    conflicts.push((routed.record, format!("referral step refused when applied: {reason}")));
                 }
-                ApplyOutcome::Duplicate { .. } => {}
+                Outcome::Duplicate => {}
             }
         }
         self.set_aside(&conflicts, dead_letters).await?;
@@ -252,6 +290,69 @@ impl Router {
             }
         }
         Ok(())
+    }
+}
+
+/// A log record as the router applies it: its `LogRecord` decoded, the envelope decoded, the
+/// log's timestamp standing in for records that carry none (written before `LogRecord`).
+fn incoming(record: &Record, now: jiff::Timestamp) -> Result<Incoming, crate::codec::DecodeError> {
+    let entry = crate::codec::log::decode(&record.payload)?;
+    let envelope = entry.envelope.decode()?;
+    Ok(Incoming {
+        position: record.position,
+        logged_at: entry.logged_at.or(record.timestamp).unwrap_or(now),
+        envelope,
+        bytes: entry.envelope,
+    })
+}
+
+/// What became of one record of a batch.
+enum Outcome {
+    Applied {
+        seq: u64,
+        recipients: usize,
+        alerts: Vec<AlertKind>,
+    },
+    Duplicate,
+    Conflict,
+    Refused(String),
+}
+
+/// A record of a batch, with what the router did with it (for logs, metrics, dead letters).
+struct Routed<'a> {
+    record: &'a Record,
+    key: EventKey,
+    kind: EventKind,
+    lead_status: Option<LeadStatus>,
+    lead_found: Option<bool>,
+    outcome: Outcome,
+}
+
+impl Routed<'_> {
+    fn log(&self) {
+        let key = &self.key;
+        match &self.outcome {
+            Outcome::Applied {
+                seq,
+                recipients,
+                alerts,
+            } => {
+                debug!(seq, event = %key, kind = ?self.kind, recipients, ?alerts, "event routed");
+                if *recipients == 0 && self.lead_status == Some(LeadStatus::Unassigned) {
+                    warn!(event = %key, "lead has no recipient: no agency or coordinator covers its division");
+                }
+                if self.lead_found == Some(false) {
+                    warn!(event = %key, "outcome names a lead that was never published");
+                }
+            }
+            Outcome::Duplicate => debug!(event = %key, "replayed event skipped"),
+            Outcome::Conflict => {
+                warn!(event = %key, "event id reused with different content; refused");
+            }
+            Outcome::Refused(reason) => {
+                warn!(event = %key, reason = %reason, "referral step refused");
+            }
+        }
     }
 }
 
@@ -286,36 +387,5 @@ fn trace_span(record: &Record) -> tracing::Span {
             tracing::info_span!("route", trace_id = %trace_id, parent_id = %parent_id)
         }
         None => tracing::info_span!("route"),
-    }
-}
-
-fn log_outcome(outcome: &ApplyOutcome) {
-    match outcome {
-        ApplyOutcome::Applied {
-            seq,
-            key,
-            kind,
-            recipients,
-            lead_status,
-            lead_found,
-            alerts,
-        } => {
-            let to: Vec<&str> = recipients.iter().map(|(a, _)| a.as_str()).collect();
-            debug!(seq, event = %key, ?kind, recipients = ?to, ?alerts, "event routed");
-            if recipients.is_empty() && *lead_status == Some(crate::domain::LeadStatus::Unassigned)
-            {
-                warn!(event = %key, "lead has no recipient: no agency or coordinator covers its division");
-            }
-            if *lead_found == Some(false) {
-                warn!(event = %key, "outcome names a lead that was never published");
-            }
-        }
-        ApplyOutcome::Duplicate { key } => debug!(event = %key, "replayed event skipped"),
-        ApplyOutcome::Conflict { key, .. } => {
-            warn!(event = %key, "event id reused with different content; refused");
-        }
-        ApplyOutcome::Rejected { key, reason } => {
-            warn!(event = %key, reason = %reason, "referral step refused");
-        }
     }
 }

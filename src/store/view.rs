@@ -1,0 +1,217 @@
+//! What the router's decide functions may read: the store as committed, plus what the batch has
+//! staged before the record at hand — so a lead and the outcome answering it may arrive in one
+//! batch. Typed reads only; the decide functions never see keys.
+
+use jiff::Timestamp;
+
+use super::batch::Batch;
+use super::records;
+use super::write::Watch;
+use super::{LeadEntry, StoreError, keys};
+use crate::domain::referral::ReferralRecord;
+use crate::domain::{
+    AgencyId, DivisionCode, EventKey, OffenceCode, ReferralKey, StoredEvent, SubjectKey,
+};
+
+/// An event applied before: its seq and content hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Its seq.
+    pub seq: u64,
+    /// SHA-256 of its protobuf encoding.
+    pub content_hash: [u8; 32],
+}
+
+/// One outcome in a subject's history for an offence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeEntry {
+    /// Its seq (read the event for more).
+    pub seq: u64,
+    /// When it was decided.
+    pub decided_at: Timestamp,
+    /// Whether it imposed a penalty.
+    pub penalty: bool,
+}
+
+/// The store as the decide functions read it.
+pub trait View {
+    /// The event applied under `key`, if any.
+    fn applied(&self, key: &EventKey) -> Result<Option<Applied>, StoreError>;
+    /// The event with this seq.
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError>;
+    /// The row of the lead at (`division`, `seq`).
+    fn lead(&self, division: &DivisionCode, seq: u64) -> Result<Option<LeadEntry>, StoreError>;
+    /// The subject's outcomes for `offence`, in log order.
+    fn outcomes(
+        &self,
+        subject: &SubjectKey,
+        offence: &OffenceCode,
+    ) -> Result<Vec<OutcomeEntry>, StoreError>;
+    /// Whether a 化整为零 alert was raised for this subject, offence and rule.
+    fn split_reported(
+        &self,
+        subject: &SubjectKey,
+        offence: &OffenceCode,
+        rule: &str,
+    ) -> Result<bool, StoreError>;
+    /// A referral by key.
+    fn referral(&self, key: &ReferralKey) -> Result<Option<ReferralRecord>, StoreError>;
+    /// Whether `agency` referred its case `case_number`.
+    fn case_referred(&self, agency: &AgencyId, case_number: &str) -> Result<bool, StoreError>;
+    /// The referrals whose running deadline is due by `now`, with that due time.
+    fn due_deadlines(&self, now: Timestamp) -> Result<Vec<(Timestamp, ReferralKey)>, StoreError>;
+    /// The 以罚代刑 watches whose grace period ended by `now`.
+    fn due_watches(&self, now: Timestamp) -> Result<Vec<Watch>, StoreError>;
+}
+
+impl Batch<'_> {
+    /// The value at `key`: staged in this batch, or committed.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(staged) = self.writes.get(key) {
+            return Ok(staged.clone());
+        }
+        Ok(self
+            .store()
+            .tree
+            .get(key)
+            .map_err(StoreError::sled("read"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Every entry from `start` up to `end` (exclusive), committed and staged, in key order.
+    fn range(&self, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .store()
+            .tree
+            .range(start..end)
+            .map(|entry| {
+                entry
+                    .map(|(k, v)| (k.to_vec(), Some(v.to_vec())))
+                    .map_err(StoreError::sled("read"))
+            })
+            .collect::<Result<_, _>>()?;
+        for (key, value) in self.writes.range(start.to_vec()..end.to_vec()) {
+            merged.insert(key.clone(), value.clone());
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect())
+    }
+
+    /// Every entry whose key starts with `prefix`.
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut end = prefix.to_vec();
+        // Prefixes here end in a 0 terminator, so bumping the last byte bounds them.
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        self.range(prefix, &end)
+    }
+}
+
+impl View for Batch<'_> {
+    fn applied(&self, key: &EventKey) -> Result<Option<Applied>, StoreError> {
+        let Some(raw) = self.get(&keys::applied(key))? else {
+            return Ok(None);
+        };
+        let seq = keys::decode_u64(&raw);
+        let content_hash = match self.pending_event(seq) {
+            Some(event) => event.content_hash,
+            None => match self.get(&keys::event(seq))? {
+                Some(raw) => records::EventRaw::decode(&raw)?.content_hash()?,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        tree: "events",
+                        reason: format!("{key} is indexed at seq {seq}, which is missing"),
+                    });
+                }
+            },
+        };
+        Ok(Some(Applied { seq, content_hash }))
+    }
+
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some(event) = self.pending_event(seq) {
+            return Ok(Some(event));
+        }
+        self.get(&keys::event(seq))?
+            .map(|raw| records::EventRaw::decode(&raw)?.stored())
+            .transpose()
+    }
+
+    fn lead(&self, division: &DivisionCode, seq: u64) -> Result<Option<LeadEntry>, StoreError> {
+        self.get(&keys::lead(division, seq))?
+            .map(|raw| keys::read_lead_value(&raw))
+            .transpose()
+    }
+
+    fn outcomes(
+        &self,
+        subject: &SubjectKey,
+        offence: &OffenceCode,
+    ) -> Result<Vec<OutcomeEntry>, StoreError> {
+        self.scan(&keys::history_scope(subject, offence))?
+            .into_iter()
+            .map(|(key, value)| {
+                let (decided_at, penalty) = keys::read_history_value(&value)?;
+                Ok(OutcomeEntry {
+                    seq: keys::suffix_u64(&key),
+                    decided_at,
+                    penalty,
+                })
+            })
+            .collect()
+    }
+
+    fn split_reported(
+        &self,
+        subject: &SubjectKey,
+        offence: &OffenceCode,
+        rule: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.get(&keys::split(subject, offence, rule))?.is_some())
+    }
+
+    fn referral(&self, key: &ReferralKey) -> Result<Option<ReferralRecord>, StoreError> {
+        self.get(&keys::referral(key))?
+            .map(|raw| records::decode_referral(&raw))
+            .transpose()
+    }
+
+    fn case_referred(&self, agency: &AgencyId, case_number: &str) -> Result<bool, StoreError> {
+        Ok(self.get(&keys::case(agency, case_number))?.is_some())
+    }
+
+    fn due_deadlines(&self, now: Timestamp) -> Result<Vec<(Timestamp, ReferralKey)>, StoreError> {
+        let rows = self.range(&[keys::DEADLINE], &keys::due_bound(keys::DEADLINE, now))?;
+        let mut due = Vec::with_capacity(rows.len());
+        for (key, _) in rows {
+            let micros = keys::decode_u64(&key[1..9]) as i64;
+            let at = Timestamp::from_microsecond(micros).map_err(|e| StoreError::Corrupt {
+                tree: "deadlines",
+                reason: e.to_string(),
+            })?;
+            let text = String::from_utf8_lossy(&key[9..]);
+            let parsed = text.split_once('/').and_then(|(agency, id)| {
+                Some(ReferralKey {
+                    agency: AgencyId::parse(agency).ok()?,
+                    id: crate::domain::EventId::parse(id).ok()?,
+                })
+            });
+            let key = parsed.ok_or_else(|| StoreError::Corrupt {
+                tree: "deadlines",
+                reason: format!("row names {text}, not a referral"),
+            })?;
+            due.push((at, key));
+        }
+        Ok(due)
+    }
+
+    fn due_watches(&self, now: Timestamp) -> Result<Vec<Watch>, StoreError> {
+        self.range(&[keys::WATCH], &keys::due_bound(keys::WATCH, now))?
+            .into_iter()
+            .map(|(_, raw)| records::decode_watch(&raw))
+            .collect()
+    }
+}
