@@ -33,6 +33,7 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        let at = super::to_micros(at);
         let mut head = self.audit.lock().unwrap_or_else(|p| p.into_inner());
         let mut chain = *head;
         let mut batch = sled::Batch::default();

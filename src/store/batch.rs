@@ -73,9 +73,10 @@ pub struct Batch<'a> {
 }
 
 impl Store {
-    /// Starts a batch applied at `now` (the time deliveries, alerts and audit entries carry).
-    /// Waits for the batch before it to commit.
+    /// Starts a batch applied at `now` (the time deliveries, alerts and audit entries carry,
+    /// to the microsecond, as records keep it). Waits for the batch before it to commit.
     pub async fn begin(&self, now: Timestamp) -> Batch<'_> {
+        let now = super::to_micros(now);
         let guard = self.apply.lock().await;
         Batch {
             counters: guard.clone(),

@@ -156,6 +156,12 @@ pub struct Store {
     capture: StdMutex<Option<Vec<Vec<(Vec<u8>, Vec<u8>)>>>>,
 }
 
+/// `at` to the microsecond: what records keep, so that an entry handed out equals the entry
+/// read back.
+fn to_micros(at: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(at.as_microsecond()).unwrap_or(at)
+}
+
 /// The page cache of [`Store::open`] (`store.cache_mb`'s default).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 

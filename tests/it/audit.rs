@@ -41,22 +41,31 @@ async fn audit_verify_names_the_entry_an_altered_byte_or_a_removal_breaks() {
     assert!(ok, "{said}");
     assert!(said.contains("audit chain intact: 5 entries"), "{said}");
 
-    // Entry 3 is the third publish; one byte of its event's record changed below the broker.
-    let key = |n: u32| xiezhi::domain::EventKey {
-        producer: xiezhi::domain::AgencyId::parse("330100-STHJ").unwrap(),
-        event_id: xiezhi::domain::EventId::parse(&format!("a-{n}")).unwrap(),
+    // The events of entries 3 and 4 (the router applies partitions in its own order, so not
+    // necessarily the third and fourth publishes).
+    let (third, fourth) = {
+        let entries = Store::open(&data).unwrap().audit_entries().unwrap();
+        let key = |object: &str| {
+            let (producer, id) = object.split_once('/').unwrap();
+            xiezhi::domain::EventKey {
+                producer: xiezhi::domain::AgencyId::parse(producer).unwrap(),
+                event_id: xiezhi::domain::EventId::parse(id).unwrap(),
+            }
+        };
+        (key(&entries[2].object), key(&entries[3].object))
     };
+    // One byte of entry 3's event record changed below the broker.
     let original = {
         let store = Store::open(&data).unwrap();
-        assert_eq!(store.audit_entries().unwrap()[2].object, key(3).to_string());
-        let (tree, record) = store.tamper_event(&key(3)).unwrap();
+        let (tree, record) = store.tamper_event(&third).unwrap();
         let raw = tree.get(&record).unwrap().unwrap().to_vec();
+        let id = third.event_id.as_str().as_bytes();
         let at = raw
-            .windows(3)
-            .position(|w| w == b"a-3")
+            .windows(id.len())
+            .position(|w| w == id)
             .expect("the record holds the event id");
         let mut altered = raw.clone();
-        altered[at + 2] = b'8';
+        altered[at + 2] = b'9';
         tree.insert(&record, altered).unwrap();
         tree.flush().unwrap();
         raw
@@ -68,12 +77,12 @@ async fn audit_verify_names_the_entry_an_altered_byte_or_a_removal_breaks() {
         "{said}"
     );
 
-    // Entry 3 put back, entry 4 (the fourth publish) removed.
+    // Entry 3 put back, entry 4 removed.
     {
         let store = Store::open(&data).unwrap();
-        let (tree, record) = store.tamper_event(&key(3)).unwrap();
+        let (tree, record) = store.tamper_event(&third).unwrap();
         tree.insert(&record, original).unwrap();
-        let (tree, record) = store.tamper_event(&key(4)).unwrap();
+        let (tree, record) = store.tamper_event(&fourth).unwrap();
         tree.remove(&record).unwrap();
         tree.flush().unwrap();
     }

@@ -77,7 +77,11 @@ async fn bench_on_the_embedded_bus_reports_every_figure_against_its_ceiling() {
     .await;
     assert_complete(
         &report,
-        &["no-op gRPC", "sled batched inserts", "encoded event"],
+        &[
+            "no-op gRPC",
+            "sled, the store's own writes raw",
+            "encoded event",
+        ],
     );
     assert_eq!(report["sweep"].as_array().map(Vec::len), Some(7));
     let svg = std::fs::read_to_string(&chart).expect("the chart is written");
@@ -106,7 +110,7 @@ async fn bench_on_kafka_streams_and_measures_rdkafka_and_producer_performance() 
             "Kafka ProducerPerformance",
             "raw rdkafka, same producer settings",
             "no-op gRPC",
-            "sled batched inserts",
+            "sled, the store's own writes raw",
         ],
     );
     let setup = report["setup"].to_string();
