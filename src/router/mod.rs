@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub mod decide;
+#[cfg(test)]
+mod tests;
 
 use crate::bus::{Bus, BusConsumer, BusError, Record, StartFrom};
 use crate::domain::{AlertKind, Clock, EventKey, EventKind, LeadStatus, Policy};

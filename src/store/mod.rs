@@ -354,6 +354,18 @@ impl Store {
         Some((&self.tree, keys::event(keys::decode_u64(&seq))))
     }
 
+    /// Every key and value, in order (for tests that compare whole stores).
+    #[cfg(test)]
+    pub(crate) fn dump(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.tree
+            .iter()
+            .map(|entry| {
+                let (k, v) = entry.expect("a readable store");
+                (k.to_vec(), v.to_vec())
+            })
+            .collect()
+    }
+
     /// Size of the database on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(StoreError::sled("size"))

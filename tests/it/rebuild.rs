@@ -172,14 +172,10 @@ async fn a_data_directory_of_the_previous_layout_is_migrated_by_rebuild() {
     unpack_layout3(&old);
     let mut config = crate::support::test_config(Log::Embedded, dir.path());
     config.store.data_dir = old.clone();
-    let refused = xiezhi::app::start(
-        &config,
-        xiezhi::app::Role::All,
-        Arc::new(SystemClock),
-    )
-    .await
-    .err()
-    .expect("an old data directory is refused");
+    let refused = xiezhi::app::start(&config, xiezhi::app::Role::All, Arc::new(SystemClock))
+        .await
+        .err()
+        .expect("an old data directory is refused");
     let said = xiezhi::telemetry::chain(&refused);
     assert!(said.contains("xiezhi rebuild --from"), "{said}");
 
@@ -257,7 +253,9 @@ async fn json_records_of_the_previous_release_on_kafka_are_applied_and_rebuilt()
         .await
         .unwrap();
     server.wait_for_events(1).await;
-    let mut envelope = server.store().events_after(0, 1).unwrap()[0].envelope.clone();
+    let mut envelope = server.store().events_after(0, 1).unwrap()[0]
+        .envelope
+        .clone();
     envelope.event_id = xiezhi::domain::EventId::parse("json-1").unwrap();
     server
         .running()
