@@ -163,6 +163,12 @@ async fn open_bus(config: &Config, dir: Option<&Path>) -> Result<Arc<dyn Bus>, A
     }
 }
 
+/// The configured log, for tools that read it (`xiezhi log tail`). The embedded log is the one
+/// in `store.data_dir`; the broker must not be running on it.
+pub async fn open_log(config: &Config) -> Result<Arc<dyn Bus>, AppError> {
+    open_bus(config, Some(&config.store.data_dir)).await
+}
+
 /// Refuses a store that has applied beyond the end of its log: the log beside it is not the one
 /// it was built from (a data directory pieced together from two machines, a log restored from
 /// an older backup), and the router would skip what the log appends next.

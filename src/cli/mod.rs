@@ -1,8 +1,9 @@
 //! The `xiezhi` command line: the commands and their flags, one file per family —
 //! [`serve`] (serve, gateway, router, rebuild, demo), [`tools`] (publish, certs, audit,
-//! receipt, log), [`bench`] — and what they share (loading the configuration, signals).
+//! receipt), [`log`] (log tail), [`bench`] — and what they share (loading the configuration, signals).
 
 mod bench;
+mod log;
 mod serve;
 mod tools;
 
@@ -73,6 +74,9 @@ enum Command {
     /// Check the tamper-evident audit trail.
     #[command(subcommand)]
     Audit(tools::AuditCommand),
+    /// Read the log: `log tail` prints its last records as JSON.
+    #[command(subcommand)]
+    Log(log::LogCommand),
     /// The broker's signed publish receipts.
     #[command(subcommand)]
     Receipt(tools::ReceiptCommand),
@@ -229,6 +233,7 @@ pub(crate) async fn run() -> ExitCode {
         Command::Publish { json, server, tls } => tools::publish(json, server, tls).await,
         Command::Certs(command) => tools::certs(command),
         Command::Audit(command) => tools::audit(command),
+        Command::Log(command) => log::log(command).await,
         Command::Receipt(command) => tools::receipt(command),
         Command::Bench(args) => bench::bench(args).await,
         Command::BenchNoop { grpc_addr } => bench::bench_noop(grpc_addr).await,
