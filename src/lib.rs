@@ -31,6 +31,7 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod app;
 pub mod audit;
 pub mod bench;

@@ -14,10 +14,11 @@ use std::sync::OnceLock;
 
 use prost::Message;
 
+use crate::access::mask;
 use crate::codec::log::EnvelopeBytes;
 use crate::domain::expr::{self, Case};
 use crate::domain::{Envelope, FieldViolation, Registry, ValidationPolicy};
-use crate::gateway::{convert, mask};
+use crate::gateway::convert;
 use crate::proto;
 
 fn registry() -> &'static Registry {

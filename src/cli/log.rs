@@ -65,7 +65,10 @@ pub(super) async fn log(command: LogCommand) -> anyhow::Result<()> {
     while follow || left > 0 {
         let polled = tokio::time::timeout(Duration::from_secs(30), consumer.poll(500)).await;
         let Ok(records) = polled else {
-            anyhow::ensure!(follow, "the log stopped answering with {left} records to go");
+            anyhow::ensure!(
+                follow,
+                "the log stopped answering with {left} records to go"
+            );
             continue;
         };
         for record in records? {

@@ -28,7 +28,8 @@ pub fn record(position: LogPosition, entry: &LogEntry) -> Result<serde_json::Val
             field: "descriptor set",
             reason: "no xiezhi.v1.Envelope".into(),
         })?;
-    let event = DynamicMessage::decode(descriptor, bytes.as_slice()).map_err(DecodeError::Protobuf)?;
+    let event =
+        DynamicMessage::decode(descriptor, bytes.as_slice()).map_err(DecodeError::Protobuf)?;
     let event = serde_json::to_value(&event).map_err(DecodeError::Json)?;
     Ok(serde_json::json!({
         "partition": position.partition,
@@ -54,7 +55,14 @@ mod tests {
         let at: jiff::Timestamp = "2026-11-27T08:00:00Z".parse().unwrap();
         let bytes = EnvelopeBytes::encode(&sample_lead());
         let entry = decode(&encode(&bytes, at)).unwrap();
-        let json = record(LogPosition { partition: 3, offset: 9 }, &entry).unwrap();
+        let json = record(
+            LogPosition {
+                partition: 3,
+                offset: 9,
+            },
+            &entry,
+        )
+        .unwrap();
         assert_eq!(json["offset"], 9);
         assert_eq!(json["loggedAt"], "2026-11-27T08:00:00Z");
         assert_eq!(json["encoding"], "protobuf");

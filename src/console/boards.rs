@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use super::pages::{Refusal, page};
 use super::public::html_escape;
-use crate::domain::access::{mask_name, may_survey};
+use crate::access::{mask_name, may_survey};
 use crate::domain::calendar::CHINA;
 use crate::domain::money::yuan;
 use crate::domain::{Agency, OffenceCode, SubjectId};

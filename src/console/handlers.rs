@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{Console, boards, live, overview, pages};
+use crate::access::{Shown, unaudited};
 use crate::domain::Agency;
-use crate::gateway::identity::{Shown, unaudited};
 use crate::store::Store;
 
 /// `?as=` (development mode).
@@ -37,9 +37,8 @@ fn refusal(refusal: pages::Refusal) -> Response {
 /// The agency a client certificate names, by the gateway's own check; `?as=` may not name
 /// another.
 fn certified(console: &Console, der: &[u8], named: Option<&str>) -> Result<Agency, pages::Refusal> {
-    let id =
-        crate::gateway::identity::certified_agency(der, &console.revoked, &console.policy.registry)
-            .map_err(|refusal| pages::Refusal::Forbidden(refusal.to_string()))?;
+    let id = crate::access::certified_agency(der, &console.revoked, &console.policy.registry)
+        .map_err(|refusal| pages::Refusal::Forbidden(refusal.to_string()))?;
     // certified_agency checked that the registry holds it.
     let agency = console
         .policy

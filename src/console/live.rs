@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::may_survey;
 use crate::domain::Agency;
-use crate::domain::access::may_survey;
 use crate::store::Store;
 
 /// The alert stream for `viewer` until the client goes or `shutdown` is cancelled.

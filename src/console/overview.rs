@@ -8,10 +8,10 @@ use jiff::{Timestamp, ToSpan};
 
 use super::pages::{Refusal, page};
 use super::public::html_escape;
+use crate::access::{Access, event_access, may_survey};
 use crate::domain::StoredEvent;
-use crate::domain::access::may_survey;
 use crate::domain::calendar::CHINA;
-use crate::domain::{Access, Agency, Domain, LeadStatus, Payload};
+use crate::domain::{Agency, Domain, LeadStatus, Payload};
 use crate::store::{LeadFilter, ReferralFilter, Store};
 
 /// Shows alerts from `/live` as they are raised (the page's only script).
@@ -69,7 +69,7 @@ fn per_day(
             .envelope
             .division()
             .is_some_and(|d| d.as_str().starts_with(prefix));
-        if event.logged_at < since || !within || event.access(viewer) == Access::Denied {
+        if event.logged_at < since || !within || event_access(viewer, &event) == Access::Denied {
             continue;
         }
         daily.outcomes += u64::from(matches!(event.envelope.payload, Payload::CaseOutcome(_)));

@@ -1,20 +1,18 @@
 //! Console pages rendered on the server: the subject file (一企一档) and the leads board, each
 //! filtered and masked for the viewer by the same rules as the gRPC reads
-//! ([`crate::domain::access`]).
+//! ([`crate::access`]).
 //!
 //! Who views: on the gateway's TLS listener, the agency its client certificate names (see
 //! `handlers.rs`); in development mode (`--insecure-dev`) the agency named by `?as=` (no `as`:
 //! the operator, who sees all). The plain HTTP listener serves no pages otherwise.
 
+use crate::access::{Access, Shown, event_access, mask_name, mask_resident_id, may_survey};
 use crate::domain::StoredEvent;
-use crate::domain::access::{mask_name, mask_resident_id, may_survey};
 use crate::domain::calendar::CHINA;
 use crate::domain::money::yuan;
 use crate::domain::{
-    Access, Agency, AgencyId, LeadStatus, Payload, Registry, ResidentId, SubjectId, SubjectKey,
-    Uscc,
+    Agency, AgencyId, LeadStatus, Payload, Registry, ResidentId, SubjectId, SubjectKey, Uscc,
 };
-use crate::gateway::identity::Shown;
 use crate::store::{LeadFilter, Store, StoreError};
 
 use super::public::html_escape;
@@ -145,7 +143,7 @@ pub(crate) fn subject_file(
     let mut count = 0;
     let mut name = String::new();
     for event in &events {
-        let masked = match event.access(viewer) {
+        let masked = match event_access(viewer, event) {
             Access::Denied => continue,
             Access::Masked => true,
             Access::Full => false,
@@ -312,7 +310,7 @@ pub(crate) fn leads_board(
         {
             continue;
         }
-        let masked = match event.access(viewer) {
+        let masked = match event_access(viewer, &event) {
             Access::Denied => continue,
             Access::Masked => true,
             Access::Full => false,

@@ -9,8 +9,8 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::access::mask_name;
 use crate::domain::StoredEvent;
-use crate::domain::access::mask_name;
 use crate::domain::disclosure::{self, WORKING_DAYS};
 use crate::domain::money::yuan;
 use crate::domain::{Payload, Policy, SubjectId};

@@ -9,12 +9,10 @@
 //! - [`expr`], [`rules`]: the rule language, prosecution thresholds, discretion bands.
 //! - [`alert`]: what the broker notices on its own.
 //! - [`policy`]: all of the above, as the router uses it.
-//! - [`access`]: handling codes, jurisdiction and masking — who reads what.
 //! - [`stored`]: an event as applied, what readers see of it.
 //! - [`clock`]: injectable time.
 //! - [`vocab`]: the shared leaf — domains, subjects, facts, handling codes, severity.
 
-pub mod access;
 pub mod alert;
 pub mod calendar;
 pub mod clock;
@@ -31,7 +29,6 @@ pub mod stored;
 pub mod validate;
 pub mod vocab;
 
-pub use access::Access;
 pub use alert::{Alert, AlertKind, AlertWindows};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event::{

@@ -7,23 +7,21 @@
 //! caller may name itself with `authorization: Bearer <dev token>` or an `x-xiezhi-agency`
 //! header; without either, request fields are trusted and reads are answered as the operator.
 //!
-//! Reads are filtered and masked by `domain::access`; reads that show personal data in full
+//! Reads are filtered and masked by [`crate::access`]; reads that show personal data in full
 //! are audited.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 use tonic::Request;
 use tracing::warn;
 
 use super::Shared;
 use super::status::ApiError;
+use crate::access::{CertificateRefusal, certified_agency, unaudited};
 use crate::audit::Record;
-use crate::domain::access::{self, Access, Item};
-use crate::domain::{Agency, AgencyId, Alert, Registry, SubjectId};
-use crate::domain::{ReferralRecord, StoredEvent};
+use crate::domain::{Agency, AgencyId};
 
 /// How callers are identified.
 pub enum Identity {
@@ -31,57 +29,6 @@ pub enum Identity {
     Tls(HashSet<[u8; 32]>),
     /// Development: tokens (token → agency), headers, or trust in request fields.
     Dev(HashMap<String, AgencyId>),
-}
-
-/// Why a client certificate identifies no caller.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CertificateRefusal {
-    /// Its fingerprint is on the revocation list.
-    #[error("this client certificate has been revoked")]
-    Revoked([u8; 32]),
-    /// It names no agency.
-    #[error("the client certificate names no agency (SAN URI xiezhi://agency/<id> or CN)")]
-    NoAgency,
-    /// It names an agency the registry does not hold.
-    #[error("certificate names {0}, which is not a registered agency")]
-    Unregistered(String),
-}
-
-/// The registered agency a client certificate (DER) names, unless it is revoked — the one check
-/// behind gRPC callers and console viewers alike.
-pub(crate) fn certified_agency(
-    der: &[u8],
-    revoked: &HashSet<[u8; 32]>,
-    registry: &Registry,
-) -> Result<AgencyId, CertificateRefusal> {
-    let fingerprint: [u8; 32] = Sha256::digest(der).into();
-    if revoked.contains(&fingerprint) {
-        return Err(CertificateRefusal::Revoked(fingerprint));
-    }
-    let named = agency_of_certificate(der).ok_or(CertificateRefusal::NoAgency)?;
-    AgencyId::parse(&named)
-        .ok()
-        .filter(|id| registry.get(id).is_some())
-        .ok_or(CertificateRefusal::Unregistered(named))
-}
-
-/// The agency a certificate names: SAN URI `xiezhi://agency/<id>`, else the subject CN.
-pub(crate) fn agency_of_certificate(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            if let x509_parser::extensions::GeneralName::URI(uri) = name
-                && let Some(id) = uri.strip_prefix("xiezhi://agency/")
-            {
-                return Some(id.to_owned());
-            }
-        }
-    }
-    cert.subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_owned)
 }
 
 impl Shared {
@@ -264,105 +211,6 @@ impl Shared {
             tokio::spawn(async move { bus.archive(&entries).await });
         }
     }
-}
-
-/// Why a read whose audit record could not be made durable was refused (logged here, said to
-/// the caller by the gateway and the console alike).
-pub(crate) fn unaudited(err: &crate::store::StoreError) -> String {
-    let cause = crate::telemetry::chain(err);
-    warn!(error = %cause, "audit of a read failed; nothing shown");
-    format!(
-        "the read could not be recorded in the audit trail ({cause}); nothing was shown, try again"
-    )
-}
-
-/// Full reads of personal data, collected during a call and audited at its end.
-pub(crate) struct Shown {
-    reader: String,
-    action: &'static str,
-    records: Vec<Record>,
-}
-
-impl Shown {
-    /// Reads by `reader` (`None`: the development operator) in the call named `action`.
-    pub(crate) fn new(reader: Option<&Agency>, action: &'static str) -> Self {
-        Self {
-            reader: reader.map_or_else(|| "operator".to_owned(), |r| r.id.to_string()),
-            action,
-            records: Vec::new(),
-        }
-    }
-
-    /// An event was shown, masked or not.
-    pub(crate) fn event(&mut self, event: &StoredEvent, masked: bool) {
-        if !masked && event.is_personal() {
-            self.push(
-                event.envelope.key().to_string(),
-                hex::encode(event.content_hash),
-            );
-        }
-    }
-
-    /// An alert was shown, masked or not.
-    pub(crate) fn alert(&mut self, alert: &Alert, masked: bool) {
-        if !masked
-            && alert
-                .subject
-                .as_ref()
-                .is_some_and(|s| matches!(s.id, SubjectId::Person(_)))
-        {
-            self.push(format!("alert/{}", alert.id), String::new());
-        }
-    }
-
-    /// A referral was shown, masked or not.
-    pub(crate) fn referral(&mut self, record: &ReferralRecord, masked: bool) {
-        if !masked && matches!(record.referral.subject.id, SubjectId::Person(_)) {
-            self.push(format!("referral/{}", record.key), String::new());
-        }
-    }
-
-    fn push(&mut self, object: String, digest: String) {
-        self.records.push(Record::new(
-            self.reader.clone(),
-            format!("read {}", self.action),
-            object,
-            digest,
-        ));
-    }
-
-    /// Appends what was collected to the audit chain, durably, before the caller answers.
-    pub(crate) async fn audit(self, shared: &Shared) -> Result<(), ApiError> {
-        shared.audit_durably(self.records).await
-    }
-
-    /// What was collected, for callers outside the gateway (the console's pages).
-    pub(crate) fn into_records(self) -> Vec<Record> {
-        self.records
-    }
-}
-
-/// What a reader may see of a referral.
-pub(crate) fn referral_access(
-    reader: Option<&Agency>,
-    record: &ReferralRecord,
-    registry: &Registry,
-) -> Access {
-    let Some(reader) = reader else {
-        return Access::Full;
-    };
-    // Those who hear of its steps, the police it is addressed to, and whoever took a step
-    // (police that passed it on).
-    let mut parties = record.parties(registry);
-    parties.push(record.police.clone());
-    parties.extend(record.history.iter().map(|step| step.actor.clone()));
-    let item = Item {
-        parties: &parties,
-        division: Some(&record.referral.division),
-        handling: access::Handling::ShareWithinJurisdiction,
-        referral: true,
-    };
-    access::access(reader, &item)
 }
 
 /// A token bucket per agency for publish calls.

@@ -11,9 +11,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::debug;
 
-use super::identity::Shown;
 use super::status::ApiError;
-use super::{Shared, convert, mask};
+use super::{Shared, convert};
+use crate::access::{Shown, mask};
 use crate::audit::Record;
 use crate::domain::{AgencyId, FieldViolation, RuleError, Violations};
 use crate::proto;
@@ -104,7 +104,7 @@ async fn stream_deliveries(
             .collect();
         // The page counts as read once it is prepared: its audit record is durable before any
         // of it goes out (a subscriber leaving mid-page was still sent the start of it).
-        if let Err(err) = audit.audit(&shared).await {
+        if let Err(err) = shared.audit_durably(audit.into_records()).await {
             let _ = tx.send(Err(err.into())).await;
             return;
         }

@@ -11,7 +11,6 @@ pub mod codec;
 pub(crate) mod convert;
 pub mod identity;
 mod inbox;
-pub(crate) mod mask;
 mod publisher;
 mod query;
 pub mod receipt;

@@ -1,15 +1,15 @@
 //! `xiezhi.v1.Query`: subject timelines and lead lists, read from the store's durable view,
-//! filtered and masked for the reader (`domain::access`); penalty reports for supervisors.
+//! filtered and masked for the reader ([`crate::access`]); penalty reports for supervisors.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::identity::Shown;
 use super::status::ApiError;
-use super::{Shared, convert, mask};
+use super::{Shared, convert};
+use crate::access::{self, Access};
+use crate::access::{Shown, event_access, mask};
 use crate::domain::StoredEvent;
-use crate::domain::access::{self, Access};
 use crate::domain::{Agency, RuleError, Violations};
 use crate::proto;
 use crate::store::{LeadFilter, Store};
@@ -42,7 +42,7 @@ fn page_size(v: &mut Violations, raw: u32) -> usize {
 /// Whether `reader` may see `event`: `None` if not, else whether masked. Notes full reads of
 /// personal data for the audit.
 fn visible(reader: Option<&Agency>, event: &StoredEvent, shown: &mut Shown) -> Option<bool> {
-    let masked = match event.access(reader) {
+    let masked = match event_access(reader, event) {
         Access::Denied => return None,
         Access::Masked => true,
         Access::Full => false,
@@ -85,7 +85,7 @@ impl proto::query_server::Query for QueryService {
                 })
             })
             .collect();
-        shown.audit(&self.shared).await?;
+        self.shared.audit_durably(shown.into_records()).await?;
         Ok(Response::new(proto::SubjectTimelineResponse {
             events,
             next_page_token: page.next_token.unwrap_or_default(),
@@ -141,7 +141,7 @@ impl proto::query_server::Query for QueryService {
                 Some(summary)
             })
             .collect();
-        shown.audit(&self.shared).await?;
+        self.shared.audit_durably(shown.into_records()).await?;
         Ok(Response::new(proto::ListLeadsResponse {
             leads,
             next_page_token: page.next_token.unwrap_or_default(),

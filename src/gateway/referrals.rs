@@ -11,12 +11,12 @@ use std::time::Duration;
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
-use super::identity::{Shown, referral_access};
 use super::publisher::{check_size, incoming_traceparent, publish};
 use super::status::ApiError;
-use super::{Shared, convert, mask};
+use super::{Shared, convert};
+use crate::access::Access;
+use crate::access::{Shown, mask, referral_access};
 use crate::domain::ReferralRecord;
-use crate::domain::access::Access;
 use crate::domain::{Agency, Payload, RuleError, Violations};
 use crate::proto;
 use crate::store::{ReferralFilter, Store};
@@ -166,7 +166,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
                 return Err(self.shared.deny(&reader, &format!("referral {key}")).into());
             }
         };
-        shown.audit(&self.shared).await?;
+        self.shared.audit_durably(shown.into_records()).await?;
         Ok(Response::new(view))
     }
 
@@ -215,7 +215,7 @@ impl proto::referrals_server::Referrals for ReferralsService {
             .iter()
             .filter_map(|record| self.view(reader.as_ref(), record, &mut shown))
             .collect();
-        shown.audit(&self.shared).await?;
+        self.shared.audit_durably(shown.into_records()).await?;
         Ok(Response::new(proto::ListReferralsResponse {
             referrals,
             next_page_token: page.next_token.unwrap_or_default(),

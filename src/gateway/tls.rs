@@ -189,7 +189,7 @@ mod tests {
         let pem = std::fs::read(dir.path().join("330106-SCJG.pem")).unwrap();
         let der = x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents;
         assert_eq!(
-            super::super::identity::agency_of_certificate(&der).as_deref(),
+            crate::access::agency_of_certificate(&der).as_deref(),
             Some("330106-SCJG")
         );
         let files = TlsFiles {

@@ -148,7 +148,7 @@ impl Batch<'_> {
                 });
                 Staged::default()
             }
-            Decision::Apply(writes) => self.apply(Some(incoming), writes),
+            Decision::Apply(writes) => self.apply(Some(incoming), *writes),
         }
     }
 
@@ -413,15 +413,14 @@ impl Batch<'_> {
         store.flush().await?;
         let touched: Vec<String> = touched.into_iter().collect();
         store.mark_durable(&counters, &touched);
-        if let Some(captured) = out.captured {
-            if let Some(all) = store
+        if let Some(captured) = out.captured
+            && let Some(all) = store
                 .capture
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .as_mut()
-            {
-                all.push(captured);
-            }
+        {
+            all.push(captured);
         }
         let last_seq = counters.next_seq.saturating_sub(1);
         std::mem::swap(&mut *guard, &mut counters);

@@ -45,6 +45,9 @@ pub use write::{
     OutcomeWrite, ReferralWrite, SplitMark, Watch, WriteSet,
 };
 
+/// Keys and values in key order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Version of the key layout. 4: one tree, binary records, the log in its own database.
 const LAYOUT_VERSION: u64 = 4;
 
@@ -153,7 +156,7 @@ pub struct Store {
     /// Whether batches hand back their audit entries (for a log that archives them).
     archive: AtomicBool,
     /// When set, every committed batch's writes are kept here (the bench's raw-write ceiling).
-    capture: StdMutex<Option<Vec<Vec<(Vec<u8>, Vec<u8>)>>>>,
+    capture: StdMutex<Option<ceiling::Captured>>,
 }
 
 /// `at` to the microsecond: what records keep, so that an entry handed out equals the entry

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::batch::Batch;
 use super::records;
 use super::write::Watch;
-use super::{LeadEntry, StoreError, keys};
+use super::{Entries, LeadEntry, StoreError, keys};
 use crate::domain::referral::ReferralRecord;
 use crate::domain::{
     AgencyId, DivisionCode, EventKey, OffenceCode, ReferralKey, StoredEvent, SubjectKey,
@@ -79,7 +79,7 @@ impl Batch<'_> {
     }
 
     /// Every entry from `start` up to `end` (exclusive), committed and staged, in key order.
-    fn range(&self, start: &[u8], end: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn range(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
         let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
             .store()
             .tree
@@ -100,7 +100,7 @@ impl Batch<'_> {
     }
 
     /// Every entry whose key starts with `prefix`.
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, prefix: &[u8]) -> Result<Entries, StoreError> {
         let mut end = prefix.to_vec();
         // Prefixes here end in a 0 terminator, so bumping the last byte bounds them.
         if let Some(last) = end.last_mut() {

@@ -36,7 +36,7 @@ pub enum Decision {
     /// A step that is not (or no longer) allowed: nothing changes but the audit entry.
     Refused(String),
     /// Store it, with what it sets off.
-    Apply(WriteSet),
+    Apply(Box<WriteSet>),
 }
 
 /// Everything one decision writes.

@@ -265,5 +265,10 @@ async fn log_tail_prints_the_records_as_json_lines() {
     assert_eq!(lines[0]["event"]["lead"]["subject"]["id"], org(3).id);
     assert_eq!(lines[0]["contentSha256"].as_str().unwrap().len(), 64);
     let out = run_async(tail("1")).await;
-    assert_eq!(text(&out.stdout).lines().count(), 1, "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "{}",
+        text(&out.stdout)
+    );
 }

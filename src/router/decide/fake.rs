@@ -64,7 +64,7 @@ impl Fake {
         let mut decided = decide(self, incoming, policy).unwrap();
         let decision = std::mem::replace(&mut decided.decision, Decision::Duplicate);
         let seq = match decision {
-            Decision::Apply(writes) => Some(self.keep(Some(incoming), writes)),
+            Decision::Apply(writes) => Some(self.keep(Some(incoming), *writes)),
             other => {
                 decided.decision = other;
                 None

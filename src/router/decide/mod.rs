@@ -87,7 +87,7 @@ pub fn decide(
             Err(reason) => return Ok(Decision::Refused(reason).into()),
         },
     };
-    decided.decision = Decision::Apply(finish(envelope, writes));
+    decided.decision = Decision::Apply(Box::new(finish(envelope, writes)));
     Ok(decided)
 }
 

@@ -428,7 +428,7 @@ mod tests {
         let row = fake.lead_entry(&division, lead_seq.unwrap()).unwrap();
         assert_eq!((row.status, row.closed_by), (LeadStatus::Closed, seq));
         let fed_back = fake.event(seq.unwrap()).unwrap().unwrap().delivered_to;
-        assert_eq!(fed_back, [lead.envelope.producer.clone()]);
+        assert_eq!(fed_back, std::slice::from_ref(&lead.envelope.producer));
         // A second answer is fed back too, but the first stands as the one that closed it.
         let mut second = outcome("out-2", "330106-SCJG", &[], "2026-11-27T10:00:00Z");
         body(&mut second).lead = Some(lead.envelope.key());

@@ -1,21 +1,11 @@
-//! Who may read what, and how much of it: handling codes, jurisdiction, and masking of
-//! personal data. Pure decisions; the gateway applies them to every read.
-//!
-//! - A **party** to an event — its producer or an agency it was delivered to — reads it in full.
-//! - Police and the procuratorate read a **referral** — the referral and the events of its case —
-//!   in full when they are parties to it or it lies in their division subtree: a criminal
-//!   case needs the persons' identities (issue 5: masking yields to police and procuratorate
-//!   on a referral).
-//! - A **coordinator** reads events, referrals and alerts within its division subtree (省 › 市
-//!   › 县 › 乡 by code prefix), masked, unless the handling code keeps them to the parties.
-//! - Everyone else reads nothing of it.
-//!
-//! Masking hides natural persons only (organisations' codes and names are public registers):
-//! `110105********002X`, `张*`.
+//! The access rules as pure decisions (the module above says who reads what), and the masked
+//! forms of personal data: `110105********002X`, `张*`. Organisations are not masked: their
+//! codes and names are public registers.
 
-use super::ids::{AgencyId, DivisionCode};
-use super::registry::{Agency, AgencyKind};
-pub use super::vocab::Handling;
+use crate::domain::{
+    Agency, AgencyId, AgencyKind, DivisionCode, Handling, Payload, ReferralRecord, Registry,
+    StoredEvent, SubjectId,
+};
 
 /// What a reader may see of an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +75,54 @@ pub fn mask_name(name: &str) -> String {
         Some(first) => format!("{first}{}", "*".repeat(chars.count().max(1))),
         None => String::new(),
     }
+}
+
+/// What `reader` may see of an event (`None`: the development operator, who sees all): its
+/// parties are its producer and recipients.
+pub fn event_access(reader: Option<&Agency>, event: &StoredEvent) -> Access {
+    let Some(reader) = reader else {
+        return Access::Full;
+    };
+    let mut parties = event.delivered_to.clone();
+    parties.push(event.envelope.producer.clone());
+    let item = Item {
+        parties: &parties,
+        division: event.envelope.division(),
+        handling: event.envelope.handling,
+        referral: event.envelope.referral_key().is_some(),
+    };
+    access(reader, &item)
+}
+
+/// Whether an event names a natural person (a referral step is about one's case).
+pub fn is_personal(event: &StoredEvent) -> bool {
+    matches!(
+        event.envelope.subject().map(|s| &s.id),
+        Some(SubjectId::Person(_))
+    ) || matches!(&event.envelope.payload, Payload::ReferralUpdate(_))
+}
+
+/// What a reader may see of a referral.
+pub fn referral_access(
+    reader: Option<&Agency>,
+    record: &ReferralRecord,
+    registry: &Registry,
+) -> Access {
+    let Some(reader) = reader else {
+        return Access::Full;
+    };
+    // Those who hear of its steps, the police it is addressed to, and whoever took a step
+    // (police that passed it on).
+    let mut parties = record.parties(registry);
+    parties.push(record.police.clone());
+    parties.extend(record.history.iter().map(|step| step.actor.clone()));
+    let item = Item {
+        parties: &parties,
+        division: Some(&record.referral.division),
+        handling: Handling::ShareWithinJurisdiction,
+        referral: true,
+    };
+    access(reader, &item)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //!
 //! Works on the protobuf answer, after conversion, so that no conversion has two versions.
 
-use crate::domain::access::{mask_name, mask_resident_id};
+use super::rules::{mask_name, mask_resident_id};
 use crate::proto;
 
 /// The person an item names, and the masked forms to put in place of each string.
