@@ -10,9 +10,9 @@ use prost::Message as _;
 use super::process::{self, Server};
 use super::{Bench, BenchError};
 use crate::bus::kafka::KafkaBus;
-use crate::config::KafkaConfig;
+use crate::config::{BusKind, Config, KafkaConfig};
 use crate::domain::Registry;
-use crate::sim::load::{self, Counters, LoadSpec};
+use crate::sim::load::{self, Counters, LoadResult, LoadSpec};
 use crate::sim::workload::{self, Rng};
 
 /// Records shaped like the run's events: the encoded requests of the same workload, keyed by
@@ -125,6 +125,54 @@ fn parse_producer_performance(output: &str) -> Option<f64> {
     let line = output.lines().rev().find(|l| l.contains("records sent"))?;
     let (_, rest) = line.split_once("records sent,")?;
     rest.split_whitespace().next()?.parse().ok()
+}
+
+/// The ceilings measured in this run (those that apply to its bus).
+#[derive(Default)]
+pub(super) struct Ceilings {
+    pub(super) noop_grpc: Option<f64>,
+    pub(super) sled: Option<f64>,
+    pub(super) rdkafka: Option<f64>,
+    pub(super) producer_performance: Option<f64>,
+}
+
+pub(super) async fn measure_ceilings(
+    bench: &Bench,
+    config: &Config,
+    first: &LoadResult,
+    event_bytes: f64,
+) -> Result<Ceilings, BenchError> {
+    let endpoint = "http://unused";
+    // The same offered load as the flat-out phase.
+    let spec = bench.spec(endpoint, bench.options.rate, "noop");
+    let noop_grpc = Some(noop_grpc(bench, &spec).await?);
+    let records = sample_records(
+        &bench.registry,
+        (first.acked as usize).clamp(20_000, 200_000),
+    );
+    let (mut rdkafka, mut java) = (None, None);
+    if config.bus.kind == BusKind::Kafka {
+        let mut kafka = config.bus.kafka.clone();
+        kafka.events_topic = format!("{}.ceiling-rdkafka", bench.run_id);
+        rdkafka = Some(rdkafka_raw(&kafka, &records).await?);
+        // ProducerPerformance writes to a topic made the same way.
+        kafka.events_topic = format!("{}.ceiling-java", bench.run_id);
+        crate::bus::kafka::KafkaBus::connect(&kafka)
+            .await
+            .map_err(|e| BenchError::Kafka(e.to_string()))?;
+        java = Some(producer_performance(
+            &kafka.bootstrap,
+            &kafka.events_topic,
+            records.len(),
+            event_bytes.round() as usize,
+        )?);
+    }
+    Ok(Ceilings {
+        noop_grpc,
+        sled: None,
+        rdkafka,
+        producer_performance: java,
+    })
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use std::iter::Peekable;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use super::batch::{alert_record, event_record, head_value};
 use super::records::{self, Link};
 use super::{AuditHead, Store, StoreError, keys};
 use crate::audit::{self, Broken, Entry, Record, Verifier};
+use crate::domain::{Alert, EventKind};
 
 /// One entry of the chain as found in the store: where it is stored, its position and time,
 /// what it says (or why that cannot be read), and the hash it was stored with.
@@ -251,6 +251,59 @@ impl Iterator for Merge<'_> {
         }
         let (i, _) = best?;
         self.0[i].next()
+    }
+}
+
+/// The chain head as stored in `M audit`: seq, then hash.
+pub(super) fn head_value(head: AuditHead) -> [u8; 40] {
+    let mut value = [0u8; 40];
+    value[..8].copy_from_slice(&head.seq.to_be_bytes());
+    value[8..].copy_from_slice(&head.hash);
+    value
+}
+
+/// The audit record of an applied event: its producer published it; `digest` covers the
+/// envelope's bytes as stored.
+pub(super) fn event_record(
+    producer: &str,
+    kind: EventKind,
+    object: String,
+    digest: &[u8; 32],
+) -> Record {
+    Record::new(
+        producer,
+        format!("publish {kind:?}"),
+        object,
+        hex::encode(digest),
+    )
+}
+
+/// The audit record of a raised alert; the digest covers its body.
+pub(super) fn alert_record(alert: &Alert, digest: &[u8; 32]) -> Record {
+    Record::new(
+        "xiezhi",
+        format!("raise alert {:?}", alert.kind),
+        format!("alert/{}", alert.id),
+        hex::encode(digest),
+    )
+}
+
+pub(super) fn entry_of(
+    seq: u64,
+    at: Timestamp,
+    record: &Record,
+    prev: &[u8; 32],
+    hash: &[u8; 32],
+) -> Entry {
+    Entry {
+        seq,
+        at,
+        actor: record.actor.clone(),
+        action: record.action.clone(),
+        object: record.object.clone(),
+        digest: record.digest.clone(),
+        prev: hex::encode(prev),
+        hash: hex::encode(hash),
     }
 }
 

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::sync::MutexGuard;
 
+use super::audit::{alert_record, entry_of, event_record, head_value};
 use super::records::{self, Link};
 use super::write::{Decision, Incoming, LeadWrite, Watch, WriteSet};
 use super::{AuditHead, Counters, Store, StoreError, keys};
@@ -455,30 +456,6 @@ impl Out {
     }
 }
 
-/// The chain head as stored in `M audit`: seq, then hash.
-pub(super) fn head_value(head: AuditHead) -> [u8; 40] {
-    let mut value = [0u8; 40];
-    value[..8].copy_from_slice(&head.seq.to_be_bytes());
-    value[8..].copy_from_slice(&head.hash);
-    value
-}
-
-/// The audit record of an applied event: its producer published it; `digest` covers the
-/// envelope's bytes as stored.
-pub(super) fn event_record(
-    producer: &str,
-    kind: EventKind,
-    object: String,
-    digest: &[u8; 32],
-) -> Record {
-    Record::new(
-        producer,
-        format!("publish {kind:?}"),
-        object,
-        hex::encode(digest),
-    )
-}
-
 fn event_entry(e: &PendingEvent) -> Record {
     let envelope = &e.incoming.envelope;
     let bytes = &e.incoming.bytes;
@@ -493,27 +470,4 @@ fn event_entry(e: &PendingEvent) -> Record {
         envelope.key().to_string(),
         &digest,
     )
-}
-
-/// The audit record of a raised alert; the digest covers its body.
-pub(super) fn alert_record(alert: &Alert, digest: &[u8; 32]) -> Record {
-    Record::new(
-        "xiezhi",
-        format!("raise alert {:?}", alert.kind),
-        format!("alert/{}", alert.id),
-        hex::encode(digest),
-    )
-}
-
-fn entry_of(seq: u64, at: Timestamp, record: &Record, prev: &[u8; 32], hash: &[u8; 32]) -> Entry {
-    Entry {
-        seq,
-        at,
-        actor: record.actor.clone(),
-        action: record.action.clone(),
-        object: record.object.clone(),
-        digest: record.digest.clone(),
-        prev: hex::encode(prev),
-        hash: hex::encode(hash),
-    }
 }

@@ -12,6 +12,7 @@
 //! A record applied before gives [`Decision::Duplicate`] (or [`Decision::Conflict`] if its
 //! content differs): replaying the log changes nothing.
 
+mod checks;
 pub mod due;
 pub mod lead;
 pub mod outcome;

@@ -7,27 +7,31 @@
 //! into `gateway` processes (publish only, stateless, any number) and `router` processes
 //! (consume, store, and serve inbox and query calls).
 
-use std::future::Future;
+mod rebuild;
+mod running;
+
+pub use rebuild::{rebuild, rebuild_captured};
+pub use running::Running;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::bus::embedded::{EmbeddedBus, EmbeddedConfig};
 use crate::bus::kafka::KafkaBus;
 use crate::bus::{Bus, BusError};
 use crate::config::{BusKind, Config, ConfigError, SecurityConfig};
-use crate::domain::{AgencyId, Clock, Policy, Registry};
+use crate::domain::{AgencyId, Clock};
 use crate::gateway::identity::{Identity, RateLimiter};
 use crate::gateway::receipt::{ReceiptError, ReceiptSigner};
 use crate::gateway::tls::{TlsError, TlsFiles};
 use crate::gateway::{self, GatewayError, Services, Shared, Transport};
-use crate::router::{RebuildStats, Router, RouterConfig, RouterError};
+use crate::router::{Router, RouterConfig, RouterError};
 use crate::store::{Store, StoreError};
 
 /// Which parts of the broker this process runs.
@@ -121,22 +125,6 @@ pub enum AppError {
     /// A task panicked.
     #[error("{0} task failed: {1}")]
     Task(&'static str, String),
-}
-
-/// A running broker (or part of one).
-pub struct Running {
-    addr: SocketAddr,
-    http_addr: SocketAddr,
-    http_stop: CancellationToken,
-    http: JoinHandle<Result<(), crate::console::ConsoleError>>,
-    store: Option<Arc<Store>>,
-    bus: Arc<dyn Bus>,
-    policy: Arc<Policy>,
-    gateway_stop: CancellationToken,
-    router_stop: CancellationToken,
-    gateway: JoinHandle<Result<(), GatewayError>>,
-    router: Option<JoinHandle<Result<(), RouterError>>>,
-    grace: Duration,
 }
 
 fn open_store(dir: &Path, config: &Config) -> Result<Arc<Store>, AppError> {
@@ -382,198 +370,4 @@ pub async fn start(
         router,
         grace: Duration::from_secs(config.server.shutdown_grace_secs),
     })
-}
-
-/// Replays the configured log from the start into a fresh store in the data directory `target`
-/// and returns what it did. For the embedded log, `source` is the data directory holding the log
-/// (the broker must not be running on it); a data directory written before layout 4 has its
-/// log carried over into `target` first, so that `target` is then complete.
-pub async fn rebuild(
-    config: &Config,
-    source: &Path,
-    target: &Path,
-    clock: Arc<dyn Clock>,
-) -> Result<RebuildStats, AppError> {
-    Ok(rebuild_captured(config, source, target, clock, false)
-        .await?
-        .0)
-}
-
-/// [`rebuild`], keeping every batch's writes when `capture` is set (the bench's raw-write
-/// ceiling replays them).
-pub async fn rebuild_captured(
-    config: &Config,
-    source: &Path,
-    target: &Path,
-    clock: Arc<dyn Clock>,
-    capture: bool,
-) -> Result<(RebuildStats, crate::store::ceiling::Captured), AppError> {
-    config.validate()?;
-    let policy = Arc::new(config.load_policy()?);
-    let mut source = source;
-    if config.bus.kind == BusKind::Embedded && crate::bus::embedded::legacy::is_legacy(source) {
-        let migrated =
-            crate::bus::embedded::legacy::migrate(source, target).map_err(|source_err| {
-                AppError::Migrate {
-                    from: source.display().to_string(),
-                    into: target.display().to_string(),
-                    source: source_err,
-                }
-            })?;
-        info!(
-            records = migrated.records,
-            undecodable = migrated.undecodable,
-            partitions = migrated.partitions,
-            from = %source.display(),
-            into = %target.display(),
-            "log of an earlier release carried over"
-        );
-        source = target;
-    }
-    let store = open_store(target, config)?;
-    if store.event_count() > 0 {
-        return Err(AppError::NotEmpty(target.display().to_string()));
-    }
-    let bus = open_bus(config, Some(source)).await?;
-    let router = Router::new(
-        bus.clone(),
-        store.clone(),
-        policy,
-        clock,
-        router_config(config),
-    );
-    if capture {
-        store.capture_writes();
-    }
-    let stats = router.rebuild().await?;
-    bus.close().await;
-    store.flush().await.map_err(|source| AppError::Store {
-        dir: target.display().to_string(),
-        source,
-    })?;
-    Ok((stats, store.captured_writes()))
-}
-
-fn joined<E: Into<AppError>>(
-    name: &'static str,
-    result: Result<Result<(), E>, tokio::task::JoinError>,
-) -> Result<(), AppError> {
-    match result {
-        Ok(inner) => inner.map_err(Into::into),
-        Err(err) => Err(AppError::Task(name, err.to_string())),
-    }
-}
-
-/// Resolves when the router task ends (never, for a role without one).
-async fn router_done(
-    router: &mut Option<JoinHandle<Result<(), RouterError>>>,
-) -> Result<Result<(), RouterError>, tokio::task::JoinError> {
-    match router {
-        Some(handle) => handle.await,
-        None => std::future::pending().await,
-    }
-}
-
-impl Running {
-    /// The address the gRPC server listens on.
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The address the HTTP server (`/healthz`, `/metrics`) listens on.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-    }
-
-    /// The store, for roles that have one (tests and tools in this process).
-    pub fn store(&self) -> Option<&Arc<Store>> {
-        self.store.as_ref()
-    }
-
-    /// The log (tests and tools in this process).
-    pub fn bus(&self) -> &Arc<dyn Bus> {
-        &self.bus
-    }
-
-    /// The agency registry in use.
-    pub fn registry(&self) -> &Registry {
-        &self.policy.registry
-    }
-
-    /// Registry, rules, calendar and windows in use.
-    pub fn policy(&self) -> &Arc<Policy> {
-        &self.policy
-    }
-
-    /// Runs until `signal` resolves or a component fails, then shuts down in order.
-    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), AppError> {
-        let failure = tokio::select! {
-            () = signal => None,
-            result = &mut self.gateway => Some(joined("gateway", result).err().unwrap_or_else(|| {
-                AppError::Task("gateway", "stopped without being asked".into())
-            })),
-            result = router_done(&mut self.router) => Some(joined("router", result).err().unwrap_or_else(|| {
-                AppError::Task("router", "stopped without being asked".into())
-            })),
-            result = &mut self.http => Some(joined("http", result).err().unwrap_or_else(|| {
-                AppError::Task("http", "stopped without being asked".into())
-            })),
-        };
-        match failure {
-            None => self.shutdown().await,
-            Some(err) => {
-                error!(error = %crate::telemetry::chain(&err), "a component failed; shutting down");
-                // The failed task has finished; stop the rest without awaiting it again.
-                self.http_stop.cancel();
-                self.gateway_stop.cancel();
-                self.bus.close().await;
-                self.router_stop.cancel();
-                if let Some(store) = &self.store {
-                    let _ = store.flush().await;
-                }
-                Err(err)
-            }
-        }
-    }
-
-    /// Shuts down in order; returns the first failure met on the way.
-    pub async fn shutdown(self) -> Result<(), AppError> {
-        info!("shutting down: no new calls; in-flight calls finish");
-        self.http_stop.cancel();
-        self.gateway_stop.cancel();
-        let mut gateway_task = self.gateway;
-        let gateway = match tokio::time::timeout(self.grace, &mut gateway_task).await {
-            Ok(result) => joined("gateway", result),
-            Err(_) => {
-                warn!(grace = ?self.grace, "in-flight calls did not finish in time; cutting them off");
-                gateway_task.abort();
-                Ok(())
-            }
-        };
-        self.bus.close().await;
-        self.router_stop.cancel();
-        let router = match self.router {
-            Some(handle) => {
-                info!("log closed; router applying what remains");
-                joined("router", handle.await)
-            }
-            None => Ok(()),
-        };
-        let flushed = match &self.store {
-            Some(store) => store.flush().await.map_err(|source| AppError::Store {
-                dir: "(running store)".into(),
-                source,
-            }),
-            None => Ok(()),
-        };
-        info!(
-            events = self.store.as_ref().map_or(0, |s| s.event_count()),
-            "xiezhi stopped"
-        );
-        let http = match tokio::time::timeout(self.grace, self.http).await {
-            Ok(result) => joined("http", result),
-            Err(_) => Ok(()),
-        };
-        gateway.and(router).and(flushed).and(http)
-    }
 }
