@@ -87,6 +87,9 @@ pub enum AppError {
         "the {0:?} role runs only with bus.kind = \"kafka\" (use `xiezhi serve` for the embedded log)"
     )]
     RoleNeedsKafka(Role),
+    /// A rebuild from a directory that holds no embedded log.
+    #[error("{0} holds no embedded log (a `log` directory): nothing to rebuild from")]
+    NoLog(String),
     /// A rebuild into a store that already holds events.
     #[error("{0} already holds events; rebuild into an empty data directory")]
     NotEmpty(String),
@@ -144,7 +147,6 @@ async fn open_bus(config: &Config, dir: Option<&Path>) -> Result<Arc<dyn Bus>, A
             dir,
             &EmbeddedConfig {
                 partitions: config.bus.partitions,
-                cache_bytes: config.bus.log_cache_mb << 20,
             },
         )?)),
         (BusKind::Embedded, None) => Err(AppError::RoleNeedsKafka(Role::Gateway)),

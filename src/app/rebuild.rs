@@ -58,6 +58,10 @@ pub async fn rebuild_captured(
         );
         source = target;
     }
+    if config.bus.kind == BusKind::Embedded && !source.join(crate::bus::embedded::LOG_DIR).is_dir()
+    {
+        return Err(AppError::NoLog(source.display().to_string()));
+    }
     let store = open_store(target, config)?;
     if store.event_count() > 0 {
         return Err(AppError::NotEmpty(target.display().to_string()));

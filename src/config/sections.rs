@@ -114,9 +114,6 @@ pub struct BusConfig {
     pub kind: BusKind,
     /// Partitions of the embedded log; fixed once the log exists.
     pub partitions: u32,
-    /// Page cache of the embedded log's database, in MiB (the log is read where it was just
-    /// written: a small cache serves the router).
-    pub log_cache_mb: u64,
     /// The Kafka log, when `kind = "kafka"`.
     pub kafka: KafkaConfig,
 }
@@ -126,7 +123,6 @@ impl Default for BusConfig {
         Self {
             kind: BusKind::Embedded,
             partitions: 8,
-            log_cache_mb: 16,
             kafka: KafkaConfig::default(),
         }
     }

@@ -305,10 +305,7 @@ async fn live_then_rebuilt(
     dir: &Path,
     rebuilt_dir: &Path,
 ) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>) {
-    let config = EmbeddedConfig {
-        partitions: 1,
-        cache_bytes: 8 << 20,
-    };
+    let config = EmbeddedConfig { partitions: 1 };
     let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(dir, &config).unwrap());
     let clock = Arc::new(ManualClock::new(at(0)));
     let policy = Arc::new(super::decide::fake::policy());

@@ -65,7 +65,14 @@ mod tests {
             })
             .collect();
         replay(dir.path(), &batches, 16 << 20).unwrap();
-        let db = sled::open(dir.path().join(STORE_DIR)).unwrap();
+        // sled lets go of its lock file from a background thread: wait for it.
+        let db = (0..100)
+            .find_map(|_| {
+                sled::open(dir.path().join(STORE_DIR))
+                    .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
+                    .ok()
+            })
+            .expect("the replayed database opens");
         assert_eq!(db.open_tree("xiezhi").unwrap().len(), 2_500);
     }
 }

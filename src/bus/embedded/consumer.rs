@@ -1,21 +1,23 @@
 //! Reading the embedded log: a consumer hands out each partition's records in order, a fair
-//! share of each partition per poll, from where it was told to start; group commits are kept
-//! for monitoring.
+//! share of each partition per poll, from where it was told to start; a group's commits are
+//! kept for monitoring (`committed`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{RECORD, group_key, position_of, record_key, sled_err};
+use super::Groups;
+use super::file::LogFile;
 use crate::bus::{BusConsumer, BusError, Record};
 use crate::domain::LogPosition;
 
 /// A consumer of the embedded log.
 pub(super) struct EmbeddedConsumer {
-    tree: sled::Tree,
-    /// `None` for a replay, which commits nothing.
-    group: Option<String>,
+    log: Arc<LogFile>,
+    /// The group and where its commits go; `None` for a replay, which commits nothing.
+    group: Option<(String, Arc<Groups>)>,
     /// Next offset to hand out, per partition.
     next: Vec<u64>,
     /// Partition to start the next poll at, so no partition starves the others.
@@ -25,13 +27,13 @@ pub(super) struct EmbeddedConsumer {
 
 impl EmbeddedConsumer {
     pub(super) fn new(
-        tree: sled::Tree,
-        group: Option<String>,
+        log: Arc<LogFile>,
+        group: Option<(String, Arc<Groups>)>,
         next: Vec<u64>,
         appended: watch::Receiver<u64>,
     ) -> Self {
         Self {
-            tree,
+            log,
             group,
             next,
             start: 0,
@@ -40,6 +42,7 @@ impl EmbeddedConsumer {
     }
 
     fn read(&mut self, max: usize) -> Result<Vec<Record>, BusError> {
+        let ends = self.log.ends();
         let partitions = self.next.len();
         let mut out = Vec::new();
         // A fair share per partition first, then whatever room is left.
@@ -47,23 +50,24 @@ impl EmbeddedConsumer {
         for round in [share, max] {
             for i in 0..partitions {
                 let p = (self.start + i) % partitions;
-                let room = max - out.len();
-                if room == 0 {
-                    break;
-                }
-                let from = record_key(p as u32, self.next[p]);
-                let to = record_key(p as u32, u64::MAX);
-                for entry in self.tree.range(from..=to).take(round.min(room)) {
-                    let (key, value) = entry.map_err(sled_err("read log"))?;
-                    debug_assert_eq!(key[0], RECORD);
-                    let position = position_of(&key[1..]);
-                    self.next[p] = position.offset + 1;
+                let end = ends.get(p).copied().unwrap_or(0);
+                let mut taken = 0;
+                while taken < round && out.len() < max && self.next[p] < end {
+                    let position = LogPosition {
+                        partition: p as u32,
+                        offset: self.next[p],
+                    };
+                    let Some(body) = self.log.read(position)? else {
+                        break;
+                    };
+                    self.next[p] += 1;
+                    taken += 1;
                     out.push(Record {
                         position,
                         key: None,
                         // The router reads the time from the LogRecord itself.
                         timestamp: None,
-                        payload: value.to_vec(),
+                        payload: body.payload,
                         traceparent: None,
                     });
                 }
@@ -91,21 +95,15 @@ impl BusConsumer for EmbeddedConsumer {
     }
 
     async fn commit(&mut self, positions: &[LogPosition]) -> Result<(), BusError> {
-        let Some(group) = &self.group else {
-            return Ok(());
-        };
-        let mut upto: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
-        for pos in positions {
-            let next = upto.entry(pos.partition).or_default();
-            *next = (*next).max(pos.offset + 1);
+        if let Some((group, groups)) = &self.group {
+            groups.commit(group, positions);
         }
-        let mut batch = sled::Batch::default();
-        for (partition, next) in upto {
-            batch.insert(group_key(group, partition), &next.to_be_bytes());
-        }
-        self.tree
-            .apply_batch(batch)
-            .map_err(sled_err("commit offsets"))?;
         Ok(())
+    }
+
+    async fn close(&mut self) {
+        if let Some((_, groups)) = &self.group {
+            groups.save();
+        }
     }
 }

@@ -1,17 +1,23 @@
 //! The embedded log of a data directory written before layout 4, when log and store shared one
 //! sled database and records were JSON envelopes: read it, and carry it over into a log of the
 //! current kind. Every record keeps its partition, offset, time and bytes (wrapped in a
-//! `LogRecord` marked JSON); idempotency entries and dead letters come along.
+//! `LogRecord` marked JSON) and its idempotency key; dead letters come along.
 //!
 //! The old trees: `log` (partition u32, offset u64 → time µs, JSON envelope), `log_idem`
 //! (idempotency key → content hash, partition, offset), `log_dlq` (id → dead letter JSON),
 //! `log_meta` (`partitions`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use super::{DEAD, IDEM, META, prefixed, record_key, sled_err};
+use super::file::{Frame, LogFile};
 use crate::bus::BusError;
 use crate::codec::{Encoding, log};
+use crate::domain::LogPosition;
+
+fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> BusError {
+    move |source| BusError::Storage(crate::store::StoreError::Sled { op, source })
+}
 
 /// What a migration carried over.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,8 +39,8 @@ fn open_tree(db: &sled::Db, name: &str) -> Result<sled::Tree, BusError> {
     db.open_tree(name).map_err(sled_err("open old log"))
 }
 
-/// Copies the old log in `old` into a new log database under `new` (the data directory that
-/// will hold it). `new` must not hold a log yet.
+/// Copies the old log in `old` into a new log under `new` (the data directory that will hold it).
+/// `new` must not hold a log yet.
 pub fn migrate(old: &Path, new: &Path) -> Result<Migrated, BusError> {
     let source = sled::Config::new()
         .path(old)
@@ -48,32 +54,51 @@ pub fn migrate(old: &Path, new: &Path) -> Result<Migrated, BusError> {
         Some(raw) if raw.len() == 4 => u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
         _ => 1,
     };
-    if new.join(super::LOG_DIR).exists() {
+    let dir = new.join(super::LOG_DIR);
+    if dir.exists() {
         return Err(BusError::Unavailable(format!(
             "{} already holds a log; migrate into a new data directory",
             new.display()
         )));
     }
-    let target = sled::Config::new()
-        .path(new.join(super::LOG_DIR))
-        .open()
-        .map_err(sled_err("open new log"))?;
-    let tree = target.open_tree("log").map_err(sled_err("open new log"))?;
-    tree.insert(prefixed(META, b"partitions"), &partitions.to_be_bytes())
-        .map_err(sled_err("write new log"))?;
+    std::fs::create_dir_all(&dir).map_err(super::io_err("create the log directory"))?;
+    super::partitions(&dir, partitions)?;
+    let log = LogFile::open(&dir.join(super::EVENTS), partitions, 0)?.log;
+    // Each record's idempotency key, by position.
+    let mut keys: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for entry in idem.iter() {
+        let (key, value) = entry.map_err(sled_err("read old log"))?;
+        if value.len() == 44 {
+            keys.insert(value[32..44].to_vec(), key.to_vec());
+        }
+    }
     let mut migrated = Migrated {
         partitions,
         ..Migrated::default()
     };
-    let mut batch = sled::Batch::default();
-    let mut pending = 0;
+    let mut pending: Vec<(LogPosition, Vec<u8>, Vec<u8>)> = Vec::new();
+    let flush = |pending: &mut Vec<(LogPosition, Vec<u8>, Vec<u8>)>| {
+        let frames: Vec<Frame<'_>> = pending
+            .iter()
+            .map(|(position, key, payload)| Frame {
+                position: *position,
+                key,
+                payload,
+            })
+            .collect();
+        let appended = log.append(&frames);
+        pending.clear();
+        appended
+    };
     for entry in records.iter() {
         let (key, value) = entry.map_err(sled_err("read old log"))?;
         if key.len() != 12 || value.len() < 8 {
             continue;
         }
-        let partition = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-        let offset = u64::from_be_bytes(key[4..12].try_into().unwrap_or_default());
+        let position = LogPosition {
+            partition: u32::from_be_bytes([key[0], key[1], key[2], key[3]]),
+            offset: u64::from_be_bytes(key[4..12].try_into().unwrap_or_default()),
+        };
         let micros = i64::from_be_bytes(value[..8].try_into().unwrap_or_default());
         let logged_at = jiff::Timestamp::from_microsecond(micros).ok();
         let json = &value[8..];
@@ -81,27 +106,24 @@ pub fn migrate(old: &Path, new: &Path) -> Result<Migrated, BusError> {
             migrated.undecodable += 1;
             undecodable(json, logged_at)
         });
-        batch.insert(&record_key(partition, offset)[..], wrapped);
+        let idempotency = keys.remove(key.as_ref()).unwrap_or_default();
+        pending.push((position, idempotency, wrapped));
         migrated.records += 1;
-        pending += 1;
-        if pending == 10_000 {
-            tree.apply_batch(std::mem::take(&mut batch))
-                .map_err(sled_err("write new log"))?;
-            pending = 0;
+        if pending.len() == 10_000 {
+            flush(&mut pending)?;
         }
     }
-    for entry in idem.iter() {
-        let (key, value) = entry.map_err(sled_err("read old log"))?;
-        if value.len() == 44 {
-            batch.insert(prefixed(IDEM, &key), &value[32..44]);
-        }
-    }
+    flush(&mut pending)?;
+    let mut letters = Vec::new();
     for entry in dead.iter() {
-        let (key, value) = entry.map_err(sled_err("read old log"))?;
-        batch.insert(prefixed(DEAD, &key), value);
+        let (_, value) = entry.map_err(sled_err("read old log"))?;
+        letters.extend_from_slice(&value);
+        letters.push(b'\n');
     }
-    tree.apply_batch(batch).map_err(sled_err("write new log"))?;
-    target.flush().map_err(sled_err("flush new log"))?;
+    if !letters.is_empty() {
+        std::fs::write(dir.join(super::DEAD_LETTERS), letters)
+            .map_err(super::io_err("write dead letters"))?;
+    }
     Ok(migrated)
 }
 

@@ -1,25 +1,29 @@
-//! The embedded log: a partitioned, append-only log in a sled database of its own
-//! (`<data dir>/log`), for one machine and for the default `xiezhi serve`. Its own database
-//! means its own flush: a publish acknowledgement waits for the log's records only, never for
-//! the router's writes to the store.
+//! The embedded log: a partitioned, append-only log in files of its own (`<data dir>/log`), for
+//! one machine and for the default `xiezhi serve`. Its own files mean its own fdatasync: a
+//! publish acknowledgement waits for the log's records only, never for the router's writes to
+//! the store.
 //!
-//! Appends go through one writer task ([`writer`]) that takes every request waiting, writes them
-//! in one sled batch (log records and idempotency entries together), flushes once, then answers
-//! them all (group commit: one flush serves many publishers). A consumer ([`consumer`]) starts
-//! where the store says it stands; group commits are kept too (for `committed`, i.e.
-//! monitoring), written at once and made durable by the next flush. [`legacy`] reads the log of
-//! a data directory written before the log had a database of its own.
+//! - `events.log` ([`file`]): every record as a checksummed frame, one file for all
+//!   partitions, so that a group of appends costs one write and one fdatasync ([`writer`]:
+//!   group commit, idempotency window). Readers ([`consumer`]) find records by (partition,
+//!   offset) through an index built when the file is opened.
+//! - `partitions`: the partition count, fixed when the log is created.
+//! - `dead-letters.jsonl`: records the router set aside, one JSON object per line, synced.
+//! - `groups.json`: how far each consumer group committed (monitoring only: the store says
+//!   where the router resumes).
 //!
-//! Keys, in one tree: `L` partition offset → `LogRecord` bytes; `I` idempotency key →
-//! partition, offset; `G` group 0 partition → next offset; `D` id → dead letter; `M` name →
-//! the partition count.
+//! [`legacy`] reads the log of a data directory written before the log had files of its own.
 
 mod consumer;
+mod file;
 pub mod legacy;
 mod writer;
 
-use std::path::Path;
-use std::sync::Mutex as StdMutex;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
@@ -30,130 +34,120 @@ use super::{
     AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, StartFrom,
 };
 use crate::domain::LogPosition;
-use crate::store::StoreError;
 use crate::telemetry::chain;
+use file::LogFile;
 
-/// Where the embedded log keeps its database inside a data directory.
+/// Where the embedded log keeps its files inside a data directory.
 pub const LOG_DIR: &str = "log";
+const EVENTS: &str = "events.log";
+const PARTITIONS: &str = "partitions";
+const DEAD_LETTERS: &str = "dead-letters.jsonl";
+const GROUPS: &str = "groups.json";
 
 /// Settings of the embedded log.
 #[derive(Clone, Debug)]
 pub struct EmbeddedConfig {
     /// Number of partitions; fixed when the log is created.
     pub partitions: u32,
-    /// The log database's page cache, in bytes.
-    pub cache_bytes: u64,
 }
 
-const RECORD: u8 = b'L';
-const IDEM: u8 = b'I';
-const GROUP: u8 = b'G';
-const DEAD: u8 = b'D';
-const META: u8 = b'M';
-
-fn sled_err(op: &'static str) -> impl FnOnce(sled::Error) -> BusError {
-    move |source| BusError::Storage(StoreError::Sled { op, source })
+fn io_err(what: &'static str) -> impl FnOnce(std::io::Error) -> BusError {
+    move |e| BusError::Unavailable(format!("embedded log: {what}: {e}"))
 }
 
-fn corrupt(reason: impl ToString) -> BusError {
-    BusError::Storage(StoreError::Corrupt {
-        tree: "log",
-        reason: reason.to_string(),
-    })
-}
-
-/// `L` partition offset.
-fn record_key(partition: u32, offset: u64) -> [u8; 13] {
-    let mut key = [0u8; 13];
-    key[0] = RECORD;
-    key[1..5].copy_from_slice(&partition.to_be_bytes());
-    key[5..].copy_from_slice(&offset.to_be_bytes());
-    key
-}
-
-/// Partition and offset from 12 bytes.
-fn position_of(raw: &[u8]) -> LogPosition {
-    let mut partition = [0u8; 4];
-    let mut offset = [0u8; 8];
-    partition.copy_from_slice(&raw[..4]);
-    offset.copy_from_slice(&raw[4..12]);
-    LogPosition {
-        partition: u32::from_be_bytes(partition),
-        offset: u64::from_be_bytes(offset),
-    }
-}
-
-/// Partition and offset as 12 bytes (an idempotency entry's value).
-fn position_value(pos: LogPosition) -> [u8; 12] {
-    let mut value = [0u8; 12];
-    value[..4].copy_from_slice(&pos.partition.to_be_bytes());
-    value[4..].copy_from_slice(&pos.offset.to_be_bytes());
-    value
-}
-
-fn prefixed(family: u8, rest: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(rest.len() + 1);
-    key.push(family);
-    key.extend_from_slice(rest);
-    key
-}
-
-fn group_key(group: &str, partition: u32) -> Vec<u8> {
-    let mut key = prefixed(GROUP, group.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&partition.to_be_bytes());
-    key
-}
-
-/// The next offset of each partition: one past its last record.
-fn end_offsets(tree: &sled::Tree, partitions: u32) -> Result<Vec<u64>, BusError> {
-    (0..partitions)
-        .map(|p| {
-            let mut scope = vec![RECORD];
-            scope.extend_from_slice(&p.to_be_bytes());
-            let last = tree
-                .scan_prefix(scope)
-                .next_back()
-                .transpose()
-                .map_err(sled_err("read log"))?;
-            Ok(last.map_or(0, |(k, _)| position_of(&k[1..]).offset + 1))
-        })
-        .collect()
-}
-
-/// Opens the log database of the data directory `dir`, checking its partition count.
-fn open_db(dir: &Path, config: &EmbeddedConfig) -> Result<(sled::Db, sled::Tree, u32), BusError> {
-    let db = sled::Config::new()
-        .path(dir.join(LOG_DIR))
-        .cache_capacity(config.cache_bytes)
-        .open()
-        .map_err(sled_err("open log"))?;
-    let tree = db.open_tree("log").map_err(sled_err("open log"))?;
-    let partitions = config.partitions.max(1);
-    let meta = prefixed(META, b"partitions");
-    match tree.get(&meta).map_err(sled_err("read log"))? {
-        Some(raw) if raw.len() == 4 => {
-            let found = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
-            if found != partitions {
-                return Err(BusError::PartitionMismatch {
-                    found,
-                    configured: partitions,
-                });
+/// The partition count of the log in `dir`, written if the log is new.
+fn partitions(dir: &Path, configured: u32) -> Result<u32, BusError> {
+    let path = dir.join(PARTITIONS);
+    let configured = configured.max(1);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let found: u32 = text.trim().parse().map_err(|_| {
+                BusError::Unavailable(format!("{} does not hold a number", path.display()))
+            })?;
+            if found != configured {
+                return Err(BusError::PartitionMismatch { found, configured });
             }
+            Ok(found)
         }
-        _ => {
-            tree.insert(meta, &partitions.to_be_bytes())
-                .map_err(sled_err("write log"))?;
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{configured}\n")).map_err(io_err("write partitions"))?;
+            Ok(configured)
+        }
+        Err(e) => Err(io_err("read partitions")(e)),
+    }
+}
+
+/// Consumer groups' commits, kept in memory and saved at most once a second (and on close).
+pub(super) struct Groups {
+    path: PathBuf,
+    state: StdMutex<(BTreeMap<String, Vec<u64>>, Instant)>,
+}
+
+impl Groups {
+    fn open(path: PathBuf) -> Self {
+        let saved = std::fs::read(&path)
+            .ok()
+            .and_then(|raw| serde_json::from_slice(&raw).ok())
+            .unwrap_or_default();
+        Self {
+            path,
+            state: StdMutex::new((saved, Instant::now())),
         }
     }
-    Ok((db, tree, partitions))
+
+    fn committed(&self, group: &str, partitions: u32) -> Vec<u64> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (0..partitions as usize)
+            .map(|p| {
+                state
+                    .0
+                    .get(group)
+                    .and_then(|o| o.get(p))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    fn commit(&self, group: &str, positions: &[LogPosition]) {
+        let due = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let offsets = state.0.entry(group.to_owned()).or_default();
+            for pos in positions {
+                let p = pos.partition as usize;
+                if offsets.len() <= p {
+                    offsets.resize(p + 1, 0);
+                }
+                offsets[p] = offsets[p].max(pos.offset + 1);
+            }
+            state.1.elapsed() >= Duration::from_secs(1)
+        };
+        if due {
+            self.save();
+        }
+    }
+
+    fn save(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 = Instant::now();
+        let tmp = self.path.with_extension("json.tmp");
+        let written = serde_json::to_vec(&state.0)
+            .map_err(std::io::Error::other)
+            .and_then(|raw| std::fs::write(&tmp, raw))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(err) = written {
+            warn!(error = %err, "embedded log: consumer group commits not saved");
+        }
+    }
 }
 
 /// The embedded log.
 pub struct EmbeddedBus {
-    db: sled::Db,
-    tree: sled::Tree,
+    dir: PathBuf,
+    log: Arc<LogFile>,
     partitions: u32,
+    groups: Arc<Groups>,
+    dead: tokio::sync::Mutex<()>,
     sender: StdMutex<Option<mpsc::Sender<writer::AppendRequest>>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     appended: watch::Receiver<u64>,
@@ -162,29 +156,30 @@ pub struct EmbeddedBus {
 impl EmbeddedBus {
     /// Opens (or creates) the log of the data directory `dir` and starts its writer task.
     pub fn open(dir: &Path, config: &EmbeddedConfig) -> Result<Self, BusError> {
-        let (db, tree, partitions) = open_db(dir, config)?;
-        let next = end_offsets(&tree, partitions)?;
+        let dir = dir.join(LOG_DIR);
+        std::fs::create_dir_all(&dir).map_err(io_err("create the log directory"))?;
+        let partitions = partitions(&dir, config.partitions)?;
+        let opened = LogFile::open(&dir.join(EVENTS), partitions, writer::WINDOW)?;
         let (sender, receiver) = mpsc::channel(writer::QUEUE);
         let (appended_tx, appended) = watch::channel(0);
-        let writer = writer::Writer::new(db.clone(), tree.clone(), partitions, next, appended_tx);
+        let writer =
+            writer::Writer::new(opened.log.clone(), partitions, opened.recent, appended_tx);
         let handle = tokio::spawn(writer.run(receiver));
         Ok(Self {
-            db,
-            tree,
+            groups: Arc::new(Groups::open(dir.join(GROUPS))),
+            dir,
+            log: opened.log,
             partitions,
+            dead: tokio::sync::Mutex::new(()),
             sender: StdMutex::new(Some(sender)),
             writer: tokio::sync::Mutex::new(Some(handle)),
             appended,
         })
     }
 
-    async fn flush(&self) -> Result<(), BusError> {
-        writer::flush(&self.db).await
-    }
-
-    /// Size of the log database on disk, in bytes.
+    /// Size of the log's events file, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, BusError> {
-        self.db.size_on_disk().map_err(sled_err("size"))
+        self.log.len()
     }
 }
 
@@ -212,8 +207,8 @@ impl Bus for EmbeddedBus {
     ) -> Result<Box<dyn BusConsumer>, BusError> {
         let next = (0..self.partitions).map(|p| start(p)).collect();
         Ok(Box::new(consumer::EmbeddedConsumer::new(
-            self.tree.clone(),
-            Some(group.to_owned()),
+            self.log.clone(),
+            Some((group.to_owned(), self.groups.clone())),
             next,
             self.appended.clone(),
         )))
@@ -221,7 +216,7 @@ impl Bus for EmbeddedBus {
 
     async fn replay(&self) -> Result<Box<dyn BusConsumer>, BusError> {
         Ok(Box::new(consumer::EmbeddedConsumer::new(
-            self.tree.clone(),
+            self.log.clone(),
             None,
             vec![0; self.partitions as usize],
             self.appended.clone(),
@@ -229,32 +224,24 @@ impl Bus for EmbeddedBus {
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
-        self.tree
-            .scan_prefix([DEAD])
-            .values()
-            .map(|raw| {
-                let raw = raw.map_err(sled_err("read dead letters"))?;
-                serde_json::from_slice(&raw).map_err(corrupt)
-            })
-            .collect()
+        let text = match std::fs::read_to_string(self.dir.join(DEAD_LETTERS)) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read dead letters")(e)),
+        };
+        // A line cut short by a crash was never confirmed: it is left out.
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect())
     }
 
     async fn end_offsets(&self) -> Result<Vec<u64>, BusError> {
-        end_offsets(&self.tree, self.partitions)
+        Ok(self.log.ends())
     }
 
     async fn committed(&self, group: &str) -> Result<Vec<u64>, BusError> {
-        (0..self.partitions)
-            .map(|p| {
-                Ok(self
-                    .tree
-                    .get(group_key(group, p))
-                    .map_err(sled_err("read offsets"))?
-                    .map_or(0, |raw| {
-                        raw.as_ref().try_into().map_or(0, u64::from_be_bytes)
-                    }))
-            })
-            .collect()
+        Ok(self.groups.committed(group, self.partitions))
     }
 
     async fn dead_letter(&self, record: &Record, reason: &str) -> Result<(), BusError> {
@@ -263,23 +250,34 @@ impl Bus for EmbeddedBus {
             reason: reason.to_owned(),
             payload_hex: hex::encode(&record.payload),
         };
-        let id = self.db.generate_id().map_err(sled_err("dead letter"))?;
-        let value = serde_json::to_vec(&letter).map_err(corrupt)?;
-        self.tree
-            .insert(prefixed(DEAD, &id.to_be_bytes()), value)
-            .map_err(sled_err("dead letter"))?;
-        self.flush().await
+        let mut line = serde_json::to_vec(&letter).map_err(|e| {
+            BusError::Unavailable(format!("embedded log: dead letter does not encode: {e}"))
+        })?;
+        line.push(b'\n');
+        let _one_at_a_time = self.dead.lock().await;
+        let path = self.dir.join(DEAD_LETTERS);
+        tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            file.write_all(&line)?;
+            file.sync_data()
+        })
+        .await
+        .map_err(|e| BusError::Unavailable(format!("embedded log: dead letter task: {e}")))?
+        .map_err(io_err("write a dead letter"))
     }
 
     async fn close(&self) {
         // Dropping the last sender ends the writer after it has answered every queued append.
         self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(handle) = self.writer.lock().await.take() {
-            let _ = handle.await;
+        if let Some(handle) = self.writer.lock().await.take()
+            && let Err(err) = handle.await
+        {
+            warn!(error = %chain(&err), "embedded log writer ended badly");
         }
-        if let Err(err) = self.flush().await {
-            warn!(error = %chain(&err), "final flush of the embedded log failed");
-        }
+        self.groups.save();
     }
 
     fn kind(&self) -> &'static str {
