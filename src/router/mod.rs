@@ -194,6 +194,7 @@ impl Router {
         if records.is_empty() {
             return Ok(counts);
         }
+        let started = std::time::Instant::now();
         let positions: Vec<_> = records.iter().map(|r| r.position).collect();
         let now = self.clock.now();
         let mut batch = Vec::with_capacity(records.len());
@@ -243,6 +244,7 @@ impl Router {
         }
         staging.advance(&positions);
         let committed = staging.commit().await?;
+        crate::telemetry::metrics::metrics().batch(records.len(), started.elapsed());
         self.bus.archive(&committed.audit).await;
         let mut conflicts = Vec::new();
         for routed in &outcomes {

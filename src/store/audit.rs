@@ -3,7 +3,8 @@
 //! refused records have entries of their own (`U`). Checking the chain walks all three in chain
 //! order and recomputes each entry from the record it stands for — an event's digest from its
 //! envelope bytes, an alert's from its body — so altering a record, removing it or reordering
-//! the chain is caught at the first entry that no longer fits.
+//! the chain is caught at the first entry that no longer fits. The rule texts that alerts name
+//! by hash are checked against their names.
 
 use std::iter::Peekable;
 
@@ -98,6 +99,21 @@ impl Store {
                 return Ok(Err(broken));
             }
         }
+        // Alerts and watches name their rule texts by hash: a text must still match its name.
+        for entry in self.tree.scan_prefix([keys::TEXT]) {
+            let (key, text) = entry.map_err(StoreError::sled("read texts"))?;
+            let text = String::from_utf8_lossy(&text);
+            if key[1..] != super::texts::reference(&text) {
+                return Ok(Err(Broken {
+                    position: verifier.count(),
+                    seq: 0,
+                    reason: format!(
+                        "the rule text stored as {} was altered: alerts naming it no longer say what they said",
+                        hex::encode(&key[1..])
+                    ),
+                }));
+            }
+        }
         Ok(Ok(verifier.count()))
     }
 
@@ -137,7 +153,7 @@ impl Store {
         let alerts: Box<dyn Iterator<Item = _>> =
             Box::new(self.tree.scan_prefix([keys::ALERT]).map(|entry| {
                 let (key, raw) = entry.map_err(StoreError::sled("read audit"))?;
-                found_alert(keys::suffix_u64(&key), &raw)
+                found_alert(self, keys::suffix_u64(&key), &raw)
             }));
         let own: Box<dyn Iterator<Item = _>> =
             Box::new(self.tree.scan_prefix([keys::AUDIT]).map(|entry| {
@@ -211,13 +227,13 @@ fn found_event(seq: u64, raw: &[u8]) -> Result<Found, StoreError> {
     })
 }
 
-fn found_alert(seq: u64, raw: &[u8]) -> Result<Found, StoreError> {
+fn found_alert(store: &Store, seq: u64, raw: &[u8]) -> Result<Found, StoreError> {
     let (body, link) = match records::decode_alert_record(raw) {
         Ok(found) => found,
         Err(e) => return Ok(undecodable(seq, e)),
     };
     let digest: [u8; 32] = Sha256::digest(&body).into();
-    let (at, record) = match records::decode_alert_body(&body) {
+    let (at, record) = match records::decode_alert_body(&body, store) {
         Ok(alert) => (alert.raised_at, Ok(alert_record(&alert, &digest))),
         Err(e) => (Timestamp::UNIX_EPOCH, Err(crate::telemetry::chain(&e))),
     };
@@ -339,5 +355,55 @@ mod tests {
         assert_eq!(store.audit_entries().unwrap().len(), 400);
         // Nothing to record, nothing appended.
         assert!(store.audit(Vec::new(), at).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rule_texts_are_kept_once_and_an_altered_one_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let at: Timestamp = "2026-11-27T08:00:00Z".parse().unwrap();
+        let alert = |detail: &str| crate::store::AlertWrite {
+            alert: Alert {
+                id: 0,
+                kind: crate::domain::AlertKind::PossibleCrime,
+                raised_at: at,
+                rule_id: "CL-338".into(),
+                title: "污染环境罪 (刑法第338条)".into(),
+                citation: "《关于办理环境污染刑事案件适用法律若干问题的解释》第一条".into(),
+                facts: Default::default(),
+                subject: None,
+                division: None,
+                events: vec![],
+                referral: None,
+                late: None,
+                due: None,
+                detail: detail.into(),
+                parties: vec![],
+            },
+            to: vec![crate::domain::AgencyId::parse("330106-GA").unwrap()],
+        };
+        for n in 0..3 {
+            let mut batch = store.begin(at).await;
+            batch.stage_effects(crate::store::WriteSet {
+                alerts: vec![alert(&format!("第{n}次"))],
+                ..Default::default()
+            });
+            batch.commit().await.unwrap();
+        }
+        let texts = store.tree.scan_prefix([keys::TEXT]).count();
+        assert_eq!(texts, 2, "title and citation, once for three alerts");
+        let read = store.latest_alerts("", 10).unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].citation, alert("").alert.citation);
+        assert_eq!(store.verify_audit().unwrap(), Ok(3));
+        let (key, _) = store
+            .tree
+            .scan_prefix([keys::TEXT])
+            .next()
+            .unwrap()
+            .unwrap();
+        store.tree.insert(key, "改过的文字".as_bytes()).unwrap();
+        let broken = store.verify_audit().unwrap().unwrap_err();
+        assert!(broken.reason.contains("rule text"), "{broken}");
     }
 }

@@ -8,6 +8,7 @@
 //! applied while the lock is held, so no entry can land between them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -15,6 +16,7 @@ use tokio::sync::MutexGuard;
 
 use super::audit::{alert_record, entry_of, event_record, head_value};
 use super::records::{self, Link};
+use super::texts::{TextRef, reference};
 use super::write::{Decision, Incoming, LeadWrite, Watch, WriteSet};
 use super::{AuditHead, Counters, Store, StoreError, keys};
 use crate::audit::{self, Entry, Record};
@@ -71,6 +73,8 @@ pub struct Batch<'a> {
     audit: Vec<AuditItem>,
     touched: BTreeSet<String>,
     moved: BTreeSet<u32>,
+    /// Texts this batch writes, cached once it is on disk.
+    texts: Vec<(TextRef, Arc<str>)>,
 }
 
 impl Store {
@@ -90,6 +94,7 @@ impl Store {
             audit: Vec::new(),
             touched: BTreeSet::new(),
             moved: BTreeSet::new(),
+            texts: Vec::new(),
         }
     }
 }
@@ -116,6 +121,17 @@ impl Batch<'_> {
 
     fn remove(&mut self, key: Vec<u8>) {
         self.writes.insert(key, None);
+    }
+
+    /// Makes sure `text` is on disk under its name (records name it instead of copying it).
+    fn intern(&mut self, text: &str) {
+        let name = reference(text);
+        if self.texts.iter().any(|(n, _)| *n == name) || self.store.has_text(&name).unwrap_or(false)
+        {
+            return;
+        }
+        self.put(keys::text(&name), text.as_bytes().to_vec());
+        self.texts.push((name, text.into()));
     }
 
     /// Appends a delivery of `seq` at the agency's next cursor.
@@ -238,6 +254,10 @@ impl Batch<'_> {
             );
         }
         if let (Some(watch), Some(outcome)) = (ws.watch, event_key) {
+            for hit in &watch.hits {
+                self.intern(&hit.title);
+                self.intern(&hit.citation);
+            }
             let watch = Watch {
                 outcome,
                 seq: this,
@@ -265,6 +285,8 @@ impl Batch<'_> {
         // After the event, so that an agency's inbox shows the event before what it set off.
         for write in ws.alerts {
             let mut alert = write.alert;
+            self.intern(&alert.title);
+            self.intern(&alert.citation);
             alert.id = self.take_seq();
             alert.raised_at = self.now;
             let mut sent: Vec<&AgencyId> = Vec::new();
@@ -322,6 +344,7 @@ impl Batch<'_> {
             audit,
             touched,
             moved,
+            texts,
         } = self;
         let capturing = store
             .capture
@@ -412,6 +435,9 @@ impl Batch<'_> {
             *head = chain;
         }
         store.flush().await?;
+        for (name, text) in texts {
+            store.remember_text(name, text);
+        }
         let touched: Vec<String> = touched.into_iter().collect();
         store.mark_durable(&counters, &touched);
         if let Some(captured) = out.captured

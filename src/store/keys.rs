@@ -24,6 +24,7 @@
 //! | `W` watch | due µs, outcome key | `WatchRecord` — penalties awaiting a referral |
 //! | `U` audit | audit seq | `AuditRecord`: reads, denials, refusals (events and alerts carry their own link) |
 //! | `Q` position | partition | next log offset to apply |
+//! | `Z` text | 16 bytes of its SHA-256 | a rule's title or citation, named by alerts and watches |
 
 use jiff::Timestamp;
 
@@ -51,6 +52,7 @@ pub(super) const DEADLINE: u8 = b'D';
 pub(super) const WATCH: u8 = b'W';
 pub(super) const AUDIT: u8 = b'U';
 pub(super) const POSITION: u8 = b'Q';
+pub(super) const TEXT: u8 = b'Z';
 
 /// Builds a key from its family and parts.
 struct Key(Vec<u8>);
@@ -215,6 +217,13 @@ pub(super) fn due_bound(family: u8, now: Timestamp) -> Vec<u8> {
 /// `U` + audit seq.
 pub(super) fn audit(seq: u64) -> Vec<u8> {
     Key::new(AUDIT, 8).number(seq).0
+}
+
+/// `Z` + a text's name.
+pub(super) fn text(name: &[u8; 16]) -> Vec<u8> {
+    let mut key = vec![TEXT];
+    key.extend_from_slice(name);
+    key
 }
 
 /// `Q` + partition.

@@ -74,7 +74,7 @@ impl Store {
         self.tree
             .get(keys::alert(id))
             .map_err(StoreError::sled("read"))?
-            .map(|raw| records::decode_alert_body(&records::decode_alert_record(&raw)?.0))
+            .map(|raw| records::decode_alert_body(&records::decode_alert_record(&raw)?.0, self))
             .transpose()
     }
 
@@ -119,7 +119,7 @@ impl Store {
             if keys::suffix_u64(&key) > durable {
                 continue;
             }
-            let alert = records::decode_alert_body(&records::decode_alert_record(&raw)?.0)?;
+            let alert = records::decode_alert_body(&records::decode_alert_record(&raw)?.0, self)?;
             let within = alert
                 .division
                 .as_ref()

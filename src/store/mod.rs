@@ -26,6 +26,7 @@ mod keys;
 mod lists;
 mod read;
 mod records;
+mod texts;
 mod view;
 mod write;
 
@@ -155,6 +156,8 @@ pub struct Store {
     durable_events: AtomicU64,
     /// Whether batches hand back their audit entries (for a log that archives them).
     archive: AtomicBool,
+    /// Rule titles and citations read or written so far.
+    texts: texts::Cache,
     /// When set, every committed batch's writes are kept here (the bench's raw-write ceiling).
     capture: StdMutex<Option<ceiling::Captured>>,
 }
@@ -240,6 +243,7 @@ impl Store {
             audit: StdMutex::new(audit),
             durable,
             archive: AtomicBool::new(false),
+            texts: Default::default(),
             capture: StdMutex::new(None),
         })
     }

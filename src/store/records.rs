@@ -6,8 +6,9 @@
 use jiff::Timestamp;
 use prost::Message as _;
 
+use super::texts::reference;
 use super::write::Watch;
-use super::{Incoming, StoreError};
+use super::{Incoming, Store, StoreError};
 use crate::codec::log::EnvelopeBytes;
 use crate::codec::tables::{ACTIONS, ALERT_KINDS, PARTIES, STATES, from_number, number};
 use crate::codec::{Encoding, from_proto, to_proto};
@@ -82,7 +83,12 @@ pub(super) fn encode_event(
         applied_at_us: micros(applied_at),
         envelope: incoming.bytes.bytes.clone(),
         encoding: incoming.bytes.encoding.number(),
-        content_sha256: incoming.bytes.content_hash.to_vec(),
+        // The hash of protobuf bytes is theirs: recomputed when needed (rarely: retries, reads
+        // audited). Only a legacy JSON record keeps its own, the hash of its protobuf form.
+        content_sha256: match incoming.bytes.encoding {
+            Encoding::Protobuf => Vec::new(),
+            Encoding::JsonV1 => incoming.bytes.content_hash.to_vec(),
+        },
         delivered_to: delivered_to.iter().map(ToString::to_string).collect(),
         audit: Some(link.encode()),
     }
@@ -104,6 +110,9 @@ impl EventRaw {
     }
 
     pub(super) fn content_hash(&self) -> Result<[u8; 32], StoreError> {
+        if self.0.content_sha256.is_empty() {
+            return Ok(crate::codec::content_hash(&self.0.envelope));
+        }
         hash32("events", &self.0.content_sha256)
     }
 
@@ -165,8 +174,8 @@ pub(super) fn encode_alert_body(alert: &Alert) -> Vec<u8> {
         kind: number(&ALERT_KINDS, alert.kind) as u32,
         raised_at_us: micros(alert.raised_at),
         rule_id: alert.rule_id.clone(),
-        title: alert.title.clone(),
-        citation: alert.citation.clone(),
+        title: reference(&alert.title).to_vec(),
+        citation: reference(&alert.citation).to_vec(),
         facts: to_proto::facts(&alert.facts),
         subject: alert.subject.as_ref().map(to_proto::subject),
         division: alert
@@ -205,8 +214,8 @@ pub(super) fn decode_alert_record(raw: &[u8]) -> Result<(Vec<u8>, Link), StoreEr
     Ok((record.body, link))
 }
 
-/// An alert from its body.
-pub(super) fn decode_alert_body(raw: &[u8]) -> Result<Alert, StoreError> {
+/// An alert from its body, with its texts from `store`.
+pub(super) fn decode_alert_body(raw: &[u8], store: &Store) -> Result<Alert, StoreError> {
     let b = rec::AlertBody::decode(raw).map_err(|e| corrupt("alerts", e))?;
     let bad = |e: crate::codec::DecodeError| corrupt("alerts", e);
     Ok(Alert {
@@ -215,8 +224,8 @@ pub(super) fn decode_alert_body(raw: &[u8]) -> Result<Alert, StoreError> {
             .ok_or_else(|| corrupt("alerts", format!("kind {}", b.kind)))?,
         raised_at: time("alerts", b.raised_at_us)?,
         rule_id: b.rule_id,
-        title: b.title,
-        citation: b.citation,
+        title: store.text(&b.title)?.to_string(),
+        citation: store.text(&b.citation)?.to_string(),
         facts: from_proto::facts(&b.facts),
         subject: b
             .subject
@@ -378,8 +387,8 @@ pub(super) fn encode_watch(w: &Watch) -> Vec<u8> {
             .iter()
             .map(|h| rec::Hit {
                 rule_id: h.rule_id.clone(),
-                title: h.title.clone(),
-                citation: h.citation.clone(),
+                title: reference(&h.title).to_vec(),
+                citation: reference(&h.citation).to_vec(),
                 facts: to_proto::facts(&h.facts),
             })
             .collect(),
@@ -388,8 +397,8 @@ pub(super) fn encode_watch(w: &Watch) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// Reads a watch record.
-pub(super) fn decode_watch(raw: &[u8]) -> Result<Watch, StoreError> {
+/// Reads a watch record, with its texts from `store`.
+pub(super) fn decode_watch(raw: &[u8], store: &Store) -> Result<Watch, StoreError> {
     let w = rec::WatchRecord::decode(raw).map_err(|e| corrupt("watches", e))?;
     let outcome: EventKey = from_proto::event_key(
         "outcome",
@@ -405,13 +414,15 @@ pub(super) fn decode_watch(raw: &[u8]) -> Result<Watch, StoreError> {
         hits: w
             .hits
             .into_iter()
-            .map(|h| Hit {
-                facts: from_proto::facts(&h.facts),
-                rule_id: h.rule_id,
-                title: h.title,
-                citation: h.citation,
+            .map(|h| {
+                Ok(Hit {
+                    facts: from_proto::facts(&h.facts),
+                    rule_id: h.rule_id,
+                    title: store.text(&h.title)?.to_string(),
+                    citation: store.text(&h.citation)?.to_string(),
+                })
             })
-            .collect(),
+            .collect::<Result<_, StoreError>>()?,
         due: time("watches", w.due_us)?,
     })
 }

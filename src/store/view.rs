@@ -211,7 +211,7 @@ impl View for Batch<'_> {
     fn due_watches(&self, now: Timestamp) -> Result<Vec<Watch>, StoreError> {
         self.range(&[keys::WATCH], &keys::due_bound(keys::WATCH, now))?
             .into_iter()
-            .map(|(_, raw)| records::decode_watch(&raw))
+            .map(|(_, raw)| records::decode_watch(&raw, self.store()))
             .collect()
     }
 }

@@ -1,5 +1,5 @@
 //! The broker's counters for `/metrics` (Prometheus text format): events published and applied,
-//! requests refused and why, alerts raised, publish latency. One set per process, counted where
+//! requests refused and why, alerts raised, publish latency, the router's batch latency. One set per process, counted where
 //! the thing happens (gateway, router, the status mapping) and rendered by the console, which
 //! adds the gauges it reads at scrape time (router lag).
 
@@ -13,6 +13,43 @@ use std::time::Duration;
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
 ];
+
+/// A latency histogram with [`LATENCY_BUCKETS`].
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bucket, bound) in self.buckets.iter().zip(LATENCY_BUCKETS) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
 
 /// Counters keyed by their label values.
 #[derive(Default)]
@@ -42,9 +79,9 @@ pub struct Metrics {
     applied: Family,
     rejected: Family,
     alerts: Family,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
+    publish_latency: Histogram,
+    batch_latency: Histogram,
+    batch_records: AtomicU64,
 }
 
 /// The process's metrics.
@@ -89,15 +126,14 @@ impl Metrics {
     /// An event appended to the log (`kind` lead, outcome, referral…; `bus` embedded or kafka).
     pub fn published(&self, kind: &str, bus: &str, took: Duration) {
         self.published.add(&[kind, bus], 1);
-        let seconds = took.as_secs_f64();
-        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.publish_latency.observe(took);
+    }
+
+    /// A batch of `records` the router decided, applied and made durable in `took`.
+    pub fn batch(&self, records: usize, took: Duration) {
+        self.batch_latency.observe(took);
+        self.batch_records
+            .fetch_add(records as u64, Ordering::Relaxed);
     }
 
     /// Events applied to the store by the router, from `bus`.
@@ -146,22 +182,22 @@ impl Metrics {
             &["kind"],
             &self.alerts,
         );
-        let name = "xiezhi_publish_latency_seconds";
+        self.publish_latency.render(
+            &mut out,
+            "xiezhi_publish_latency_seconds",
+            "From a valid publish request to its acknowledgement.",
+        );
+        self.batch_latency.render(
+            &mut out,
+            "xiezhi_router_batch_seconds",
+            "From a batch of log records read to its writes applied and flushed in the store.",
+        );
+        let name = "xiezhi_router_batch_records_total";
         let _ = writeln!(
             out,
-            "# HELP {name} From a valid publish request to its acknowledgement.\n# TYPE {name} histogram"
+            "# HELP {name} Log records in the batches the router applied.\n# TYPE {name} counter\n{name} {}",
+            self.batch_records.load(Ordering::Relaxed)
         );
-        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
         for gauge in gauges {
             let _ = writeln!(
                 out,
