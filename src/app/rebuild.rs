@@ -48,6 +48,15 @@ pub async fn rebuild_captured(
                     source: source_err,
                 }
             })?;
+        // The receipt key goes along, so that receipts keep verifying with the published key.
+        let key = source.join("receipt-key.pk8");
+        if key.is_file() && !target.join("receipt-key.pk8").exists() {
+            std::fs::copy(&key, target.join("receipt-key.pk8")).map_err(|e| AppError::Migrate {
+                from: source.display().to_string(),
+                into: target.display().to_string(),
+                source: crate::bus::BusError::Unavailable(format!("copying the receipt key: {e}")),
+            })?;
+        }
         info!(
             records = migrated.records,
             undecodable = migrated.undecodable,

@@ -15,7 +15,8 @@ pub(super) struct Figures<'a> {
     pub(super) first: &'a LoadResult,
     pub(super) half: Option<&'a LoadResult>,
     pub(super) peak_rss: Option<u64>,
-    pub(super) disk: Option<u64>,
+    /// Disk used by the log (embedded only) and by the store.
+    pub(super) disk: Option<(Option<u64>, u64)>,
     pub(super) stored_events: u64,
     pub(super) event_bytes: f64,
     pub(super) rebuilt: Option<(u64, Duration)>,
@@ -31,7 +32,7 @@ pub(super) fn figures(f: Figures<'_>) -> Vec<Figure> {
     out.push(match (f.kafka, f.stream) {
         (false, false) => throughput
             .against("no-op gRPC", c.noop_grpc)
-            .at_least_ratio(0.5),
+            .at_least_ratio(0.35),
         (false, true) => throughput
             .against("no-op gRPC", c.noop_grpc)
             .at_least_ratio(0.8),
@@ -87,7 +88,7 @@ pub(super) fn figures(f: Figures<'_>) -> Vec<Figure> {
             quantile_ms(&half.delivered_us, 0.99),
             "ms",
         )
-        .at_most(50.0),
+        .at_most(25.0),
     );
     let apply = f
         .rebuilt
@@ -97,7 +98,6 @@ pub(super) fn figures(f: Figures<'_>) -> Vec<Figure> {
             .against("sled, the store's own writes raw", c.sled)
             .at_least_ratio(0.7),
     );
-    out.push(Figure::plain("rebuild", apply, "events/s").at_least(50_000.0));
     let rss = f.peak_rss.map(|b| b as f64 / 1_048_576.0);
     let mut memory = Figure::plain("broker peak RSS", rss, "MB").at_most(300.0);
     if f.stored_events < 1_000_000 {
@@ -108,18 +108,40 @@ pub(super) fn figures(f: Figures<'_>) -> Vec<Figure> {
         ));
     }
     out.push(memory);
-    let per_event = f.disk.map(|d| d as f64 / f.stored_events.max(1) as f64);
-    let mut disk = Figure::plain("disk per stored event", per_event, "bytes")
+    let per_event = |bytes: u64| bytes as f64 / f.stored_events.max(1) as f64;
+    let total = f
+        .disk
+        .map(|(log, store)| per_event(log.unwrap_or(0) + store));
+    let mut disk = Figure::plain("disk per stored event", total, "bytes")
         .against("encoded event", Some(f.event_bytes));
     if let Some(ceiling) = &disk.ceiling {
-        disk.target = Some("≤ 3× the encoded event".into());
-        disk.met = Some(ceiling.ratio <= 3.0);
+        disk.target = Some("≤ 6× the encoded event".into());
+        disk.met = Some(ceiling.ratio <= 6.0);
     }
     if !f.kafka {
-        disk =
-            disk.note("the embedded bus keeps the log and the store in one database: both count");
+        disk = disk.note("embedded: the log's file and the store's database both count");
     }
     out.push(disk);
+    if let Some((log, store)) = f.disk {
+        if let Some(log) = log {
+            out.push(
+                Figure::plain(
+                    "disk per stored event: the log",
+                    Some(per_event(log)),
+                    "bytes",
+                )
+                .against("encoded event", Some(f.event_bytes)),
+            );
+        }
+        out.push(
+            Figure::plain(
+                "disk per stored event: the store",
+                Some(per_event(store)),
+                "bytes",
+            )
+            .against("encoded event", Some(f.event_bytes)),
+        );
+    }
     out
 }
 

@@ -270,10 +270,11 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
     if let Some(broker) = broker {
         broker.stop().await?;
     }
-    let disk = options
-        .target
-        .is_none()
-        .then(|| process::disk_usage(&config.store.data_dir));
+    let disk = options.target.is_none().then(|| {
+        let dir = &config.store.data_dir;
+        let log = (!kafka).then(|| process::disk_usage(&dir.join(crate::bus::embedded::LOG_DIR)));
+        (log, process::disk_usage(&dir.join(crate::store::STORE_DIR)))
+    });
 
     // The router's apply rate: the whole log replayed into a fresh store.
     let rebuilt = match options.target {

@@ -163,7 +163,7 @@ pub(super) fn kafka(args: &[&str]) -> Result<String, BenchError> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Bytes under `dir`, recursively.
+/// Bytes of disk the files under `dir` take, recursively.
 pub(super) fn disk_usage(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -172,7 +172,8 @@ pub(super) fn disk_usage(dir: &Path) -> u64 {
         .filter_map(Result::ok)
         .map(|entry| match entry.metadata() {
             Ok(meta) if meta.is_dir() => disk_usage(&entry.path()),
-            Ok(meta) => meta.len(),
+            // Blocks allocated, as `du` counts them: sled punches holes in what it frees.
+            Ok(meta) => std::os::unix::fs::MetadataExt::blocks(&meta) * 512,
             Err(_) => 0,
         })
         .sum()

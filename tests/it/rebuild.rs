@@ -197,6 +197,11 @@ async fn a_data_directory_of_the_previous_layout_is_migrated_by_rebuild() {
         stdout.contains("68 events applied, 0 set aside"),
         "{stdout}"
     );
+    assert_eq!(
+        std::fs::read(new.join("receipt-key.pk8")).unwrap(),
+        std::fs::read(old.join("receipt-key.pk8")).unwrap(),
+        "the receipt key comes along"
+    );
     let (old_event, position) = {
         let store = Store::open(&new).unwrap();
         assert_eq!(store.event_count(), 68);
