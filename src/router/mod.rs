@@ -12,15 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 pub mod decide;
+mod pipeline;
 #[cfg(test)]
 mod tests;
 
-use crate::bus::{Bus, BusConsumer, BusError, Record, StartFrom};
-use crate::domain::{AlertKind, Clock, EventKey, EventKind, LeadStatus, Policy};
-use crate::store::{Decision, Incoming, Store, StoreError};
+use crate::bus::{Bus, BusError, Record, StartFrom};
+use crate::domain::{Clock, Policy};
+use crate::store::{Store, StoreError};
 
 /// Settings of the router.
 #[derive(Clone, Debug)]
@@ -97,17 +98,34 @@ impl Router {
         info!(group = %self.config.group, "router started");
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One batch applies in the background while the next is staged.
+        let mut applying: Option<pipeline::Applying> = None;
         loop {
-            let records = tokio::select! {
+            let step = tokio::select! {
                 () = shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    self.fire_due().await?;
-                    continue;
+                _ = tick.tick() => Step::Tick,
+                done = async { applying.as_mut()?.applied().await.err() }, if applying.is_some() => {
+                    match done {
+                        Some(err) => return Err(err),
+                        None => Step::Applied,
+                    }
                 }
-                polled = consumer.poll(self.config.batch_max) => polled?,
+                polled = consumer.poll(self.config.batch_max) => Step::Records(polled?),
             };
-            self.process(consumer.as_mut(), records, DeadLetters::Write)
-                .await?;
+            match step {
+                Step::Tick => self.fire_due().await?,
+                Step::Applied => {
+                    if let Some(done) = applying.take() {
+                        self.finish(consumer.as_mut(), done).await?;
+                    }
+                }
+                Step::Records(records) => {
+                    let next = self.stage(records, DeadLetters::Write).await?;
+                    if let Some(done) = applying.replace(next) {
+                        self.finish(consumer.as_mut(), done).await?;
+                    }
+                }
+            }
         }
         // The gateway has stopped: drain what is on the log so every acknowledged event is
         // applied before exit. A short quiet period means the log is exhausted.
@@ -117,8 +135,13 @@ impl Router {
         )
         .await
         {
-            self.process(consumer.as_mut(), polled?, DeadLetters::Write)
-                .await?;
+            let next = self.stage(polled?, DeadLetters::Write).await?;
+            if let Some(done) = applying.replace(next) {
+                self.finish(consumer.as_mut(), done).await?;
+            }
+        }
+        if let Some(done) = applying.take() {
+            self.finish(consumer.as_mut(), done).await?;
         }
         consumer.close().await;
         info!("router stopped");
@@ -137,6 +160,7 @@ impl Router {
         self.store.archive_audit(false);
         let mut next = vec![0u64; end.len()];
         let mut consumer = self.bus.replay().await?;
+        let mut applying: Option<pipeline::Applying> = None;
         while next.iter().zip(&end).any(|(n, e)| n < e) {
             let records = consumer.poll(self.config.batch_max).await?;
             let records: Vec<Record> = records
@@ -147,11 +171,13 @@ impl Router {
                 let n = &mut next[r.position.partition as usize];
                 *n = (*n).max(r.position.offset + 1);
             }
-            let counts = self
-                .process(consumer.as_mut(), records, DeadLetters::Skip)
-                .await?;
-            stats.applied += counts.applied;
-            stats.set_aside += counts.set_aside;
+            let staged = self.stage(records, DeadLetters::Skip).await?;
+            if let Some(done) = applying.replace(staged) {
+                stats.add(self.finish(consumer.as_mut(), done).await?);
+            }
+        }
+        if let Some(done) = applying.take() {
+            stats.add(self.finish(consumer.as_mut(), done).await?);
         }
         Ok(stats)
     }
@@ -182,182 +208,6 @@ impl Router {
         }
         Ok(())
     }
-
-    /// Decodes, decides, applies and commits one batch.
-    async fn process(
-        &self,
-        consumer: &mut dyn BusConsumer,
-        records: Vec<Record>,
-        dead_letters: DeadLetters,
-    ) -> Result<RebuildStats, RouterError> {
-        let mut counts = RebuildStats::default();
-        if records.is_empty() {
-            return Ok(counts);
-        }
-        let started = std::time::Instant::now();
-        let positions: Vec<_> = records.iter().map(|r| r.position).collect();
-        let now = self.clock.now();
-        let mut batch = Vec::with_capacity(records.len());
-        let mut undecodable = Vec::new();
-        for record in &records {
-            match incoming(record, now) {
-                Ok(incoming) => batch.push((incoming, record)),
-                Err(err) => undecodable.push((record, crate::telemetry::chain(&err))),
-            }
-        }
-        // Before the store's positions move past them: after that nothing reads them again.
-        self.set_aside(&undecodable, dead_letters).await?;
-        // Also with nothing decodable, so the store's positions move past set-aside records.
-        let mut staging = self.store.begin(now).await;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (incoming, record) in batch {
-            let decided = decide::decide(&staging, &incoming, &self.policy)?;
-            let key = incoming.envelope.key();
-            let kind = incoming.envelope.kind();
-            let outcome = match decided.decision {
-                Decision::Duplicate => Outcome::Duplicate,
-                Decision::Conflict => Outcome::Conflict,
-                Decision::Refused(ref reason) => Outcome::Refused(reason.clone()),
-                Decision::Apply(ref writes) => Outcome::Applied {
-                    recipients: writes.event.as_ref().map_or(0, |e| e.recipients.len()),
-                    seq: 0,
-                    alerts: Vec::new(),
-                },
-            };
-            let staged = staging.stage(incoming, decided.decision);
-            let outcome = match outcome {
-                Outcome::Applied { recipients, .. } => Outcome::Applied {
-                    recipients,
-                    seq: staged.seq.unwrap_or(0),
-                    alerts: staged.alerts.iter().map(|a| a.kind).collect(),
-                },
-                other => other,
-            };
-            outcomes.push(Routed {
-                record,
-                key,
-                kind,
-                lead_status: decided.lead_status,
-                lead_found: decided.lead_found,
-                outcome,
-            });
-        }
-        staging.advance(&positions);
-        let committed = staging.commit().await?;
-        crate::telemetry::metrics::metrics().batch(records.len(), started.elapsed());
-        self.bus.archive(&committed.audit).await;
-        let mut conflicts = Vec::new();
-        for routed in &outcomes {
-            let _span = trace_span(routed.record).entered();
-            routed.log();
-            match &routed.outcome {
-                Outcome::Applied { alerts, .. } => {
-                    counts.applied += 1;
-                    let metrics = crate::telemetry::metrics::metrics();
-                    metrics.applied(routed.kind.name(), self.bus.kind(), 1);
-                    for alert in alerts {
-                        metrics.alert(alert.name());
-                    }
-                }
-                Outcome::Conflict => conflicts.push((
-                    routed.record,
-                    format!("event id {} was already applied with different content; the first one stands", routed.key),
-                )),
-                Outcome::Refused(reason) => {
-                    conflicts.push((routed.record, format!("referral step refused when applied: {reason}")));
-                }
-                Outcome::Duplicate => {}
-            }
-        }
-        self.set_aside(&conflicts, dead_letters).await?;
-        counts.set_aside = (undecodable.len() + conflicts.len()) as u64;
-        // Only now, with the batch durable in the store and the dead letters on their log.
-        consumer.commit(&positions).await?;
-        Ok(counts)
-    }
-
-    /// Logs records the store cannot take and, in live routing, puts them on the dead letters.
-    async fn set_aside(
-        &self,
-        letters: &[(&Record, String)],
-        dead_letters: DeadLetters,
-    ) -> Result<(), RouterError> {
-        for (record, reason) in letters {
-            warn!(
-                partition = record.position.partition,
-                offset = record.position.offset,
-                reason = %reason,
-                "record set aside as a dead letter"
-            );
-            if dead_letters == DeadLetters::Write {
-                self.bus.dead_letter(record, reason).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A log record as the router applies it: its `LogRecord` decoded, the envelope decoded, the
-/// log's timestamp standing in for records that carry none (written before `LogRecord`).
-fn incoming(record: &Record, now: jiff::Timestamp) -> Result<Incoming, crate::codec::DecodeError> {
-    let entry = crate::codec::log::decode(&record.payload)?;
-    let envelope = entry.envelope.decode()?;
-    Ok(Incoming {
-        position: record.position,
-        logged_at: entry.logged_at.or(record.timestamp).unwrap_or(now),
-        envelope,
-        bytes: entry.envelope,
-    })
-}
-
-/// What became of one record of a batch.
-enum Outcome {
-    Applied {
-        seq: u64,
-        recipients: usize,
-        alerts: Vec<AlertKind>,
-    },
-    Duplicate,
-    Conflict,
-    Refused(String),
-}
-
-/// A record of a batch, with what the router did with it (for logs, metrics, dead letters).
-struct Routed<'a> {
-    record: &'a Record,
-    key: EventKey,
-    kind: EventKind,
-    lead_status: Option<LeadStatus>,
-    lead_found: Option<bool>,
-    outcome: Outcome,
-}
-
-impl Routed<'_> {
-    fn log(&self) {
-        let key = &self.key;
-        match &self.outcome {
-            Outcome::Applied {
-                seq,
-                recipients,
-                alerts,
-            } => {
-                debug!(seq, event = %key, kind = ?self.kind, recipients, ?alerts, "event routed");
-                if *recipients == 0 && self.lead_status == Some(LeadStatus::Unassigned) {
-                    warn!(event = %key, "lead has no recipient: no agency or coordinator covers its division");
-                }
-                if self.lead_found == Some(false) {
-                    warn!(event = %key, "outcome names a lead that was never published");
-                }
-            }
-            Outcome::Duplicate => debug!(event = %key, "replayed event skipped"),
-            Outcome::Conflict => {
-                warn!(event = %key, "event id reused with different content; refused");
-            }
-            Outcome::Refused(reason) => {
-                warn!(event = %key, reason = %reason, "referral step refused");
-            }
-        }
-    }
 }
 
 /// Whether a batch writes its dead letters (live routing) or only counts them (rebuild: they
@@ -366,6 +216,13 @@ impl Routed<'_> {
 enum DeadLetters {
     Write,
     Skip,
+}
+
+/// What the router's loop does next.
+enum Step {
+    Tick,
+    Applied,
+    Records(Vec<Record>),
 }
 
 /// What a rebuild (or a batch) did.
@@ -377,6 +234,13 @@ pub struct RebuildStats {
     pub applied: u64,
     /// Records set aside (undecodable, or an event id reused for different content).
     pub set_aside: u64,
+}
+
+impl RebuildStats {
+    fn add(&mut self, batch: RebuildStats) {
+        self.applied += batch.applied;
+        self.set_aside += batch.set_aside;
+    }
 }
 
 /// A span continuing the publisher's trace, so the router's log lines for an event carry the

@@ -225,16 +225,20 @@ fn incoming(envelopes: &[Envelope]) -> Vec<Incoming> {
         .collect()
 }
 
-/// Applies `records` as the router does, in batches of the sizes `splits` gives (cycled).
+/// Applies `records` as the router does, in batches of the sizes `splits` gives (cycled):
+/// pipelined — each batch staged while the one before it is applied, its view reading that
+/// batch's writes — or one batch committed after the other.
 async fn apply(
-    store: &Store,
+    store: &Arc<Store>,
     policy: &Policy,
     records: &[Incoming],
     splits: &[usize],
     now: Timestamp,
+    pipelined: bool,
 ) {
     let mut rest = records;
     let mut sizes = splits.iter().cycle();
+    let mut applying: Option<tokio::task::JoinHandle<()>> = None;
     while !rest.is_empty() {
         let size = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
         let (chunk, tail) = rest.split_at(size);
@@ -245,24 +249,43 @@ async fn apply(
             batch.stage(record.clone(), decided.decision);
         }
         batch.advance(&chunk.iter().map(|r| r.position).collect::<Vec<_>>());
-        batch.commit().await.unwrap();
+        if !pipelined {
+            batch.commit().await.unwrap();
+            continue;
+        }
+        let frozen = batch.freeze();
+        let store = store.clone();
+        let next = tokio::spawn(async move {
+            store.apply(frozen).await.unwrap();
+        });
+        if let Some(done) = applying.replace(next) {
+            done.await.unwrap();
+        }
+    }
+    if let Some(done) = applying {
+        done.await.unwrap();
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
 }
 
-fn open(dir: &Path) -> Store {
-    Store::open_with_cache(dir, 8 << 20).unwrap()
+fn open(dir: &Path) -> Arc<Store> {
+    Arc::new(Store::open_with_cache(dir, 8 << 20).unwrap())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
+    /// Random batch splits, each batch staged while the one before it is applied, against one
+    /// record per batch, one after the other.
+    /// Random batch splits, each batch staged while the one before it is applied, against one
+    /// record per batch, one after the other.
     #[test]
     fn batch_splits_do_not_change_the_store(
         ops in proptest::collection::vec(op(), 1..40),
@@ -274,8 +297,8 @@ proptest! {
         let (one, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (one, split) = runtime().block_on(async {
             let (a, b) = (open(one.path()), open(split.path()));
-            apply(&a, &policy, &records, &[1], now).await;
-            apply(&b, &policy, &records, &splits, now).await;
+            apply(&a, &policy, &records, &[1], now, false).await;
+            apply(&b, &policy, &records, &splits, now, true).await;
             (a.dump(), b.dump())
         });
         prop_assert_eq!(one.len(), split.len());
@@ -309,7 +332,7 @@ async fn live_then_rebuilt(
     let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(dir, &config).unwrap());
     let clock = Arc::new(ManualClock::new(at(0)));
     let policy = Arc::new(super::decide::fake::policy());
-    let live = Arc::new(open(dir));
+    let live = open(dir);
     let router = super::Router::new(
         bus.clone(),
         live.clone(),
@@ -338,7 +361,7 @@ async fn live_then_rebuilt(
     }
     stop.cancel();
     running.await.unwrap().unwrap();
-    let rebuilt = Arc::new(open(rebuilt_dir));
+    let rebuilt = open(rebuilt_dir);
     super::Router::new(
         bus.clone(),
         rebuilt.clone(),

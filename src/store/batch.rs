@@ -2,24 +2,22 @@
 //! order, then applied as one atomic sled batch, flushed, and only then made visible.
 //!
 //! Staging gives sequence numbers and inbox cursors and encodes index entries at once, so that
-//! the [`View`](super::View) of later records in the same batch sees them. Event and alert
-//! records are encoded at commit, under the audit chain's lock, because each carries its place
-//! in the chain and read audits may take places meanwhile: the chain is extended and the batch
-//! applied while the lock is held, so no entry can land between them.
+//! the [`View`](super::View) of later records in the same batch sees them. Freezing ends
+//! staging: the next batch may be staged (its view reading this one's writes) while this one is
+//! applied (`commit.rs`) — the router decides one batch while the store writes the last. Event
+//! and alert records are encoded when applied, under the audit chain's lock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 use tokio::sync::MutexGuard;
 
-use super::audit::{alert_record, entry_of, event_record, head_value};
-use super::records::{self, Link};
+use super::commit::{Committed, Frozen, FrozenBatch};
+use super::records;
 use super::texts::{TextRef, reference};
 use super::write::{Decision, Incoming, LeadWrite, Watch, WriteSet};
-use super::{AuditHead, Counters, Store, StoreError, keys};
-use crate::audit::{self, Entry, Record};
+use super::{Counters, Store, StoreError, keys};
 use crate::domain::{AgencyId, Alert, DeliveryReason, EventKind, LogPosition, StoredEvent};
 
 /// An event staged in this batch.
@@ -30,7 +28,7 @@ pub(super) struct PendingEvent {
 }
 
 /// An entry of the audit chain, in the order the batch makes them.
-enum AuditItem {
+pub(super) enum AuditItem {
     Event(usize),
     Alert(usize),
     Refused {
@@ -50,20 +48,22 @@ pub struct Staged {
     pub alerts: Vec<Alert>,
 }
 
-/// What a committed batch did.
+/// The staging lock's state: the counters as the last frozen batch left them.
 #[derive(Debug, Default)]
-pub struct Committed {
-    /// The highest seq in the store afterwards.
-    pub last_seq: u64,
-    /// The audit entries it appended, when the store archives them ([`Store::archive_audit`]).
-    pub audit: Vec<Entry>,
+pub(super) struct Staging {
+    pub(super) counters: Counters,
+    /// The order the next frozen batch gets (batches are applied in this order).
+    pub(super) frozen: u64,
 }
 
-/// Write sets staged for one atomic apply. Holds the apply lock until committed or dropped
+/// Write sets staged for one atomic apply. Holds the staging lock until frozen or dropped
 /// (dropping it discards everything staged).
 pub struct Batch<'a> {
     store: &'a Store,
-    guard: MutexGuard<'a, Counters>,
+    guard: MutexGuard<'a, Staging>,
+    /// Batches frozen before this one and not yet applied, oldest first: this batch's view
+    /// reads their writes before the store's.
+    pub(super) prior: Vec<Arc<FrozenBatch>>,
     counters: Counters,
     now: Timestamp,
     /// Encoded writes; `None` removes the key.
@@ -79,12 +79,18 @@ pub struct Batch<'a> {
 
 impl Store {
     /// Starts a batch applied at `now` (the time deliveries, alerts and audit entries carry,
-    /// to the microsecond, as records keep it). Waits for the batch before it to commit.
+    /// to the microsecond, as records keep it). Waits for the batch before it to be frozen.
     pub async fn begin(&self, now: Timestamp) -> Batch<'_> {
         let now = super::to_micros(now);
-        let guard = self.apply.lock().await;
+        let guard = self.staging.lock().await;
+        let prior = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Batch {
-            counters: guard.clone(),
+            counters: guard.counters.clone(),
+            prior,
             guard,
             store: self,
             now,
@@ -315,28 +321,38 @@ impl Batch<'_> {
         }
     }
 
-    /// A staged event as readers would see it.
+    /// An event staged here or in a batch frozen before this one, as readers would see it.
     pub(super) fn pending_event(&self, seq: u64) -> Option<StoredEvent> {
-        let index = self.events.binary_search_by_key(&seq, |e| e.seq).ok()?;
-        let e = &self.events[index];
-        Some(StoredEvent {
-            seq,
-            envelope: e.incoming.envelope.clone(),
-            position: e.incoming.position,
-            logged_at: e.incoming.logged_at,
-            applied_at: self.now,
-            delivered_to: e.delivered_to.clone(),
-            content_hash: e.incoming.bytes.content_hash,
+        let staged = |events: &[PendingEvent], now: Timestamp| {
+            let index = events.binary_search_by_key(&seq, |e| e.seq).ok()?;
+            let e = &events[index];
+            Some(StoredEvent {
+                seq,
+                envelope: e.incoming.envelope.clone(),
+                position: e.incoming.position,
+                logged_at: e.incoming.logged_at,
+                applied_at: now,
+                delivered_to: e.delivered_to.clone(),
+                content_hash: e.incoming.bytes.content_hash,
+            })
+        };
+        staged(&self.events, self.now).or_else(|| {
+            self.prior
+                .iter()
+                .rev()
+                .find_map(|p| staged(&p.events, p.now))
         })
     }
 
-    /// Applies everything staged as one sled batch, flushes, and moves the durable watermark.
-    /// Returns only once it is on disk, so the caller may then commit the log offsets.
-    pub async fn commit(self) -> Result<Committed, StoreError> {
+    /// Ends staging: the batch's writes become part of what later batches' views read, the
+    /// staging lock is let go (the next batch may be staged while this one is applied), and the
+    /// frozen batch is handed back for [`Store::apply`]. Batches are applied in the order they
+    /// are frozen.
+    pub fn freeze(self) -> Frozen {
         let Batch {
             store,
             mut guard,
-            mut counters,
+            counters,
             now,
             writes,
             events,
@@ -345,155 +361,36 @@ impl Batch<'_> {
             touched,
             moved,
             texts,
+            prior: _,
         } = self;
-        let capturing = store
-            .capture
+        guard.counters = counters.clone();
+        let order = guard.frozen;
+        guard.frozen += 1;
+        let frozen = Arc::new(FrozenBatch {
+            order,
+            counters,
+            now,
+            writes,
+            events,
+            alerts,
+            audit,
+            touched,
+            moved,
+            texts,
+        });
+        store
+            .inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some();
-        let mut out = Out {
-            batch: sled::Batch::default(),
-            captured: capturing.then(Vec::new),
-        };
-        for (key, value) in writes {
-            out.write(key, value);
-        }
-        out.put(keys::meta("next_seq"), counters.next_seq.to_be_bytes());
-        out.put(keys::meta("events"), counters.events.to_be_bytes());
-        for agency in &touched {
-            let head = counters.heads.get(agency).copied().unwrap_or(0);
-            out.put(keys::head(agency), head.to_be_bytes());
-        }
-        for partition in &moved {
-            let next = counters.positions.get(partition).copied().unwrap_or(0);
-            out.put(keys::position(*partition), next.to_be_bytes());
-        }
-        let archive = store.archive.load(std::sync::atomic::Ordering::Relaxed);
-        let mut archived = Vec::new();
-        {
-            let mut head = store.audit.lock().unwrap_or_else(|p| p.into_inner());
-            let mut chain = *head;
-            for item in &audit {
-                // The record of the entry, and for an alert the body its digest covers.
-                let (record, body) = match item {
-                    AuditItem::Event(i) => (event_entry(&events[*i]), Vec::new()),
-                    AuditItem::Alert(i) => {
-                        let body = records::encode_alert_body(&alerts[*i]);
-                        let digest: [u8; 32] = Sha256::digest(&body).into();
-                        (alert_record(&alerts[*i], &digest), body)
-                    }
-                    AuditItem::Refused {
-                        producer,
-                        kind,
-                        object,
-                        digest,
-                    } => (
-                        Record::new(
-                            producer.as_str(),
-                            format!("refused {kind:?}"),
-                            object.clone(),
-                            hex::encode(digest),
-                        ),
-                        Vec::new(),
-                    ),
-                };
-                let seq = chain.seq + 1;
-                let hash = audit::hash_of(&chain.hash, seq, now, &record);
-                let link = Link { seq, hash };
-                match item {
-                    AuditItem::Event(i) => {
-                        let e = &events[*i];
-                        out.put(
-                            keys::event(e.seq),
-                            records::encode_event(e.seq, &e.incoming, &e.delivered_to, now, link),
-                        );
-                    }
-                    AuditItem::Alert(i) => {
-                        out.put(
-                            keys::alert(alerts[*i].id),
-                            records::encode_alert(body, link),
-                        );
-                    }
-                    AuditItem::Refused { digest, .. } => {
-                        let entry = entry_of(seq, now, &record, &chain.hash, &hash);
-                        out.put(
-                            keys::audit(seq),
-                            records::encode_audit(&entry, digest, hash),
-                        );
-                    }
-                }
-                if archive {
-                    archived.push(entry_of(seq, now, &record, &chain.hash, &hash));
-                }
-                chain = AuditHead { seq, hash };
-            }
-            out.put(keys::meta("audit"), head_value(chain));
-            store
-                .tree
-                .apply_batch(out.batch)
-                .map_err(StoreError::sled("apply batch"))?;
-            *head = chain;
-        }
-        store.flush().await?;
-        for (name, text) in texts {
-            store.remember_text(name, text);
-        }
-        let touched: Vec<String> = touched.into_iter().collect();
-        store.mark_durable(&counters, &touched);
-        if let Some(captured) = out.captured
-            && let Some(all) = store
-                .capture
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_mut()
-        {
-            all.push(captured);
-        }
-        let last_seq = counters.next_seq.saturating_sub(1);
-        std::mem::swap(&mut *guard, &mut counters);
-        Ok(Committed {
-            last_seq,
-            audit: archived,
-        })
-    }
-}
-
-/// The sled batch being built, and a copy of it when the bench captures writes.
-struct Out {
-    batch: sled::Batch,
-    captured: Option<Vec<(Vec<u8>, Vec<u8>)>>,
-}
-
-impl Out {
-    fn put(&mut self, key: Vec<u8>, value: impl AsRef<[u8]>) {
-        self.write(key, Some(value.as_ref().to_vec()));
+            .push(frozen.clone());
+        Frozen(frozen)
     }
 
-    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
-        match value {
-            Some(value) => {
-                if let Some(captured) = &mut self.captured {
-                    captured.push((key.clone(), value.clone()));
-                }
-                self.batch.insert(key, value);
-            }
-            None => self.batch.remove(key),
-        }
+    /// Freezes and applies: everything staged as one sled batch, flushed, the durable watermark
+    /// moved. Returns only once it is on disk, so the caller may then commit the log offsets.
+    pub async fn commit(self) -> Result<Committed, StoreError> {
+        let store = self.store;
+        let frozen = self.freeze();
+        store.apply(frozen).await
     }
-}
-
-fn event_entry(e: &PendingEvent) -> Record {
-    let envelope = &e.incoming.envelope;
-    let bytes = &e.incoming.bytes;
-    // The content hash is the SHA-256 of protobuf bytes; only a legacy JSON record's differs.
-    let digest = match bytes.encoding {
-        crate::codec::Encoding::Protobuf => bytes.content_hash,
-        crate::codec::Encoding::JsonV1 => Sha256::digest(&bytes.bytes).into(),
-    };
-    event_record(
-        envelope.producer.as_str(),
-        envelope.kind(),
-        envelope.key().to_string(),
-        &digest,
-    )
 }

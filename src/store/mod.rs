@@ -22,6 +22,7 @@
 mod audit;
 mod batch;
 pub mod ceiling;
+mod commit;
 mod keys;
 mod lists;
 mod read;
@@ -37,7 +38,8 @@ use std::sync::{Mutex as StdMutex, RwLock};
 
 use tokio::sync::{Mutex, watch};
 
-pub use batch::{Batch, Committed, Staged};
+pub use batch::{Batch, Staged};
+pub use commit::{Committed, Frozen};
 pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
 pub use view::{Applied, OutcomeEntry, View};
@@ -145,8 +147,12 @@ struct AuditHead {
 pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
-    /// Serialises batches and guards the counters.
-    apply: Mutex<Counters>,
+    /// Serialises staging and holds the counters as the last frozen batch left them.
+    staging: Mutex<batch::Staging>,
+    /// Batches frozen and not yet applied, oldest first.
+    inflight: StdMutex<Vec<std::sync::Arc<commit::FrozenBatch>>>,
+    /// The order of the next batch to apply, and whether one failed (later ones then refuse).
+    applied: watch::Sender<(u64, bool)>,
     /// The audit chain's head: batches and read audits append under it.
     audit: StdMutex<AuditHead>,
     durable: watch::Sender<u64>,
@@ -239,7 +245,12 @@ impl Store {
             tree,
             durable_heads: RwLock::new(counters.heads.clone()),
             durable_events: AtomicU64::new(counters.events),
-            apply: Mutex::new(counters),
+            staging: Mutex::new(batch::Staging {
+                counters,
+                frozen: 0,
+            }),
+            inflight: StdMutex::new(Vec::new()),
+            applied: watch::channel((0, false)).0,
             audit: StdMutex::new(audit),
             durable,
             archive: AtomicBool::new(false),

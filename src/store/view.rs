@@ -65,10 +65,16 @@ pub trait View {
 }
 
 impl Batch<'_> {
-    /// The value at `key`: staged in this batch, or committed.
+    /// The value at `key`: staged in this batch, or in a batch frozen before it and not yet
+    /// applied (newest first), or in the store.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(staged) = self.writes.get(key) {
             return Ok(staged.clone());
+        }
+        for prior in self.prior.iter().rev() {
+            if let Some(staged) = prior.writes.get(key) {
+                return Ok(staged.clone());
+            }
         }
         Ok(self
             .store()
@@ -78,7 +84,8 @@ impl Batch<'_> {
             .map(|v| v.to_vec()))
     }
 
-    /// Every entry from `start` up to `end` (exclusive), committed and staged, in key order.
+    /// Every entry from `start` up to `end` (exclusive) — in the store, in batches frozen before
+    /// this one, staged here, later ones overriding — in key order.
     fn range(&self, start: &[u8], end: &[u8]) -> Result<Entries, StoreError> {
         let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
             .store()
@@ -90,8 +97,11 @@ impl Batch<'_> {
                     .map_err(StoreError::sled("read"))
             })
             .collect::<Result<_, _>>()?;
-        for (key, value) in self.writes.range(start.to_vec()..end.to_vec()) {
-            merged.insert(key.clone(), value.clone());
+        let overlays = self.prior.iter().map(|p| &p.writes).chain([&self.writes]);
+        for writes in overlays {
+            for (key, value) in writes.range(start.to_vec()..end.to_vec()) {
+                merged.insert(key.clone(), value.clone());
+            }
         }
         Ok(merged
             .into_iter()

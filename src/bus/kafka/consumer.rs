@@ -208,6 +208,10 @@ pub(super) struct KafkaConsumer {
     pub(super) consumer: StreamConsumer<RouterContext>,
     pub(super) topic: String,
     pub(super) commits: bool,
+    /// Records received by a poll that has not returned yet: kept here, not in the poll's
+    /// future, so that a poll dropped half-way (the router's loop has other things to await)
+    /// loses none of them.
+    pub(super) received: Vec<Record>,
 }
 
 impl KafkaConsumer {
@@ -238,20 +242,20 @@ impl KafkaConsumer {
 #[async_trait]
 impl BusConsumer for KafkaConsumer {
     async fn poll(&mut self, max: usize) -> Result<Vec<Record>, BusError> {
-        // `recv` is cancel-safe: a message is handed out only when the future completes.
-        let mut records = Vec::new();
-        while records.is_empty() {
+        // `recv` is cancel-safe: a message is handed out only when the future completes, and
+        // then kept in `received` at once.
+        while self.received.is_empty() {
             if let Some(message) = self.next(None).await? {
-                records.push(message);
+                self.received.push(message);
             }
         }
-        while records.len() < max {
+        while self.received.len() < max {
             match self.next(Some(BATCH_LINGER)).await? {
-                Some(message) => records.push(message),
+                Some(message) => self.received.push(message),
                 None => break,
             }
         }
-        Ok(records)
+        Ok(std::mem::take(&mut self.received))
     }
 
     async fn commit(&mut self, positions: &[LogPosition]) -> Result<(), BusError> {

@@ -133,6 +133,7 @@ impl Bus for KafkaBus {
             consumer,
             topic: self.config.events_topic.clone(),
             commits: true,
+            received: Vec::new(),
         }))
     }
 
@@ -141,6 +142,7 @@ impl Bus for KafkaBus {
             consumer: self.reader(&self.config.events_topic, self.partitions)?,
             topic: self.config.events_topic.clone(),
             commits: false,
+            received: Vec::new(),
         }))
     }
 
