@@ -189,10 +189,9 @@ impl Batch<'_> {
             for (agency, reason) in &event.recipients {
                 self.deliver(agency, seq, false, *reason);
             }
-            self.put(
-                keys::applied(&incoming.envelope.key()),
-                seq.to_be_bytes().to_vec(),
-            );
+            let applied = keys::applied(&incoming.envelope.key());
+            self.store.applied_keys.insert(&applied);
+            self.put(applied, seq.to_be_bytes().to_vec());
             if let Some(subject) = &event.timeline {
                 self.put(keys::timeline(subject, seq), Vec::new());
             }
@@ -228,6 +227,9 @@ impl Batch<'_> {
             None => {}
         }
         if let Some(outcome) = ws.outcome {
+            self.store
+                .history_scopes
+                .insert(&keys::history_scope(&outcome.subject, &outcome.offence));
             self.put(
                 keys::history(&outcome.subject, &outcome.offence, this),
                 keys::history_value(outcome.row.decided_at, outcome.row.penalty).to_vec(),

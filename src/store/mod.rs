@@ -21,6 +21,7 @@
 
 mod audit;
 mod batch;
+mod bloom;
 pub mod ceiling;
 mod commit;
 mod keys;
@@ -162,6 +163,10 @@ pub struct Store {
     durable_events: AtomicU64,
     /// Whether batches hand back their audit entries (for a log that archives them).
     archive: AtomicBool,
+    /// The `K` keys (events applied) and `O` scopes (subject and offence with a history) that
+    /// may exist: a miss needs no sled read.
+    applied_keys: bloom::Bloom,
+    history_scopes: bloom::Bloom,
     /// Rule titles and citations read or written so far.
     texts: texts::Cache,
     /// When set, every committed batch's writes are kept here (the bench's raw-write ceiling).
@@ -238,6 +243,7 @@ impl Store {
                 hash: crate::audit::GENESIS,
             },
         };
+        let (applied_keys, history_scopes) = Self::load_blooms(&tree, counters.events)?;
         // Whatever survived a restart is on disk, hence durable.
         let (durable, _) = watch::channel(counters.next_seq.saturating_sub(1));
         Ok(Self {
@@ -254,9 +260,31 @@ impl Store {
             audit: StdMutex::new(audit),
             durable,
             archive: AtomicBool::new(false),
+            applied_keys,
+            history_scopes,
             texts: Default::default(),
             capture: StdMutex::new(None),
         })
+    }
+
+    /// The filters of the `K` keys and `O` scopes on disk.
+    fn load_blooms(
+        tree: &sled::Tree,
+        events: u64,
+    ) -> Result<(bloom::Bloom, bloom::Bloom), StoreError> {
+        let capacity = usize::try_from(events)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(4);
+        let applied = bloom::Bloom::with_capacity(capacity);
+        for key in tree.scan_prefix([keys::APPLIED]).keys() {
+            applied.insert(&key.map_err(StoreError::sled("read"))?);
+        }
+        let history = bloom::Bloom::with_capacity(capacity);
+        for key in tree.scan_prefix([keys::HISTORY]).keys() {
+            let key = key.map_err(StoreError::sled("read"))?;
+            history.insert(&key[..key.len().saturating_sub(8)]);
+        }
+        Ok((applied, history))
     }
 
     fn load_counters(tree: &sled::Tree) -> Result<Counters, StoreError> {

@@ -173,11 +173,11 @@ impl Store {
     /// The content hash and log position of an applied event, if its `producer/event_id` was
     /// applied and is durable: lets a gateway answer a retry without touching the log.
     pub fn applied(&self, key: &EventKey) -> Result<Option<([u8; 32], LogPosition)>, StoreError> {
-        let Some(raw) = self
-            .tree
-            .get(keys::applied(key))
-            .map_err(StoreError::sled("read"))?
-        else {
+        let key = keys::applied(key);
+        if !self.applied_keys.may_contain(&key) {
+            return Ok(None);
+        }
+        let Some(raw) = self.tree.get(key).map_err(StoreError::sled("read"))? else {
             return Ok(None);
         };
         let seq = keys::decode_u64(&raw);

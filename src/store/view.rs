@@ -122,7 +122,11 @@ impl Batch<'_> {
 
 impl View for Batch<'_> {
     fn applied(&self, key: &EventKey) -> Result<Option<Applied>, StoreError> {
-        let Some(raw) = self.get(&keys::applied(key))? else {
+        let key_bytes = keys::applied(key);
+        if !self.store().applied_keys.may_contain(&key_bytes) {
+            return Ok(None);
+        }
+        let Some(raw) = self.get(&key_bytes)? else {
             return Ok(None);
         };
         let seq = keys::decode_u64(&raw);
@@ -161,7 +165,11 @@ impl View for Batch<'_> {
         subject: &SubjectKey,
         offence: &OffenceCode,
     ) -> Result<Vec<OutcomeEntry>, StoreError> {
-        self.scan(&keys::history_scope(subject, offence))?
+        let scope = keys::history_scope(subject, offence);
+        if !self.store().history_scopes.may_contain(&scope) {
+            return Ok(Vec::new());
+        }
+        self.scan(&scope)?
             .into_iter()
             .map(|(key, value)| {
                 let (decided_at, penalty) = keys::read_history_value(&value)?;
