@@ -96,7 +96,7 @@ impl Store {
             captured: capturing.then(Vec::new),
         };
         for (key, value) in writes {
-            out.write(key.clone(), value.clone());
+            out.write(key, value.as_deref());
         }
         out.put(keys::meta("next_seq"), counters.next_seq.to_be_bytes());
         out.put(keys::meta("events"), counters.events.to_be_bytes());
@@ -205,14 +205,15 @@ struct Out {
 
 impl Out {
     fn put(&mut self, key: Vec<u8>, value: impl AsRef<[u8]>) {
-        self.write(key, Some(value.as_ref().to_vec()));
+        self.write(&key, Some(value.as_ref()));
     }
 
-    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+    /// One copy of each key and value, into sled's own buffers.
+    fn write(&mut self, key: &[u8], value: Option<&[u8]>) {
         match value {
             Some(value) => {
                 if let Some(captured) = &mut self.captured {
-                    captured.push((key.clone(), value.clone()));
+                    captured.push((key.to_vec(), value.to_vec()));
                 }
                 self.batch.insert(key, value);
             }
