@@ -23,7 +23,6 @@ pub(crate) use publisher::STREAM_WINDOW;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::{Routes, RoutesBuilder};
 use tonic::transport::Server;
@@ -266,10 +265,17 @@ async fn run_server(
     let routes = Routes::from(router.layer(axum::middleware::from_fn(clarify_transport_errors)));
     builder
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     info!("gRPC gateway stopped");
     Ok(())
+}
+
+/// Accepted connections with Nagle's algorithm off. Served from a listener, tonic leaves sockets
+/// as they come, and a streamed delivery then waited for the subscriber's delayed ACK (40 ms on
+/// Linux): publish → delivered p99 was 47 ms with every server-side step under 10 ms.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Serves another `Publisher` on the same stack as [`serve`] (transport, limits, health): the
@@ -295,4 +301,19 @@ pub async fn serve_publisher(
         shutdown.cancelled_owned(),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt as _;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_waiting_for_acks() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = super::incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap(), "Nagle's algorithm is on");
+    }
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{STORE_DIR, Store, StoreError};
+use super::{Store, StoreError};
 
 /// The writes of each committed batch, in order.
 pub type Captured = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
@@ -30,9 +30,7 @@ impl Store {
 /// Replays `batches` into a fresh store database under `dir` with a page cache of
 /// `cache_bytes`, one sled batch and a flush per batch; returns how long it took.
 pub fn replay(dir: &Path, batches: &Captured, cache_bytes: u64) -> Result<Duration, StoreError> {
-    let db = sled::Config::new()
-        .path(dir.join(STORE_DIR))
-        .cache_capacity(cache_bytes)
+    let db = super::sled_config(dir, cache_bytes)
         .open()
         .map_err(StoreError::sled("open"))?;
     let tree = db
@@ -52,6 +50,7 @@ pub fn replay(dir: &Path, batches: &Captured, cache_bytes: u64) -> Result<Durati
 
 #[cfg(test)]
 mod tests {
+    use super::super::STORE_DIR;
     use super::*;
 
     #[test]

@@ -42,8 +42,10 @@ fn open_tree(db: &sled::Db, name: &str) -> Result<sled::Tree, BusError> {
 /// Copies the old log in `old` into a new log under `new` (the data directory that will hold it).
 /// `new` must not hold a log yet.
 pub fn migrate(old: &Path, new: &Path) -> Result<Migrated, BusError> {
+    // Read once, front to back: sled's default page cache (1 GiB) would only hold on to memory.
     let source = sled::Config::new()
         .path(old)
+        .cache_capacity(16 << 20)
         .open()
         .map_err(sled_err("open old data directory"))?;
     let records = open_tree(&source, "log")?;

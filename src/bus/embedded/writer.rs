@@ -29,7 +29,7 @@ pub(super) const GROUP_BYTES: usize = 16 << 20;
 /// Pending appends before publishers wait (backpressure instead of unbounded memory).
 pub(super) const QUEUE: usize = 4_096;
 /// Appends whose keys the writer remembers.
-pub(super) const WINDOW: usize = 65_536;
+pub(super) const WINDOW: usize = 16_384;
 
 /// An append and where to answer it.
 pub(super) struct AppendRequest {
