@@ -7,13 +7,46 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::info;
 
 use super::{ADMIN_TIMEOUT, KafkaBus, blocking, kafka_err};
 use crate::bus::BusError;
+
+/// How long a metadata call waits for partition leaders after a topic was created or a broker
+/// left: KRaft elects them within seconds, so this only bounds a cluster that cannot elect.
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs a blocking metadata `call` (on the blocking pool), asking again while the answer is
+/// that a partition has no leader yet — what a topic created a moment ago, or one whose leader
+/// just left, answers for a few hundred milliseconds. Any other error is returned at once.
+fn until_leaders<T>(mut call: impl FnMut() -> Result<T, KafkaError>) -> Result<T, BusError> {
+    let deadline = std::time::Instant::now() + LEADER_WAIT;
+    loop {
+        match call() {
+            Err(KafkaError::MetadataFetch(code))
+                if is_leader_election(code) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other.map_err(kafka_err),
+        }
+    }
+}
+
+/// The errors a partition answers while its leader is being elected.
+fn is_leader_election(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::CoordinatorLoadInProgress
+    )
+}
 
 impl KafkaBus {
     /// Creates the topics if missing; checks partitions and retention of existing ones.
@@ -110,16 +143,19 @@ impl KafkaBus {
         let producer = self.producer.clone();
         let topic = topic.to_owned();
         blocking(move || {
-            let metadata = producer
-                .client()
-                .fetch_metadata(Some(&topic), ADMIN_TIMEOUT)
-                .map_err(kafka_err)?;
-            let found = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic)
-                .map_or(0, |t| t.partitions().len());
-            Ok(found as u32)
+            until_leaders(|| {
+                let metadata = producer
+                    .client()
+                    .fetch_metadata(Some(&topic), ADMIN_TIMEOUT)?;
+                match metadata.topics().iter().find(|t| t.name() == topic) {
+                    // A topic created a moment ago is listed with an error until it has leaders.
+                    Some(t) => match t.error() {
+                        Some(code) => Err(KafkaError::MetadataFetch(code.into())),
+                        None => Ok(t.partitions().len() as u32),
+                    },
+                    None => Ok(0),
+                }
+            })
         })
         .await
     }
@@ -135,10 +171,11 @@ impl KafkaBus {
         blocking(move || {
             (0..partitions)
                 .map(|p| {
-                    producer
-                        .client()
-                        .fetch_watermarks(&topic, p as i32, ADMIN_TIMEOUT)
-                        .map_err(kafka_err)
+                    until_leaders(|| {
+                        producer
+                            .client()
+                            .fetch_watermarks(&topic, p as i32, ADMIN_TIMEOUT)
+                    })
                 })
                 .collect()
         })
@@ -159,9 +196,8 @@ impl KafkaBus {
             for p in 0..count {
                 partitions.add_partition(&topic, p as i32);
             }
-            let committed = consumer
-                .committed_offsets(partitions, ADMIN_TIMEOUT)
-                .map_err(kafka_err)?;
+            let committed =
+                until_leaders(|| consumer.committed_offsets(partitions.clone(), ADMIN_TIMEOUT))?;
             Ok((0..count)
                 .map(|p| {
                     match committed
@@ -175,5 +211,40 @@ impl KafkaBus {
                 .collect())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_without_a_leader_yet_is_asked_again() {
+        let mut calls = 0;
+        let answer = until_leaders(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(KafkaError::MetadataFetch(
+                    RDKafkaErrorCode::NotLeaderForPartition,
+                ))
+            } else {
+                Ok(42)
+            }
+        });
+        assert_eq!(answer.unwrap(), 42);
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn other_metadata_errors_are_returned_at_once() {
+        let mut calls = 0;
+        let answer: Result<(), _> = until_leaders(|| {
+            calls += 1;
+            Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::TopicAuthorizationFailed,
+            ))
+        });
+        assert!(matches!(answer, Err(BusError::Kafka(m)) if m.contains("Authorization")));
+        assert_eq!(calls, 1);
     }
 }
