@@ -5,7 +5,11 @@
 //! - **hours** (`24 小时`): the instant `start + n hours`.
 //! - **days** (`3 日`): the day of the start is not counted (期间开始之日不计算在内 — the rule of
 //!   刑事诉讼法 Art. 105 and 行政诉讼法 Art. 51, which Decree 310 leaves to the general rules);
-//!   the limit ends at 24:00 China Standard Time of the n-th day after it.
+//!   the limit ends at 24:00 China Standard Time of the n-th day after it — unless that day is
+//!   a weekend day or public holiday: then it ends at 24:00 of the next working day
+//!   (期间的最后一日为节假日的，以节假日后的第一日为期满日期: 刑事诉讼法 Art. 105, as amended
+//!   2018-10-26, in force that day; 民法典 Art. 203, in force 2021-01-01). Make-up working days
+//!   are working days.
 //! - **working days** (`3 个工作日`): the same, counting only working days: Monday to Friday,
 //!   minus the public holidays of the State Council's yearly notice, plus its make-up working
 //!   days (调休上班). The holidays and make-up days are data (`[calendar]` in the config).
@@ -96,7 +100,18 @@ impl WorkCalendar {
         current
     }
 
-    /// When `limit`, started at `start`, runs out.
+    /// `day` if it is a working day, else the first working day after it: where a period
+    /// counted in days whose last day is a rest day ends (刑事诉讼法 Art. 105; 民法典 Art. 203).
+    pub fn first_working_day_from(&self, day: Date) -> Date {
+        if self.is_working_day(day) {
+            day
+        } else {
+            self.working_days_after(day, 1)
+        }
+    }
+
+    /// When `limit`, started at `start`, runs out. Hours are exact and never move; a period in
+    /// days whose last day is a rest day ends with the next working day.
     pub fn due(&self, start: Timestamp, limit: Limit) -> Timestamp {
         let day = CHINA.to_datetime(start).date();
         let last_day = match limit {
@@ -105,9 +120,10 @@ impl WorkCalendar {
                     .saturating_add(SignedDuration::from_hours(i64::from(h)))
                     .unwrap_or(Timestamp::MAX);
             }
-            Limit::Days(n) => day
-                .checked_add(jiff::Span::new().days(i64::from(n)))
-                .unwrap_or(day),
+            Limit::Days(n) => self.first_working_day_from(
+                day.checked_add(jiff::Span::new().days(i64::from(n)))
+                    .unwrap_or(day),
+            ),
             Limit::WorkingDays(n) => self.working_days_after(day, n),
         };
         end_of_day(last_day)
@@ -163,6 +179,55 @@ mod tests {
         assert_eq!(
             cal.due(t("2026-11-27T23:30:00Z"), Limit::Days(3)),
             t("2026-12-01T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_period_in_days_ending_on_a_saturday_ends_on_monday() {
+        let cal = WorkCalendar::default();
+        // Wednesday 25 Nov 2026, 15:00 CST + 3 days = Saturday 28 Nov → Monday 30 Nov, 24:00 CST.
+        assert_eq!(
+            cal.due(t("2026-11-25T07:00:00Z"), Limit::Days(3)),
+            t("2026-11-30T16:00:00Z")
+        );
+        // Ending on Sunday moves to Monday too.
+        assert_eq!(
+            cal.due(t("2026-11-26T07:00:00Z"), Limit::Days(3)),
+            t("2026-11-30T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_period_in_days_ending_in_a_holiday_week_ends_on_the_first_working_day_after_it() {
+        let cal = national_day_2025();
+        // Tuesday 30 Sep 2025 + 3 days = Friday 3 Oct, inside the 1–8 Oct holiday → Thursday 9.
+        assert_eq!(
+            cal.due(t("2025-09-30T02:00:00Z"), Limit::Days(3)),
+            t("2025-10-09T16:00:00Z")
+        );
+        // Ending on the make-up Saturday 11 Oct (a working day): it stays.
+        assert_eq!(
+            cal.due(t("2025-10-08T02:00:00Z"), Limit::Days(3)),
+            t("2025-10-11T16:00:00Z")
+        );
+        // Ending on the make-up Sunday 28 Sep: it stays.
+        assert_eq!(
+            cal.due(t("2025-09-25T02:00:00Z"), Limit::Days(3)),
+            t("2025-09-28T16:00:00Z")
+        );
+    }
+
+    #[test]
+    fn hours_over_a_weekend_do_not_move() {
+        let cal = national_day_2025();
+        // Friday 18:00 CST + 24 hours ends Saturday 18:00 CST, rest day or not.
+        assert_eq!(
+            cal.due(t("2026-11-27T10:00:00Z"), Limit::Hours(24)),
+            t("2026-11-28T10:00:00Z")
+        );
+        assert_eq!(
+            cal.due(t("2025-09-30T10:00:00Z"), Limit::Hours(24)),
+            t("2025-10-01T10:00:00Z")
         );
     }
 
