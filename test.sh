@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need on a fresh machine, then runs exactly
+# `cargo test` (arguments are passed on: `./test.sh durability`).
+#
+# What it installs when missing (apt, with sudo unless root): Java 17 and Maven for the Kafka
+# broker the suite starts (deploy/kafka/kafka.sh fetches Kafka's jars from Maven Central),
+# gcc and make for librdkafka (built by the rdkafka crate), Chromium, a CJK font, Node and npm
+# for the console's browser test, and the browser test's npm packages (playwright-core).
+# protoc is not needed: build.rs compiles the .proto files with protox.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk' || missing+=(fonts-wqy-zenhei)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Kafka's jars, cached under target/kafka (the tests would fetch them too; fetching first keeps
+# a download problem apart from test failures).
+deploy/kafka/kafka.sh fetch
+# playwright-core for the browser test, at the version package-lock.json pins.
+[ -d tests/browser/node_modules/playwright-core ] ||
+  (cd tests/browser && npm ci --no-audit --no-fund)
+
+exec cargo test "$@"
