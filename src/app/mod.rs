@@ -252,6 +252,7 @@ pub async fn start(
         Role::All | Role::Router => Some(open_store(dir, config)?),
     };
     let bus = open_bus(config, store.as_ref().map(|_| dir.as_path())).await?;
+    crate::telemetry::metrics::metrics().start(bus.kind());
     if let Some(store) = &store {
         check_positions(store, bus.as_ref(), dir).await?;
     }

@@ -34,6 +34,17 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every kind, for the metrics' series present from start.
+    pub const ALL: [AlertKind; 7] = [
+        AlertKind::PossibleCrime,
+        AlertKind::PenaltyInsteadOfReferral,
+        AlertKind::DuplicatePenalty,
+        AlertKind::SplitCase,
+        AlertKind::DiscretionDeviation,
+        AlertKind::Overdue,
+        AlertKind::LateDisclosure,
+    ];
+
     /// Its name in snake case, as in JSON and metrics.
     pub fn name(self) -> &'static str {
         match self {

@@ -141,6 +141,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, for the metrics' series present from start.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Lead,
+        EventKind::CaseOutcome,
+        EventKind::Referral,
+        EventKind::ReferralUpdate,
+    ];
+
     /// Its name in snake case, as in JSON and metrics.
     pub fn name(self) -> &'static str {
         match self {

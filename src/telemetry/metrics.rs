@@ -123,6 +123,20 @@ fn family(out: &mut String, name: &str, help: &str, labels: &[&str], values: &Fa
 }
 
 impl Metrics {
+    /// Puts every series whose labels are known in advance at 0 — events published and applied
+    /// by kind on `bus`, alerts by kind — so that rates and alerts on them work from the first
+    /// scrape (Prometheus' advice for counters). Refusals are labelled by the rule broken, an
+    /// open set: each appears with its first refusal.
+    pub fn start(&self, bus: &str) {
+        for kind in crate::domain::EventKind::ALL {
+            self.published.add(&[kind.name(), bus], 0);
+            self.applied.add(&[kind.name(), bus], 0);
+        }
+        for kind in crate::domain::AlertKind::ALL {
+            self.alerts.add(&[kind.name()], 0);
+        }
+    }
+
     /// An event appended to the log (`kind` lead, outcome, referral…; `bus` embedded or kafka).
     pub fn published(&self, kind: &str, bus: &str, took: Duration) {
         self.published.add(&[kind, bus], 1);
@@ -221,6 +235,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_with_known_labels_are_present_at_zero_from_start() {
+        let m = Metrics::default();
+        m.start("kafka");
+        let text = m.render(&[]);
+        for kind in ["lead", "case_outcome", "referral", "referral_update"] {
+            for family in ["published", "applied"] {
+                let series =
+                    format!("xiezhi_events_{family}_total{{kind=\"{kind}\",bus=\"kafka\"}} 0");
+                assert!(text.contains(&series), "{series} missing:\n{text}");
+            }
+        }
+        assert!(text.contains("xiezhi_alerts_raised_total{kind=\"late_disclosure\"} 0"));
+        m.published("lead", "kafka", Duration::from_millis(1));
+        m.start("kafka");
+        assert!(
+            m.render(&[])
+                .contains("xiezhi_events_published_total{kind=\"lead\",bus=\"kafka\"} 1")
+        );
+    }
 
     #[test]
     fn counters_and_histogram_render_in_prometheus_text() {

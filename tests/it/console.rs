@@ -59,6 +59,9 @@ async fn healthz_and_metrics_report_the_running_broker(log: Log) {
         "xiezhi_publish_latency_seconds_bucket{le=\"+Inf\"}".to_owned(),
         "xiezhi_router_lag_records{partition=\"0\"}".to_owned(),
         "# TYPE xiezhi_alerts_raised_total counter".to_owned(),
+        // Present from start, at 0 until the first one (this test raises none).
+        "xiezhi_alerts_raised_total{kind=\"late_disclosure\"}".to_owned(),
+        format!("xiezhi_events_published_total{{kind=\"referral_update\",bus=\"{bus}\"}}"),
     ] {
         assert!(text.contains(&expected), "{expected} missing from:\n{text}");
     }
