@@ -50,6 +50,30 @@ fn help_lists_the_commands() {
     }
 }
 
+/// The JSON block after the README's grpcurl `PublishLead` call: its sample Ack.
+fn readme_sample_ack() -> serde_json::Value {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = &readme[readme
+        .find("xiezhi.v1.Publisher/PublishLead")
+        .expect("the sample call")..];
+    let block = &after[after.find("```json\n").expect("a JSON block") + 8..];
+    let block = &block[..block.find("```").expect("its end")];
+    serde_json::from_str(block).unwrap_or_else(|err| panic!("README sample Ack: {err}\n{block}"))
+}
+
+/// Every field path of a JSON value (`receipt.keyId`, …).
+fn field_paths(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if let serde_json::Value::Object(map) = value {
+        for (key, inner) in map {
+            out.insert(key.clone());
+            out.extend(field_paths(inner).into_iter().map(|p| format!("{key}.{p}")));
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn publish_json_sends_the_example_events() {
     let server = TestServer::start(Log::Embedded).await;
@@ -66,6 +90,15 @@ async fn publish_json_sends_the_example_events() {
             ack.contains("\"eventId\"") && ack.contains("\"position\""),
             "{ack}"
         );
+        if file == "lead.json" {
+            // The README's sample Ack has exactly the fields a real one has.
+            let printed: serde_json::Value = serde_json::from_str(&ack).expect("Ack JSON");
+            assert_eq!(
+                field_paths(&readme_sample_ack()),
+                field_paths(&printed),
+                "{ack}"
+            );
+        }
     }
     server.wait_for_events(2).await;
     // The lead went to the police it names; its sales (62,000 yuan) reach the CL-140
