@@ -9,6 +9,7 @@
 
 use super::outcome::Earlier;
 use super::{coordinators, day_of, hit_alert};
+use crate::domain::money::yuan;
 use crate::domain::rules::{Context, Hit};
 use crate::domain::{
     AlertKind, CaseOutcome, Decision, Envelope, EventKey, Facts, Policy, SubjectId,
@@ -95,9 +96,12 @@ pub(super) fn check_discretion(
             vec![envelope.key()],
         );
         alert.facts.insert("fine_fen".into(), outcome.fine_fen);
+        // Text is for people: yuan; the amounts in fen stay in the alert's facts.
         alert.detail = format!(
-            "fine {} fen is outside the band {min}–{max} fen",
-            outcome.fine_fen
+            "fine ¥{} is outside the band ¥{}–¥{}",
+            yuan(outcome.fine_fen),
+            yuan(min),
+            yuan(max)
         );
         alerts.push(AlertWrite {
             alert,

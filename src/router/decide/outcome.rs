@@ -388,6 +388,15 @@ mod tests {
         let outside = fake.incoming(outside);
         fake.apply(&outside, &policy);
         assert_eq!(kinds(&fake), [AlertKind::DiscretionDeviation]);
+        // People read yuan; the fen stay in the facts.
+        let (alert, _) = &fake.alerts[0];
+        assert!(
+            alert.detail.starts_with("fine ¥") && alert.detail.contains("is outside the band ¥"),
+            "{}",
+            alert.detail
+        );
+        assert!(!alert.detail.contains("fen"), "{}", alert.detail);
+        assert!(alert.facts.get("fine_fen").is_some());
     }
 
     #[test]
