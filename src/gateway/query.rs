@@ -153,7 +153,13 @@ impl proto::query_server::Query for QueryService {
         request: Request<proto::PenaltyReportRequest>,
     ) -> Result<Response<proto::PenaltyReportResponse>, Status> {
         let reader = self.shared.reader(&request)?;
-        let req = request.into_inner();
+        let mut req = request.into_inner();
+        // No prefix asks for what the caller may survey: its own jurisdiction.
+        if let Some(reader) = &reader
+            && req.division_prefix.is_empty()
+        {
+            req.division_prefix = reader.division.jurisdiction_prefix().to_owned();
+        }
         if let Some(reader) = &reader
             && !access::may_survey(reader, &req.division_prefix)
         {

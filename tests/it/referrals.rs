@@ -207,12 +207,21 @@ async fn referral_moves_only_by_the_party_whose_turn_it_is(log: Log) {
         "not a party",
     )
     .await;
-    refused(
-        &mut referrals,
-        attempt("330106-SCJG", proto::ReferralAction::Refuse, ""),
-        "needs a reason",
-    )
-    .await;
+    // A step that needs reasons without any is a malformed request: INVALID_ARGUMENT with the
+    // field, not FAILED_PRECONDITION (kept for a wrong party or state).
+    let status = referrals
+        .update(attempt("330106-SCJG", proto::ReferralAction::Refuse, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        violations(&status),
+        [(
+            "update.reason".to_owned(),
+            "referral.reason_required".to_owned()
+        )],
+        "{status:?}"
+    );
     let status = referrals
         .update(step(
             "s-0",

@@ -379,6 +379,10 @@ async fn reads_are_confined_to_parties_and_jurisdiction_at_every_level_and_maske
         ("330106-SFJ", "3301", false),
         ("330106-JCY", "330106", true),
         ("330106-SCJG", "330106", false),
+        // No prefix: the caller's own jurisdiction, for a district coordinator too.
+        ("330106-SFJ", "", true),
+        ("330100-SFJ", "", true),
+        ("330106-SCJG", "", false),
     ] {
         let result = QueryClient::new(server.channel_as(agency).await)
             .penalty_report(proto::PenaltyReportRequest {

@@ -506,3 +506,44 @@ crate::on_both_logs!(
     checksum_failures_are_accepted_and_flagged_in_warn_mode,
     the_future_limit_follows_the_injected_clock,
 );
+
+/// Letter case: national identifiers in either case are stored and delivered upper-case;
+/// the system's own agency ids are exact, and a lower-case one is refused.
+async fn national_identifiers_are_upper_cased_and_agency_ids_are_exact(log: Log) {
+    let server = TestServer::start(log).await;
+    let mut request = lead("case-1", org(1));
+    subject(&mut request).id = "91330106ma2h0q7w1g".into();
+    server
+        .publisher()
+        .publish_lead(request)
+        .await
+        .expect("a lower-case code is accepted");
+    server.wait_for_events(1).await;
+    let inbox = server
+        .drain_inbox(
+            "330106-SCJG",
+            Some(0),
+            std::time::Duration::from_millis(300),
+        )
+        .await;
+    let delivered = crate::support::event_of(&inbox[0]);
+    let Some(proto::envelope::Payload::Lead(body)) = &delivered.payload else {
+        panic!("a lead: {delivered:?}")
+    };
+    assert_eq!(body.subject.as_ref().unwrap().id, "91330106MA2H0Q7W1G");
+
+    let mut request = lead("case-2", org(2));
+    body(&mut request).target_agencies = vec!["330106-ga".into()];
+    let status = server.publisher().publish_lead(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        violations(&status),
+        [(
+            "lead.target_agencies[0]".to_owned(),
+            "agency.format".to_owned()
+        )]
+    );
+    server.stop().await;
+}
+
+crate::on_both_logs!(national_identifiers_are_upper_cased_and_agency_ids_are_exact);

@@ -185,6 +185,17 @@ pub enum TransitionError {
     ReasonRequired(Action),
 }
 
+impl Action {
+    /// Whether the party taking this step must give reasons (in every state it is allowed in:
+    /// refusals, declines, closings and explanations; Decree 310 Arts. 5, 8, 9 and the
+    /// procuratorate's rules, see [`TRANSITIONS`]).
+    pub fn needs_reason(self) -> bool {
+        TRANSITIONS
+            .iter()
+            .any(|t| t.action == self && t.reason_required)
+    }
+}
+
 fn list(allowed: &[(Action, Party)]) -> String {
     if allowed.is_empty() {
         return "none (final state)".to_owned();
@@ -336,5 +347,22 @@ mod tests {
         ));
         assert!(deadline(State::Filed, false).is_some());
         assert!(deadline(State::Filed, true).is_none());
+    }
+
+    #[test]
+    fn refusals_declines_and_closings_need_reasons() {
+        for action in [
+            Action::Refuse,
+            Action::DeclineToFile,
+            Action::UpholdRefusal,
+            Action::CloseSupervision,
+            Action::Explain,
+            Action::DeclineToProsecute,
+        ] {
+            assert!(action.needs_reason(), "{action:?}");
+        }
+        for action in [Action::Approve, Action::Transfer, Action::File] {
+            assert!(!action.needs_reason(), "{action:?}");
+        }
     }
 }

@@ -177,6 +177,20 @@ impl Validator<'_> {
             "update.reason",
             validate::optional_text(&raw.reason, limits::SUMMARY),
         );
+        // A step that needs reasons without any is a malformed request, not a wrong state:
+        // refused here with the field, before the state machine sees it.
+        if let (Some(action), Some(given)) = (action, &reason)
+            && given.trim().is_empty()
+            && action.needs_reason()
+        {
+            v.push(
+                "update.reason",
+                RuleError::new(
+                    "referral.reason_required",
+                    format!("{action:?} must give its reasons"),
+                ),
+            );
+        }
         let forward_to = match raw.forward_to.as_str() {
             "" => Some(None),
             target => self.agency(v, "update.forward_to", target).map(Some),
