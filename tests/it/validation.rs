@@ -527,10 +527,13 @@ async fn national_identifiers_are_upper_cased_and_agency_ids_are_exact(log: Log)
         )
         .await;
     let delivered = crate::support::event_of(&inbox[0]);
-    let Some(proto::envelope::Payload::Lead(body)) = &delivered.payload else {
+    let Some(proto::envelope::Payload::Lead(delivered_lead)) = &delivered.payload else {
         panic!("a lead: {delivered:?}")
     };
-    assert_eq!(body.subject.as_ref().unwrap().id, "91330106MA2H0Q7W1G");
+    assert_eq!(
+        delivered_lead.subject.as_ref().unwrap().id,
+        "91330106MA2H0Q7W1G"
+    );
 
     let mut request = lead("case-2", org(2));
     body(&mut request).target_agencies = vec!["330106-ga".into()];

@@ -396,7 +396,7 @@ mod tests {
             alert.detail
         );
         assert!(!alert.detail.contains("fen"), "{}", alert.detail);
-        assert!(alert.facts.get("fine_fen").is_some());
+        assert!(alert.facts.contains_key("fine_fen"));
     }
 
     #[test]
