@@ -37,6 +37,7 @@ pub fn validate_lead(request: &proto::PublishLeadRequest) -> Result<Envelope, Ve
     let policy = ValidationPolicy::default();
     convert::Validator {
         registry: registry(),
+        divisions: &crate::domain::divisions::Divisions::default(),
         policy: &policy,
         now: NOW,
     }
@@ -51,6 +52,7 @@ pub fn publish_request(data: &[u8]) {
     let policy = ValidationPolicy::default();
     let validator = convert::Validator {
         registry: registry(),
+        divisions: &crate::domain::divisions::Divisions::default(),
         policy: &policy,
         now: NOW,
     };

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{BUILTIN_DISCRETION, BUILTIN_THRESHOLDS, Config, ConfigError, SAMPLE_REGISTRY};
 use crate::domain::calendar::WorkCalendar;
+use crate::domain::divisions::{BUILTIN_DIVISIONS, Divisions};
 use crate::domain::rules::{Discretion, Thresholds};
 use crate::domain::{Agency, AlertWindows, Policy, Registry};
 
@@ -51,6 +52,15 @@ impl Config {
         let thresholds = Thresholds::parse(&text, &origin)?;
         let (text, origin) = rules_file(&self.rules.discretion, BUILTIN_DISCRETION)?;
         let discretion = Discretion::parse(&text, &origin)?;
+        let divisions = if self.rules.divisions.as_os_str().is_empty() {
+            Divisions::default()
+        } else {
+            let (text, origin) = rules_file(&self.rules.divisions, BUILTIN_DIVISIONS)?;
+            Divisions::parse(&text, &origin).map_err(|e| ConfigError::Invalid {
+                key: "rules.divisions",
+                message: e.to_string(),
+            })?
+        };
         let calendar = WorkCalendar::new(
             self.calendar.holidays.iter().copied(),
             self.calendar.workdays.iter().copied(),
@@ -65,6 +75,7 @@ impl Config {
             thresholds,
             discretion,
             calendar,
+            divisions,
             windows: AlertWindows {
                 referral_grace: days(self.alerts.referral_grace_days),
                 duplicate_window: days(self.alerts.duplicate_window_days),

@@ -209,6 +209,8 @@ pub struct RulesConfig {
     pub thresholds: PathBuf,
     /// Discretion bands (裁量基准).
     pub discretion: PathBuf,
+    /// The division codes that exist (GB/T 2260; `rules/divisions.txt`'s format).
+    pub divisions: PathBuf,
 }
 
 /// `[calendar]`: public holidays and make-up working days, from the State Council's yearly

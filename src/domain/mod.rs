@@ -17,6 +17,7 @@ pub mod alert;
 pub mod calendar;
 pub mod clock;
 pub mod disclosure;
+pub mod divisions;
 pub mod event;
 pub mod expr;
 pub mod ids;

@@ -3,6 +3,7 @@
 
 use super::alert::AlertWindows;
 use super::calendar::WorkCalendar;
+use super::divisions::Divisions;
 use super::registry::Registry;
 use super::rules::{Discretion, Thresholds};
 
@@ -17,6 +18,8 @@ pub struct Policy {
     pub discretion: Discretion,
     /// Working days.
     pub calendar: WorkCalendar,
+    /// The division codes that exist.
+    pub divisions: Divisions,
     /// Alert windows.
     pub windows: AlertWindows,
 }

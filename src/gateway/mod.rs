@@ -77,6 +77,7 @@ impl Shared {
     pub(crate) fn validator(&self) -> convert::Validator<'_> {
         convert::Validator {
             registry: &self.policy.registry,
+            divisions: &self.policy.divisions,
             policy: &self.validation,
             now: self.clock.now(),
         }

@@ -550,3 +550,43 @@ async fn national_identifiers_are_upper_cased_and_agency_ids_are_exact(log: Log)
 }
 
 crate::on_both_logs!(national_identifiers_are_upper_cased_and_agency_ids_are_exact);
+
+/// Division codes against GB/T 2260: a real county is accepted, one that never existed is
+/// refused naming the code, a withdrawn one (江干区, merged away in 2021) is still accepted, and
+/// a township is checked against its county.
+async fn division_codes_must_exist_or_have_existed(log: Log) {
+    let server = TestServer::start(log).await;
+    for (n, division, expected) in [
+        (1, "330106", None),
+        (2, "330104", None),
+        (3, "330106002", None),
+        (4, "319999", Some("319999 is not a GB/T 2260 division")),
+        (
+            5,
+            "330106999",
+            Some("330106999 is not a township of 西湖区"),
+        ),
+    ] {
+        let mut request = lead(&format!("div-{n}"), org(n));
+        body(&mut request).division = division.into();
+        let result = server.publisher().publish_lead(request).await;
+        match expected {
+            None => {
+                result.unwrap_or_else(|status| panic!("{division}: {status:?}"));
+            }
+            Some(message) => {
+                let status = result.unwrap_err();
+                assert_eq!(status.code(), Code::InvalidArgument, "{division}");
+                assert_eq!(
+                    violations(&status),
+                    [("lead.division".to_owned(), "division.unknown".to_owned())]
+                );
+                assert!(status.message().contains(message), "{}", status.message());
+            }
+        }
+    }
+    server.wait_for_events(3).await;
+    server.stop().await;
+}
+
+crate::on_both_logs!(division_codes_must_exist_or_have_existed);

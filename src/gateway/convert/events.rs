@@ -50,7 +50,7 @@ impl Validator<'_> {
 
     fn lead_body(&self, v: &mut Violations, raw: &proto::Lead) -> Option<Lead> {
         let subject = self.subject(v, "lead.subject", raw.subject.as_ref());
-        let division = v.check("lead.division", DivisionCode::parse(&raw.division));
+        let division = self.division(v, "lead.division", &raw.division);
         let domain = enum_field(v, "lead.domain", raw.domain, &DOMAINS, true);
         let offence_code = v.check("lead.offence_code", OffenceCode::parse(&raw.offence_code));
         let summary = v.check(
@@ -104,7 +104,7 @@ impl Validator<'_> {
             validate::required_text(&raw.case_number, limits::CASE_NUMBER),
         );
         let subject = self.subject(v, "outcome.subject", raw.subject.as_ref());
-        let division = v.check("outcome.division", DivisionCode::parse(&raw.division));
+        let division = self.division(v, "outcome.division", &raw.division);
         let domain = enum_field(v, "outcome.domain", raw.domain, &DOMAINS, true);
         let offence_code = v.check(
             "outcome.offence_code",
@@ -235,6 +235,7 @@ mod tests {
         let registry = parse_registry(SAMPLE_REGISTRY, "sample").unwrap();
         Validator {
             registry: &registry,
+            divisions: &Divisions::default(),
             policy,
             now: now(),
         }

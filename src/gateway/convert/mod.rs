@@ -18,6 +18,7 @@ pub(crate) use crate::codec::tables::{
 };
 pub(crate) use crate::codec::to_proto::{envelope, facts, lead_ref, position, subject, ts};
 use crate::domain::StoredEvent;
+use crate::domain::divisions::Divisions;
 use crate::domain::validate::{self, limits};
 use crate::domain::{
     AgencyId, CaseOutcome, ChecksumPolicy, DivisionCode, Domain, Envelope, EventId, EventKey,
@@ -85,6 +86,8 @@ pub(crate) struct Head<'a> {
 /// Validates requests against the registry, the policy and the clock.
 pub(crate) struct Validator<'a> {
     pub(crate) registry: &'a Registry,
+    /// The division codes that exist.
+    pub(crate) divisions: &'a Divisions,
     pub(crate) policy: &'a ValidationPolicy,
     pub(crate) now: Timestamp,
 }
@@ -126,6 +129,18 @@ impl Validator<'_> {
     }
 
     /// An agency id that is well formed and registered.
+    /// A division code: its format, then whether it exists (`division.unknown`).
+    pub(crate) fn division(
+        &self,
+        v: &mut Violations,
+        field: &str,
+        raw: &str,
+    ) -> Option<DivisionCode> {
+        let code = v.check(field, DivisionCode::parse(raw))?;
+        v.check(field, self.divisions.check(&code))?;
+        Some(code)
+    }
+
     pub(crate) fn agency(&self, v: &mut Violations, field: &str, raw: &str) -> Option<AgencyId> {
         if raw.is_empty() {
             v.push(field, RuleError::new("required", "must be set"));

@@ -76,7 +76,7 @@ impl Validator<'_> {
             validate::required_text(&raw.case_number, limits::CASE_NUMBER),
         );
         let subject = self.subject(v, "referral.subject", raw.subject.as_ref());
-        let division = v.check("referral.division", DivisionCode::parse(&raw.division));
+        let division = self.division(v, "referral.division", &raw.division);
         let domain = enum_field(v, "referral.domain", raw.domain, &DOMAINS, true);
         let offence_code = v.check(
             "referral.offence_code",
