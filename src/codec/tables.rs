@@ -205,7 +205,7 @@ pub(crate) const DOCUMENT_KINDS: [(proto::DocumentKind, DocumentKind); 5] = [
     ),
     (proto::DocumentKind::Other, DocumentKind::Other),
 ];
-pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 7] = [
+pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 9] = [
     (proto::AlertKind::PossibleCrime, AlertKind::PossibleCrime),
     (
         proto::AlertKind::PenaltyInsteadOfReferral,
@@ -222,6 +222,14 @@ pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 7] = [
     ),
     (proto::AlertKind::Overdue, AlertKind::Overdue),
     (proto::AlertKind::LateDisclosure, AlertKind::LateDisclosure),
+    (
+        proto::AlertKind::AnswerByNonRecipient,
+        AlertKind::AnswerByNonRecipient,
+    ),
+    (
+        proto::AlertKind::OutcomeWithoutLead,
+        AlertKind::OutcomeWithoutLead,
+    ),
 ];
 
 /// The domain value of a protobuf enum number; `None` for UNSPECIFIED and unknown numbers.

@@ -80,6 +80,9 @@ impl Config {
                 referral_grace: days(self.alerts.referral_grace_days),
                 duplicate_window: days(self.alerts.duplicate_window_days),
                 split_window: days(self.alerts.split_window_days),
+                outcome_lead_wait: jiff::SignedDuration::from_secs(i64::from(
+                    self.alerts.outcome_lead_wait_secs,
+                )),
             },
         })
     }

@@ -261,6 +261,9 @@ pub struct AlertsConfig {
     pub duplicate_window_days: u32,
     /// Days over which small cases are added up (化整为零).
     pub split_window_days: u32,
+    /// Seconds an outcome waits for the lead it names before the coordinators are told it
+    /// answers a lead that never arrived (a lead may still be on its way on another partition).
+    pub outcome_lead_wait_secs: u32,
 }
 
 impl Default for AlertsConfig {
@@ -269,6 +272,7 @@ impl Default for AlertsConfig {
             referral_grace_days: 7,
             duplicate_window_days: 180,
             split_window_days: 365,
+            outcome_lead_wait_secs: 600,
         }
     }
 }

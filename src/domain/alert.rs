@@ -31,11 +31,15 @@ pub enum AlertKind {
     Overdue,
     /// A public penalty decision that reached the broker after its 双公示 date.
     LateDisclosure,
+    /// An outcome answering a lead that was not sent to its agency: recorded, the lead left open.
+    AnswerByNonRecipient,
+    /// An outcome naming a lead that had not arrived after the configured wait.
+    OutcomeWithoutLead,
 }
 
 impl AlertKind {
     /// Every kind, for the metrics' series present from start.
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::PossibleCrime,
         AlertKind::PenaltyInsteadOfReferral,
         AlertKind::DuplicatePenalty,
@@ -43,6 +47,8 @@ impl AlertKind {
         AlertKind::DiscretionDeviation,
         AlertKind::Overdue,
         AlertKind::LateDisclosure,
+        AlertKind::AnswerByNonRecipient,
+        AlertKind::OutcomeWithoutLead,
     ];
 
     /// Its name in snake case, as in JSON and metrics.
@@ -55,6 +61,8 @@ impl AlertKind {
             AlertKind::DiscretionDeviation => "discretion_deviation",
             AlertKind::Overdue => "overdue",
             AlertKind::LateDisclosure => "late_disclosure",
+            AlertKind::AnswerByNonRecipient => "answer_by_non_recipient",
+            AlertKind::OutcomeWithoutLead => "outcome_without_lead",
         }
     }
 }
@@ -106,6 +114,8 @@ pub struct AlertWindows {
     pub duplicate_window: SignedDuration,
     /// How far back small cases are added up for 化整为零.
     pub split_window: SignedDuration,
+    /// How long an outcome waits for the lead it names before the coordinators are told.
+    pub outcome_lead_wait: SignedDuration,
 }
 
 impl Default for AlertWindows {
@@ -114,6 +124,7 @@ impl Default for AlertWindows {
             referral_grace: SignedDuration::from_hours(7 * 24),
             duplicate_window: SignedDuration::from_hours(180 * 24),
             split_window: SignedDuration::from_hours(365 * 24),
+            outcome_lead_wait: SignedDuration::from_secs(600),
         }
     }
 }

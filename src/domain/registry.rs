@@ -177,6 +177,29 @@ impl Registry {
             .collect()
     }
 
+    /// The agencies responsible for a lead's domain at the nearest level to its division.
+    fn responsible(&self, lead: &Lead) -> Vec<&Agency> {
+        self.nearest(&lead.division, |a| a.domains.contains(&lead.domain))
+    }
+
+    /// Who may answer a lead (close it with an outcome): the agencies it was delivered to, and
+    /// its producer when the lead names it or it is itself responsible for the lead (a lead is
+    /// never delivered to its own producer).
+    pub fn may_answer(
+        &self,
+        producer: &AgencyId,
+        lead: &Lead,
+        delivered_to: &[AgencyId],
+    ) -> Vec<AgencyId> {
+        let mut out = delivered_to.to_vec();
+        if lead.target_agencies.contains(producer)
+            || self.responsible(lead).iter().any(|a| &a.id == producer)
+        {
+            out.push(producer.clone());
+        }
+        out
+    }
+
     /// Where a lead published by `producer` goes.
     /// With `only_targets` (handling NO_ONWARD_SHARING) the lead goes to the agencies it names
     /// and nowhere else.
@@ -193,7 +216,7 @@ impl Registry {
         let responsible = if only_targets {
             Vec::new()
         } else {
-            self.nearest(&lead.division, |a| a.domains.contains(&lead.domain))
+            self.responsible(lead)
         };
         for agency in &responsible {
             add(&agency.id, DeliveryReason::ResponsibleAgency);

@@ -15,7 +15,7 @@ use super::convert;
 use super::status::ApiError;
 use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
 use crate::codec::log::EnvelopeBytes;
-use crate::domain::{Envelope, FieldViolation, LogPosition};
+use crate::domain::{Envelope, FieldViolation, LogPosition, Payload};
 use crate::proto;
 use crate::telemetry;
 
@@ -34,6 +34,38 @@ pub(super) fn check_size(shared: &Shared, len: usize) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Refuses an outcome answering a lead that was not sent to its producer, when this process's
+/// store already has the lead (otherwise the router records it without closing the lead and
+/// tells the coordinators).
+fn check_answer_rights(shared: &Shared, envelope: &Envelope) -> Result<(), ApiError> {
+    let (Some(store), Payload::CaseOutcome(outcome)) = (&shared.store, &envelope.payload) else {
+        return Ok(());
+    };
+    let Some(lead_key) = &outcome.lead else {
+        return Ok(());
+    };
+    let Some(stored) = store.applied_event(lead_key)? else {
+        return Ok(());
+    };
+    let Payload::Lead(lead) = &stored.envelope.payload else {
+        return Ok(());
+    };
+    let may =
+        shared
+            .policy
+            .registry
+            .may_answer(&stored.envelope.producer, lead, &stored.delivered_to);
+    if may.contains(&envelope.producer) {
+        return Ok(());
+    }
+    let may: Vec<&str> = may.iter().map(|a| a.as_str()).collect();
+    Err(ApiError::PermissionDenied(format!(
+        "{} may not answer lead {lead_key}: only the agencies it was sent to may ({})",
+        envelope.producer,
+        may.join(", ")
+    )))
 }
 
 /// Appends a validated envelope and answers once it is durable. A retry of an event already
@@ -64,6 +96,7 @@ pub(super) async fn publish(
         }
         return Ok(ack(shared, envelope, &content_hash, position, true));
     }
+    check_answer_rights(shared, &envelope)?;
     let traceparent = telemetry::traceparent(traceparent, &key.to_string());
     let trace_id = telemetry::parse_traceparent(&traceparent)
         .map(|(trace_id, _)| trace_id.to_owned())

@@ -261,6 +261,9 @@ impl Batch<'_> {
                 records::encode_referral(record),
             );
         }
+        if let (Some((due, lead)), Some(outcome)) = (ws.await_lead, &event_key) {
+            self.put(keys::awaited(due, outcome), lead.to_string().into_bytes());
+        }
         if let (Some(watch), Some(outcome)) = (ws.watch, event_key) {
             for hit in &watch.hits {
                 self.intern(&hit.title);
@@ -280,6 +283,9 @@ impl Batch<'_> {
         }
         if let Some((due, outcome)) = ws.expired_watch {
             self.remove(keys::watch(due, &outcome));
+        }
+        if let Some(awaited) = ws.expired_await {
+            self.remove(keys::awaited(awaited.due, &awaited.outcome));
         }
         if let Some((due, referral)) = ws.expired_deadline {
             self.remove(keys::deadline(due, &referral));

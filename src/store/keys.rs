@@ -22,6 +22,7 @@
 //! | `C` case | agency 0 case number | referral key: "was this case referred?" |
 //! | `D` deadline | due µs, referral key | step — deadlines still running |
 //! | `W` watch | due µs, outcome key | `WatchRecord` — penalties awaiting a referral |
+//! | `N` awaited lead | due µs, outcome key | the lead's key — outcomes naming a lead not yet applied |
 //! | `U` audit | audit seq | `AuditRecord`: reads, denials, refusals (events and alerts carry their own link) |
 //! | `Q` position | partition | next log offset to apply |
 //! | `Z` text | 16 bytes of its SHA-256 | a rule's title or citation, named by alerts and watches |
@@ -50,6 +51,7 @@ pub(super) const REFERRAL: u8 = b'R';
 pub(super) const CASE: u8 = b'C';
 pub(super) const DEADLINE: u8 = b'D';
 pub(super) const WATCH: u8 = b'W';
+pub(super) const AWAIT: u8 = b'N';
 pub(super) const AUDIT: u8 = b'U';
 pub(super) const POSITION: u8 = b'Q';
 pub(super) const TEXT: u8 = b'Z';
@@ -200,10 +202,28 @@ pub(super) fn deadline(due: Timestamp, referral: &ReferralKey) -> Vec<u8> {
 
 /// `W` + due µs + outcome key.
 pub(super) fn watch(due: Timestamp, outcome: &EventKey) -> Vec<u8> {
-    Key::new(WATCH, 48)
+    timed(WATCH, due, outcome)
+}
+
+/// `N` + due µs + outcome key.
+pub(super) fn awaited(due: Timestamp, outcome: &EventKey) -> Vec<u8> {
+    timed(AWAIT, due, outcome)
+}
+
+fn timed(family: u8, due: Timestamp, outcome: &EventKey) -> Vec<u8> {
+    Key::new(family, 48)
         .number(micros(due))
         .text(&outcome.to_string())
         .0
+}
+
+/// `producer/event_id` back into an event key.
+pub(super) fn parse_event_key(text: &str) -> Option<EventKey> {
+    let (producer, id) = text.split_once('/')?;
+    Some(EventKey {
+        producer: AgencyId::parse(producer).ok()?,
+        event_id: crate::domain::EventId::parse(id).ok()?,
+    })
 }
 
 /// The end (exclusive) of the `D` or `W` rows due by `now`: everything strictly below

@@ -45,8 +45,8 @@ pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
 pub use view::{Applied, OutcomeEntry, View};
 pub use write::{
-    AlertWrite, Decision, EventWrite, Incoming, LeadEntry, LeadWrite, NewWatch, OutcomeRow,
-    OutcomeWrite, ReferralWrite, SplitMark, Watch, WriteSet,
+    AlertWrite, AwaitedLead, Decision, EventWrite, Incoming, LeadEntry, LeadWrite, NewWatch,
+    OutcomeRow, OutcomeWrite, ReferralWrite, SplitMark, Watch, WriteSet,
 };
 
 /// Keys and values in key order.

@@ -173,6 +173,25 @@ impl Store {
     /// The content hash and log position of an applied event, if its `producer/event_id` was
     /// applied and is durable: lets a gateway answer a retry without touching the log.
     pub fn applied(&self, key: &EventKey) -> Result<Option<([u8; 32], LogPosition)>, StoreError> {
+        let Some(seq) = self.applied_seq(key)? else {
+            return Ok(None);
+        };
+        let Some(event) = self.raw_event(seq)? else {
+            return Ok(None);
+        };
+        Ok(Some((event.content_hash()?, event.position())))
+    }
+
+    /// The applied, durable event `key` names, with whom it was delivered to.
+    pub fn applied_event(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
+        match self.applied_seq(key)? {
+            Some(seq) => self.event(seq),
+            None => Ok(None),
+        }
+    }
+
+    /// The sequence number of the applied event `key`, if it is durable.
+    fn applied_seq(&self, key: &EventKey) -> Result<Option<u64>, StoreError> {
         let key = keys::applied(key);
         if !self.applied_keys.may_contain(&key) {
             return Ok(None);
@@ -181,13 +200,7 @@ impl Store {
             return Ok(None);
         };
         let seq = keys::decode_u64(&raw);
-        if seq > self.durable_seq() {
-            return Ok(None);
-        }
-        let Some(event) = self.raw_event(seq)? else {
-            return Ok(None);
-        };
-        Ok(Some((event.content_hash()?, event.position())))
+        Ok((seq <= self.durable_seq()).then_some(seq))
     }
 
     /// Waits until the event `key` is applied and durable, at most `limit`; whether it is.

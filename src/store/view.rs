@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::batch::Batch;
 use super::records;
-use super::write::Watch;
+use super::write::{AwaitedLead, Watch};
 use super::{Entries, LeadEntry, StoreError, keys};
 use crate::domain::referral::ReferralRecord;
 use crate::domain::{
@@ -62,6 +62,8 @@ pub trait View {
     fn due_deadlines(&self, now: Timestamp) -> Result<Vec<(Timestamp, ReferralKey)>, StoreError>;
     /// The 以罚代刑 watches whose grace period ended by `now`.
     fn due_watches(&self, now: Timestamp) -> Result<Vec<Watch>, StoreError>;
+    /// The outcomes whose wait for the lead they name ended by `now`.
+    fn due_awaited(&self, now: Timestamp) -> Result<Vec<AwaitedLead>, StoreError>;
 }
 
 impl Batch<'_> {
@@ -231,5 +233,32 @@ impl View for Batch<'_> {
             .into_iter()
             .map(|(_, raw)| records::decode_watch(&raw, self.store()))
             .collect()
+    }
+
+    fn due_awaited(&self, now: Timestamp) -> Result<Vec<AwaitedLead>, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            tree: "awaited leads",
+            reason,
+        };
+        let rows = self.range(&[keys::AWAIT], &keys::due_bound(keys::AWAIT, now))?;
+        let mut due = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            let micros = keys::decode_u64(&key[1..9]) as i64;
+            let at = Timestamp::from_microsecond(micros).map_err(|e| corrupt(e.to_string()))?;
+            let outcome = String::from_utf8_lossy(&key[9..]);
+            let lead = String::from_utf8_lossy(&value);
+            let (Some(outcome), Some(lead)) = (
+                keys::parse_event_key(&outcome),
+                keys::parse_event_key(&lead),
+            ) else {
+                return Err(corrupt(format!("row {outcome} → {lead}")));
+            };
+            due.push(AwaitedLead {
+                due: at,
+                outcome,
+                lead,
+            });
+        }
+        Ok(due)
     }
 }

@@ -54,6 +54,10 @@ pub struct WriteSet {
     pub watch: Option<NewWatch>,
     /// A watch that ran out (removed).
     pub expired_watch: Option<(Timestamp, EventKey)>,
+    /// This outcome names a lead not applied yet: wait for it until this time.
+    pub await_lead: Option<(Timestamp, EventKey)>,
+    /// A wait for a lead that ran out (removed).
+    pub expired_await: Option<AwaitedLead>,
     /// A deadline row that fell due (removed; the referral keeps its deadline, marked overdue).
     pub expired_deadline: Option<(Timestamp, ReferralKey)>,
     /// 化整为零 rules reported now, so that they are reported once.
@@ -142,6 +146,17 @@ pub struct ReferralWrite {
     pub previous_due: Option<Timestamp>,
     /// On opening: the agency's case number, indexed so that outcomes find the referral.
     pub case_number: Option<String>,
+}
+
+/// An outcome waiting for the lead it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwaitedLead {
+    /// Until when.
+    pub due: Timestamp,
+    /// The outcome.
+    pub outcome: EventKey,
+    /// The lead it names.
+    pub lead: EventKey,
 }
 
 /// A 以罚代刑 watch that this outcome starts.

@@ -135,7 +135,7 @@ pub(crate) async fn wait_for_state(
 }
 
 /// The alerts in an agency's inbox.
-async fn alerts(server: &TestServer, agency: &str) -> Vec<proto::Alert> {
+pub(crate) async fn alerts(server: &TestServer, agency: &str) -> Vec<proto::Alert> {
     server
         .drain_inbox(agency, Some(0), Duration::from_millis(300))
         .await

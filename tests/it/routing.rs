@@ -253,7 +253,114 @@ async fn list_leads_filters_and_pages(log: Log) {
     server.stop().await;
 }
 
+/// Only an agency a lead went to answers it: another district's market regulator is refused,
+/// naming the lead and who may answer; the responsible agency closes it.
+async fn only_an_agency_the_lead_went_to_may_close_it(log: Log) {
+    let server = TestServer::start(log).await;
+    let subject = org(41);
+    server
+        .publisher()
+        .publish_lead(lead("rights-lead", subject.clone()))
+        .await
+        .unwrap();
+    server.wait_for_events(1).await;
+    let stranger = outcome(
+        "rights-x",
+        "330102-SCJG",
+        subject.clone(),
+        Some(("330100-STHJ", "rights-lead")),
+    );
+    let status = server
+        .publisher()
+        .publish_outcome(stranger)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("330102-SCJG may not answer lead 330100-STHJ/rights-lead")
+            && status.message().contains("330106-SCJG"),
+        "{}",
+        status.message()
+    );
+    server
+        .publisher()
+        .publish_outcome(outcome(
+            "rights-ok",
+            "330106-SCJG",
+            subject,
+            Some(("330100-STHJ", "rights-lead")),
+        ))
+        .await
+        .expect("the responsible agency answers");
+    server.wait_for_events(2).await;
+    let leads = server
+        .query()
+        .list_leads(proto::ListLeadsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .leads;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].status, proto::LeadStatus::Closed as i32);
+    assert_eq!(leads[0].closed_by.as_ref().unwrap().event_id, "rights-ok");
+    server.stop().await;
+}
+
+/// An outcome naming a lead that never arrives is reported to the coordinators once its wait
+/// (`alerts.outcome_lead_wait_secs`) is over, not before.
+async fn an_answer_to_a_lead_that_never_arrives_is_reported_after_the_wait(log: Log) {
+    let clock = std::sync::Arc::new(xiezhi::domain::ManualClock::new(jiff::Timestamp::now()));
+    let server = TestServer::start_with_clock(
+        log,
+        |c| {
+            c.router.tick_ms = 50;
+            c.alerts.outcome_lead_wait_secs = 120;
+        },
+        clock.clone(),
+    )
+    .await;
+    server
+        .publisher()
+        .publish_outcome(outcome(
+            "orphan-1",
+            "330106-SCJG",
+            org(42),
+            Some(("330100-STHJ", "ghost-lead")),
+        ))
+        .await
+        .expect("an answer to an unknown lead is accepted");
+    server.wait_for_events(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let early = crate::referrals::alerts(&server, "330100-SFJ").await;
+    assert!(
+        early
+            .iter()
+            .all(|a| a.kind != proto::AlertKind::OutcomeWithoutLead as i32),
+        "not before the wait: {early:?}"
+    );
+    clock.advance(jiff::SignedDuration::from_secs(121));
+    let alerts = crate::referrals::wait_for_alert(
+        &server,
+        "330100-SFJ",
+        proto::AlertKind::OutcomeWithoutLead,
+    )
+    .await;
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0]
+            .detail
+            .contains("330106-SCJG/orphan-1 answers lead 330100-STHJ/ghost-lead"),
+        "{}",
+        alerts[0].detail
+    );
+    server.stop().await;
+}
+
 crate::on_both_logs!(
+    an_answer_to_a_lead_that_never_arrives_is_reported_after_the_wait,
+    only_an_agency_the_lead_went_to_may_close_it,
     lead_reaches_its_recipients_and_no_one_else,
     outcome_feeds_back_to_the_lead_producer_and_closes_the_lead,
     unassigned_lead_goes_to_the_coordinator,

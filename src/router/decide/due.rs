@@ -8,8 +8,9 @@
 use jiff::Timestamp;
 
 use super::{coordinators, hit_alert, nearest};
+use crate::domain::rules::Hit;
 use crate::domain::{AgencyKind, Alert, AlertKind, Policy};
-use crate::store::{AlertWrite, ReferralWrite, StoreError, View, WriteSet};
+use crate::store::{AlertWrite, AwaitedLead, ReferralWrite, StoreError, View, WriteSet};
 
 /// The write sets of everything due by `now`, deadlines first.
 pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<WriteSet>, StoreError> {
@@ -96,7 +97,54 @@ pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<Writ
         }
         out.push(writes);
     }
+    for awaited in view.due_awaited(now)? {
+        let mut writes = WriteSet {
+            expired_await: Some(awaited.clone()),
+            ..WriteSet::default()
+        };
+        if view.applied(&awaited.lead)?.is_none()
+            && let Some(applied) = view.applied(&awaited.outcome)?
+            && let Some(stored) = view.event(applied.seq)?
+            && let Some(division) = stored.envelope.division().cloned()
+        {
+            writes.alerts.push(AlertWrite {
+                alert: lead_never_came(&stored.envelope, &awaited, policy),
+                to: coordinators(policy, &division),
+            });
+        }
+        out.push(writes);
+    }
     Ok(out)
+}
+
+/// The alert for an outcome whose lead had not arrived when its wait ended.
+fn lead_never_came(
+    outcome: &crate::domain::Envelope,
+    awaited: &AwaitedLead,
+    policy: &Policy,
+) -> Alert {
+    let hit = Hit {
+        rule_id: "outcome.lead_missing".into(),
+        title: "答复的线索不存在".into(),
+        // A contract of this system, not a statute: an answer names a lead that exists.
+        citation: "Xiezhi: an outcome answers a lead that was published (docs/api.md)".into(),
+        facts: Default::default(),
+    };
+    let mut alert = hit_alert(
+        AlertKind::OutcomeWithoutLead,
+        &hit,
+        outcome,
+        vec![awaited.outcome.clone()],
+    );
+    alert.due = Some(awaited.due);
+    alert.parties = vec![outcome.producer.clone()];
+    alert.detail = format!(
+        "{} answers lead {}, which had not arrived {} s after the answer",
+        awaited.outcome,
+        awaited.lead,
+        policy.windows.outcome_lead_wait.as_secs()
+    );
+    alert
 }
 
 #[cfg(test)]

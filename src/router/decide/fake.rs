@@ -14,8 +14,8 @@ use crate::domain::{
     ReferralKey, StoredEvent, SubjectKey,
 };
 use crate::store::{
-    Applied, Decision, Incoming, LeadEntry, LeadWrite, OutcomeEntry, StoreError, View, Watch,
-    WriteSet,
+    Applied, AwaitedLead, Decision, Incoming, LeadEntry, LeadWrite, OutcomeEntry, StoreError, View,
+    Watch, WriteSet,
 };
 
 /// What the default configuration loads: the sample registry of Hangzhou, the shipped rules,
@@ -40,6 +40,7 @@ pub(crate) struct Fake {
     cases: BTreeSet<(AgencyId, String)>,
     deadlines: BTreeSet<(Timestamp, ReferralKey)>,
     watches: Vec<Watch>,
+    awaited: Vec<AwaitedLead>,
     /// Every alert raised, in order.
     pub(crate) alerts: Vec<(Alert, Vec<AgencyId>)>,
 }
@@ -161,6 +162,16 @@ impl Fake {
         if let Some((_, outcome)) = ws.expired_watch {
             self.watches.retain(|w| w.outcome != outcome);
         }
+        if let (Some((due, lead)), Some(incoming)) = (ws.await_lead, incoming) {
+            self.awaited.push(AwaitedLead {
+                due,
+                outcome: incoming.envelope.key(),
+                lead,
+            });
+        }
+        if let Some(expired) = ws.expired_await {
+            self.awaited.retain(|a| a != &expired);
+        }
         if let Some(row) = ws.expired_deadline {
             self.deadlines.remove(&row);
         }
@@ -240,6 +251,17 @@ impl View for Fake {
             .filter(|(due, _)| *due <= now)
             .cloned()
             .collect())
+    }
+
+    fn due_awaited(&self, now: Timestamp) -> Result<Vec<AwaitedLead>, StoreError> {
+        let mut due: Vec<AwaitedLead> = self
+            .awaited
+            .iter()
+            .filter(|a| a.due <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|a| a.due);
+        Ok(due)
     }
 
     fn due_watches(&self, now: Timestamp) -> Result<Vec<Watch>, StoreError> {

@@ -7,16 +7,16 @@
 use jiff::Timestamp;
 
 use super::checks::{check_disclosure, check_discretion, check_duplicates, check_split};
-use super::day_of;
 use super::lead::prior_penalties;
-use crate::domain::rules::Context;
+use super::{coordinators, day_of, hit_alert};
+use crate::domain::rules::{Context, Hit};
 use crate::domain::{
-    AgencyId, CaseOutcome, Decision, DeliveryReason, EventKey, EventKind, Facts, Payload, Policy,
-    SubjectId,
+    AgencyId, Alert, AlertKind, CaseOutcome, Decision, DeliveryReason, EventKey, Facts, Payload,
+    Policy, SubjectId,
 };
 use crate::store::{
-    EventWrite, Incoming, LeadWrite, NewWatch, OutcomeEntry, OutcomeRow, OutcomeWrite, StoreError,
-    View, WriteSet,
+    AlertWrite, EventWrite, Incoming, LeadWrite, NewWatch, OutcomeEntry, OutcomeRow, OutcomeWrite,
+    StoreError, View, WriteSet,
 };
 
 /// The writes of an outcome, and whether the lead it names was found.
@@ -31,12 +31,32 @@ pub fn decide(
     let mut recipients = Vec::new();
     let lead_found = match &outcome.lead {
         None => None,
-        Some(lead_key) => match close_lead(view, lead_key)? {
-            None => Some(false),
-            Some((producer, close)) => {
-                writes.lead = close;
-                if producer != envelope.producer {
-                    recipients.push((producer, DeliveryReason::LeadFeedback));
+        Some(lead_key) => match close_lead(view, lead_key, policy)? {
+            None => {
+                // It may still be on its way (another partition, a router behind): wait for
+                // it, then tell the coordinators if it never came ([`super::due`]).
+                writes.await_lead = Some((
+                    incoming
+                        .logged_at
+                        .saturating_add(policy.windows.outcome_lead_wait)
+                        .unwrap_or(Timestamp::MAX),
+                    lead_key.clone(),
+                ));
+                Some(false)
+            }
+            Some(lead) if !lead.may_answer.contains(&envelope.producer) => {
+                // Only an agency the lead went to may answer it; the gateway refuses the others
+                // when it already knows the lead, so this is one that raced past it.
+                writes.alerts.push(AlertWrite {
+                    alert: non_recipient_alert(envelope, outcome, lead_key, &lead.may_answer),
+                    to: coordinators(policy, &outcome.division),
+                });
+                Some(true)
+            }
+            Some(lead) => {
+                writes.lead = lead.close;
+                if lead.producer != envelope.producer {
+                    recipients.push((lead.producer, DeliveryReason::LeadFeedback));
                 }
                 Some(true)
             }
@@ -96,22 +116,77 @@ pub fn decide(
     Ok((writes, lead_found))
 }
 
-/// The lead `key` names, if it is a lead that was applied: its producer, and the write that
-/// closes it unless an earlier outcome already did.
+/// A lead an outcome names, as applied.
+struct NamedLead {
+    /// Who published it.
+    producer: AgencyId,
+    /// Who may answer it: the agencies it was delivered to.
+    may_answer: Vec<AgencyId>,
+    /// The write that closes it, unless an earlier outcome already did.
+    close: Option<LeadWrite>,
+}
+
+/// The alert for an outcome from an agency the lead was not sent to.
+fn non_recipient_alert(
+    envelope: &crate::domain::Envelope,
+    outcome: &CaseOutcome,
+    lead: &EventKey,
+    may_answer: &[AgencyId],
+) -> Alert {
+    let hit = Hit {
+        rule_id: "outcome.answer_rights".into(),
+        title: "非承办机关答复线索".into(),
+        // A contract of this system, not a statute: who received a lead answers it.
+        citation: "Xiezhi: only an agency a lead was delivered to answers it (docs/api.md)".into(),
+        facts: Facts::new(),
+    };
+    let mut alert = hit_alert(
+        AlertKind::AnswerByNonRecipient,
+        &hit,
+        envelope,
+        vec![lead.clone(), envelope.key()],
+    );
+    alert.parties = may_answer.to_vec();
+    alert.parties.push(envelope.producer.clone());
+    alert.detail = format!(
+        "{} answered lead {lead} (case {}), which went to {}; the lead stays open",
+        envelope.producer,
+        outcome.case_number,
+        list(may_answer)
+    );
+    alert
+}
+
+/// Agencies as `a, b, c`.
+fn list(agencies: &[AgencyId]) -> String {
+    agencies
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The lead `key` names, if it is a lead that was applied.
 fn close_lead(
     view: &impl View,
     key: &EventKey,
-) -> Result<Option<(AgencyId, Option<LeadWrite>)>, StoreError> {
+    policy: &Policy,
+) -> Result<Option<NamedLead>, StoreError> {
     let Some(applied) = view.applied(key)? else {
         return Ok(None);
     };
     let Some(stored) = view.event(applied.seq)? else {
         return Ok(None);
     };
-    let (EventKind::Lead, Some(division)) = (stored.envelope.kind(), stored.envelope.division())
+    let (Payload::Lead(lead), Some(division)) =
+        (&stored.envelope.payload, stored.envelope.division())
     else {
         return Ok(None);
     };
+    let may_answer =
+        policy
+            .registry
+            .may_answer(&stored.envelope.producer, lead, &stored.delivered_to);
     let close = view
         .lead(division, applied.seq)?
         .filter(|entry| entry.status != crate::domain::LeadStatus::Closed)
@@ -120,7 +195,11 @@ fn close_lead(
             seq: applied.seq,
             entry,
         });
-    Ok(Some((stored.envelope.producer, close)))
+    Ok(Some(NamedLead {
+        producer: stored.envelope.producer,
+        may_answer,
+        close,
+    }))
 }
 
 /// The subject's earlier outcomes for the offence, with what the checks read of each.
@@ -238,6 +317,48 @@ mod tests {
     }
 
     #[test]
+    fn an_agency_the_lead_did_not_go_to_cannot_close_it_and_the_coordinators_hear_of_it() {
+        let (mut fake, policy) = (Fake::default(), policy());
+        let lead = fake.incoming(sample_lead());
+        let (_, lead_seq) = fake.apply(&lead, &policy);
+        // Another district's market regulator answers a 西湖区 lead.
+        let mut stranger = outcome("out-x", "330102-SCJG", &[], "2026-11-27T09:00:00Z");
+        body(&mut stranger).lead = Some(lead.envelope.key());
+        let stranger = fake.incoming(stranger);
+        let (decided, _) = fake.apply(&stranger, &policy);
+        assert_eq!(decided.lead_found, Some(true));
+        let division = DivisionCode::parse("330106").unwrap();
+        let row = fake.lead_entry(&division, lead_seq.unwrap()).unwrap();
+        assert_ne!(row.status, LeadStatus::Closed, "the lead stays open");
+        // (The lead itself raised a possible-crime alert.)
+        assert_eq!(
+            kinds(&fake),
+            [AlertKind::PossibleCrime, AlertKind::AnswerByNonRecipient]
+        );
+        let (alert, to) = &fake.alerts[1];
+        assert!(
+            alert.detail.contains("330102-SCJG answered lead"),
+            "{}",
+            alert.detail
+        );
+        assert!(
+            !to.is_empty()
+                && to.iter().all(|a| policy
+                    .registry
+                    .get(a)
+                    .is_some_and(|a| a.kind == crate::domain::AgencyKind::Coordinator))
+        );
+        // An agency it went to still may close it.
+        let recipient = fake.event(lead_seq.unwrap()).unwrap().unwrap().delivered_to[0].clone();
+        let mut answer = outcome("out-1", recipient.as_str(), &[], "2026-11-27T10:00:00Z");
+        body(&mut answer).lead = Some(lead.envelope.key());
+        let answer = fake.incoming(answer);
+        let (_, seq) = fake.apply(&answer, &policy);
+        let row = fake.lead_entry(&division, lead_seq.unwrap()).unwrap();
+        assert_eq!((row.status, row.closed_by), (LeadStatus::Closed, seq));
+    }
+
+    #[test]
     fn an_outcome_naming_no_known_lead_says_so_and_closes_nothing() {
         let (mut fake, policy) = (Fake::default(), policy());
         let mut answer = outcome("out-1", "330106-SCJG", &[], "2026-11-27T09:00:00Z");
@@ -249,6 +370,51 @@ mod tests {
             panic!("not applied")
         };
         assert!(writes.lead.is_none());
+    }
+
+    #[test]
+    fn a_lead_that_never_comes_is_reported_to_the_coordinators_after_the_wait() {
+        let (mut fake, policy) = (Fake::default(), policy());
+        let wait = policy.windows.outcome_lead_wait;
+        // Two answers naming leads not applied yet; one of the leads arrives in time.
+        let mut orphan = outcome("out-1", "330106-SCJG", &[], "2026-11-27T09:00:00Z");
+        let mut missing = sample_lead();
+        missing.event_id = EventId::parse("never-published").unwrap();
+        body(&mut orphan).lead = Some(missing.key());
+        let orphan = fake.incoming(orphan);
+        fake.apply(&orphan, &policy);
+        let mut early = outcome("out-2", "330106-SCJG", &[], "2026-11-27T09:00:00Z");
+        body(&mut early).lead = Some(sample_lead().key());
+        let early = fake.incoming(early);
+        fake.apply(&early, &policy);
+        let lead = fake.incoming(sample_lead());
+        fake.apply(&lead, &policy);
+        let before = fake.alerts.len();
+
+        let logged = orphan.logged_at;
+        let just_before = logged.saturating_add(wait).unwrap() - jiff::SignedDuration::from_secs(1);
+        assert!(
+            fake.tick(&policy, just_before).is_empty(),
+            "not before the wait ends"
+        );
+        let raised = fake.tick(&policy, logged.saturating_add(wait).unwrap());
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        assert_eq!(raised[0].kind, AlertKind::OutcomeWithoutLead);
+        assert!(
+            raised[0]
+                .detail
+                .contains("330106-SCJG/out-1 answers lead 330106-SCJG/never-published"),
+            "{}",
+            raised[0].detail
+        );
+        let (_, to) = fake.alerts.last().unwrap();
+        assert!(to.iter().any(|a| a.as_str() == "330100-SFJ"), "{to:?}");
+        assert_eq!(fake.alerts.len(), before + 1);
+        // Once: a later tick raises nothing more.
+        assert!(
+            fake.tick(&policy, logged.saturating_add(wait * 2).unwrap())
+                .is_empty()
+        );
     }
 
     fn decide_again(fake: &Fake, incoming: &Incoming) -> Write {
