@@ -7,6 +7,21 @@ use serde::Deserialize;
 
 use super::{BusKind, Config, ConfigError};
 
+/// The configuration's sections: the first word of every configuration variable.
+const SECTIONS: [&str; 11] = [
+    "server",
+    "store",
+    "bus",
+    "router",
+    "validation",
+    "registry",
+    "rules",
+    "calendar",
+    "alerts",
+    "security",
+    "log",
+];
+
 impl Config {
     /// Loads defaults, then `file` if given, then `XIEZHI_*` variables from `env`.
     pub fn load(
@@ -33,7 +48,26 @@ impl Config {
             let Some(key) = name.strip_prefix("XIEZHI_") else {
                 continue;
             };
-            if key.starts_with("TEST_") {
+            // One rule: the configuration's variables are XIEZHI_<SECTION>__<KEY>. Variables
+            // without the double underscore belong to the tools (`xiezhi publish`'s
+            // XIEZHI_ENDPOINT and XIEZHI_TLS_*, the Kafka script's XIEZHI_KAFKA_*, the tests'
+            // XIEZHI_TEST_*) and are left to them — unless they start with a section's name,
+            // which is a configuration variable missing an underscore.
+            if !key.contains("__") {
+                let first = key
+                    .split('_')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if SECTIONS.contains(&first.as_str()) {
+                    return Err(ConfigError::Parse {
+                        origin: format!("environment variable {name}"),
+                        message: format!(
+                            "configuration variables are XIEZHI_<SECTION>__<KEY>, with two underscores after the section (e.g. XIEZHI_{}__…)",
+                            first.to_ascii_uppercase()
+                        ),
+                    });
+                }
                 continue;
             }
             from_env.push(name.clone());
@@ -289,10 +323,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("port") && err.contains("environment"), "{err}");
-        let err = Config::load(None, env(&[("XIEZHI_NOPE", "1")]))
+        let err = Config::load(None, env(&[("XIEZHI_NOPE__X", "1")]))
             .unwrap_err()
             .to_string();
         assert!(err.contains("nope"), "{err}");
+        // A section's variable missing an underscore is named, not ignored.
+        let err = Config::load(None, env(&[("XIEZHI_SERVER_GRPC_ADDR", "127.0.0.1:1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("XIEZHI_SERVER__"), "{err}");
+    }
+
+    #[test]
+    fn the_sections_list_is_the_configs() {
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        let mut sections: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut listed = SECTIONS.to_vec();
+        sections.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(sections, listed);
+    }
+
+    #[test]
+    fn the_tools_variables_are_left_to_the_tools() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("XIEZHI_ENDPOINT", "https://broker:50051"),
+                ("XIEZHI_TLS_CA", "/etc/ca.pem"),
+                ("XIEZHI_TLS_CERT", "/etc/a.pem"),
+                ("XIEZHI_TLS_KEY", "/etc/a-key.pem"),
+                ("XIEZHI_KAFKA_HOME", "/opt/kafka"),
+                ("XIEZHI_KAFKA_SCRIPT", "/opt/kafka.sh"),
+                ("XIEZHI_TEST_KAFKA", "127.0.0.1:9092"),
+            ]),
+        )
+        .expect("tool variables do not stop the broker");
+        assert_eq!(config, Config::default());
     }
 
     #[test]

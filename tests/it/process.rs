@@ -63,6 +63,11 @@ impl Proc {
             .args(["--grpc-addr", &format!("127.0.0.1:{}", self.port)])
             .args(["--http-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
+            // The tools' variables in the same shell do not stop the server (README,
+            // "Configuration"): every broker these tests start has them set.
+            .env("XIEZHI_ENDPOINT", "https://elsewhere.invalid:50051")
+            .env("XIEZHI_TLS_CA", "/nonexistent/ca.pem")
+            .env("XIEZHI_KAFKA_HOME", "/nonexistent/kafka")
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
