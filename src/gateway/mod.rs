@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub(crate) mod convert;
+mod deadline;
 pub mod identity;
 mod inbox;
 mod publisher;
@@ -139,6 +140,11 @@ async fn clarify_transport_errors(
         {
             tonic::Status::invalid_argument(format!("malformed gRPC framing: {}", status.message()))
         }
+        // The stock protobuf codec of the health service (and any other not on ours) says
+        // INTERNAL for a request that does not decode.
+        tonic::Code::Internal if status.message().starts_with("failed to decode Protobuf") => {
+            tonic::Status::invalid_argument(format!("malformed protobuf: {}", status.message()))
+        }
         _ => return response,
     };
     let http = clearer.into_http::<()>();
@@ -253,9 +259,9 @@ async fn run_server(
 ) -> Result<(), GatewayError> {
     let addr = listener.local_addr().ok();
     info!(addr = ?addr, "gRPC gateway listening");
-    let mut builder = Server::builder()
-        .max_concurrent_streams(transport.max_concurrent_streams)
-        .timeout(transport.timeout);
+    // The call deadline is ours (`deadline::limit`), not tonic's `timeout`, which answers
+    // CANCELLED "Timeout expired" where gRPC and docs/api.md say DEADLINE_EXCEEDED.
+    let mut builder = Server::builder().max_concurrent_streams(transport.max_concurrent_streams);
     if let Some(tls) = transport.tls {
         builder = builder.tls_config(tls)?;
     }
@@ -263,7 +269,14 @@ async fn run_server(
     if let Some(pages) = pages {
         router = router.merge(pages);
     }
-    let routes = Routes::from(router.layer(axum::middleware::from_fn(clarify_transport_errors)));
+    let routes = Routes::from(
+        router
+            .layer(axum::middleware::from_fn(clarify_transport_errors))
+            .layer(axum::middleware::from_fn_with_state(
+                transport.timeout,
+                deadline::limit,
+            )),
+    );
     builder
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)

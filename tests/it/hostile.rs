@@ -687,6 +687,18 @@ async fn more_than_fifty_hostile_requests_each_get_a_clear_error_and_nothing_is_
             INVALID,
         ),
         (
+            "health check that does not decode",
+            "/grpc.health.v1.Health/Check",
+            field(1, &[0x80]),
+            INVALID,
+        ),
+        (
+            "health watch that does not decode",
+            "/grpc.health.v1.Health/Watch",
+            field(1, &[0xff, 0xfe]),
+            INVALID,
+        ),
+        (
             "unknown method",
             "/xiezhi.v1.Publisher/DeleteEverything",
             Vec::new(),

@@ -140,3 +140,54 @@ async fn stream_events_beyond_an_agencys_rate_are_refused_one_by_one() {
     assert_eq!(server.event_count(), 3);
     server.stop().await;
 }
+
+/// A unary call still unanswered at `security.request_timeout_secs` — here a client that sent
+/// a third of its message and stalled — is answered DEADLINE_EXCEEDED (retryable, as
+/// docs/api.md says), not CANCELLED.
+#[tokio::test]
+async fn a_call_over_the_request_timeout_is_deadline_exceeded() {
+    use prost::Message as _;
+    let server = TestServer::start_with(Log::Embedded, |config| {
+        config.security.request_timeout_secs = 1;
+    })
+    .await;
+    let addr = server.running().grpc_addr();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}/xiezhi.v1.Publisher/PublishLead"))
+        .header("te", "trailers")
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let (response, mut stream) = client.send_request(request, false).unwrap();
+    let message = lead("slow-1", org(1)).encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&message);
+    // A third of the frame, and the stream left open.
+    stream
+        .send_data(bytes::Bytes::from(frame[..frame.len() / 3].to_vec()), false)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("an answer within the deadline and then some")
+        .unwrap();
+    let headers = response.headers();
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from_i32);
+    assert_eq!(code, Some(Code::DeadlineExceeded), "{headers:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(server.event_count(), 0, "nothing of it was stored");
+    drop(stream);
+    server.stop().await;
+}
