@@ -63,6 +63,10 @@ pub struct Router {
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
     config: RouterConfig,
+    /// Records already on the dead letters that the store has not moved past: a router that
+    /// stopped after setting one aside and before its batch was applied reads it again, and
+    /// must not set it aside twice.
+    lettered: std::sync::Mutex<std::collections::HashSet<crate::domain::LogPosition>>,
 }
 
 impl Router {
@@ -80,6 +84,7 @@ impl Router {
             policy,
             clock,
             config,
+            lettered: Default::default(),
         }
     }
 
@@ -94,6 +99,7 @@ impl Router {
             })
         });
         self.store.archive_audit(self.bus.archives());
+        self.remember_dead_letters().await?;
         let mut consumer = self.bus.consumer(&self.config.group, start).await?;
         info!(group = %self.config.group, "router started");
         let mut tick = tokio::time::interval(self.config.tick);
@@ -183,6 +189,23 @@ impl Router {
     }
 
     /// Raises the alerts whose time has come: missed statutory deadlines, 以罚代刑.
+    /// Reads which records the dead letters already hold at or beyond the store's positions.
+    async fn remember_dead_letters(&self) -> Result<(), RouterError> {
+        let positions = self.store.positions()?;
+        let pending = self
+            .bus
+            .dead_letters()
+            .await?
+            .into_iter()
+            .map(|letter| letter.position)
+            .filter(|p| p.offset >= positions.get(&p.partition).copied().unwrap_or(0));
+        self.lettered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(pending);
+        Ok(())
+    }
+
     async fn fire_due(&self) -> Result<(), RouterError> {
         let now = self.clock.now();
         let mut batch = self.store.begin(now).await;

@@ -177,6 +177,20 @@ impl Router {
         Ok(counts)
     }
 
+    /// Whether the dead letters hold `position` already (see [`Router::lettered`]).
+    fn already_lettered(&self, position: LogPosition) -> bool {
+        let lettered = self.lettered.lock().unwrap_or_else(|p| p.into_inner());
+        if lettered.contains(&position) {
+            warn!(
+                partition = position.partition,
+                offset = position.offset,
+                "record already on the dead letters: not set aside twice"
+            );
+            return true;
+        }
+        false
+    }
+
     /// Logs records the store cannot take and, in live routing, puts them on the dead letters.
     async fn set_aside(
         &self,
@@ -190,8 +204,12 @@ impl Router {
                 reason = %reason,
                 "record set aside as a dead letter"
             );
-            if dead_letters == DeadLetters::Write {
+            if dead_letters == DeadLetters::Write && !self.already_lettered(record.position) {
                 self.bus.dead_letter(record, reason).await?;
+                self.lettered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(record.position);
             }
         }
         Ok(())

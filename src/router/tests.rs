@@ -421,3 +421,46 @@ fn retries_and_reused_ids_change_nothing_and_are_told_apart() {
         assert!(store.applied(&key).unwrap().is_some());
     });
 }
+
+/// A router that stopped right after setting a record aside, before its batch was applied,
+/// reads the record again on restart: it is not put on the dead letters a second time.
+#[test]
+fn a_record_set_aside_before_a_crash_is_dead_lettered_once() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let bus: Arc<dyn Bus> =
+            Arc::new(EmbeddedBus::open(dir.path(), &EmbeddedConfig { partitions: 1 }).unwrap());
+        let garbage = OutgoingRecord {
+            key: "subject".to_owned(),
+            timestamp: at(0),
+            idempotency_key: Vec::new(),
+            content_hash: [0; 32],
+            payload: b"not a log record".to_vec(),
+            traceparent: None,
+        };
+        bus.append(garbage).await.unwrap();
+        // What the router before the crash got done: the dead letter, and nothing in the store.
+        let mut consumer = bus.consumer("g", Arc::new(|_| 0)).await.unwrap();
+        let records = consumer.poll(10).await.unwrap();
+        bus.dead_letter(&records[0], "undecodable").await.unwrap();
+        drop(consumer);
+
+        let store = open(dir.path());
+        let router = super::Router::new(
+            bus.clone(),
+            store.clone(),
+            Arc::new(super::decide::fake::policy()),
+            Arc::new(ManualClock::new(at(0))),
+            super::RouterConfig::default(),
+        );
+        let stop = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn(router.run(stop.clone()));
+        while store.positions().unwrap().get(&0).copied().unwrap_or(0) < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        stop.cancel();
+        running.await.unwrap().unwrap();
+        assert_eq!(bus.dead_letters().await.unwrap().len(), 1);
+        bus.close().await;
+    });
+}
