@@ -158,6 +158,16 @@ async fn open_bus(config: &Config, dir: Option<&Path>) -> Result<Arc<dyn Bus>, A
     }
 }
 
+/// The connection limits of the gRPC listener, from the security settings.
+pub fn hygiene(security: &SecurityConfig) -> gateway::conn::Hygiene {
+    gateway::conn::Hygiene {
+        preface_deadline: Duration::from_secs(security.handshake_timeout_secs),
+        idle_limit: Duration::from_secs(security.idle_timeout_secs),
+        max_connections: security.max_connections,
+        max_per_address: security.max_connections_per_address,
+    }
+}
+
 /// The router's static group membership id (`group.instance.id`): as configured; `none` for
 /// none; by default derived from the host and the data directory, so that a router restarted
 /// on its store rejoins as itself and gets its partitions back at once instead of after the
@@ -354,6 +364,7 @@ pub async fn start(
         tls,
         max_concurrent_streams: security.max_concurrent_streams,
         timeout: Duration::from_secs(security.request_timeout_secs),
+        hygiene: hygiene(security),
     };
     if security.insecure_dev {
         warn!(

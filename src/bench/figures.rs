@@ -61,7 +61,7 @@ pub(super) fn figures(f: Figures<'_>) -> Vec<Figure> {
     } else {
         "offered rate"
     };
-    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9")] {
+    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p99.9"), (1.0, "max")] {
         out.push(Figure::plain(
             format!("publish latency {name}, {first_at}"),
             quantile_ms(&f.first.publish_us, q),

@@ -24,6 +24,7 @@ pub async fn serve(
             tls: None,
             max_concurrent_streams: config.security.max_concurrent_streams,
             timeout: std::time::Duration::from_secs(config.security.request_timeout_secs),
+            hygiene: crate::app::hygiene(&config.security),
         },
         config.server.max_request_bytes,
         NoopPublisher,

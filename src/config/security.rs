@@ -42,6 +42,15 @@ pub struct SecurityConfig {
     pub max_concurrent_streams: u32,
     /// Seconds a call may take before it is cut off with DEADLINE_EXCEEDED (streams excepted).
     pub request_timeout_secs: u64,
+    /// Seconds a new connection has for its TLS handshake and its HTTP/2 preface.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a connection may send nothing before it is closed; the server pings every
+    /// HTTP/2 connection at a third of it, so live clients always answer in time.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once on the gRPC listener.
+    pub max_connections: usize,
+    /// Connections open at once from one remote address.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for SecurityConfig {
@@ -58,6 +67,10 @@ impl Default for SecurityConfig {
             publish_burst: 400,
             max_concurrent_streams: 64,
             request_timeout_secs: 30,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 4_096,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -122,6 +135,24 @@ impl SecurityConfig {
             return Err(invalid(
                 "security.max_concurrent_streams",
                 "must be between 1 and 10000",
+            ));
+        }
+        if !(1..=300).contains(&self.handshake_timeout_secs) {
+            return Err(invalid(
+                "security.handshake_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if !(3..=3_600).contains(&self.idle_timeout_secs) {
+            return Err(invalid(
+                "security.idle_timeout_secs",
+                "must be between 3 and 3600",
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+            return Err(invalid(
+                "security.max_connections",
+                "max_connections and max_connections_per_address must be at least 1",
             ));
         }
         if !(1..=3_600).contains(&self.request_timeout_secs) {

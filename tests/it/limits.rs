@@ -191,3 +191,52 @@ async fn a_call_over_the_request_timeout_is_deadline_exceeded() {
     drop(stream);
     server.stop().await;
 }
+
+/// 300 connections from one address that send half an HTTP/2 preface and stall: those over
+/// the per-address cap are closed at once, the rest at the handshake deadline, and a client
+/// already connected is served throughout; afterwards new connections are accepted again.
+#[tokio::test]
+async fn half_preface_connections_cannot_lock_the_broker_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(Log::Embedded, |config| {
+        config.security.handshake_timeout_secs = 1;
+        config.security.max_connections_per_address = 100;
+    })
+    .await;
+    let addr = server.running().grpc_addr();
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        stalled.push(socket);
+    }
+    // The connected client is served while they hang.
+    server
+        .publisher()
+        .publish_lead(lead("during-flood", org(1)))
+        .await
+        .expect("served during the flood");
+    // Every stalled socket is closed by the server: at once (over the cap) or at the deadline.
+    let closed_by = std::time::Instant::now() + Duration::from_secs(10);
+    for mut socket in stalled {
+        let mut buf = [0u8; 256];
+        loop {
+            let left = closed_by.saturating_duration_since(std::time::Instant::now());
+            match tokio::time::timeout(left, socket.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => continue, // the server's SETTINGS, then the close
+                Err(_) => panic!("a half-preface connection was still open after 10 s"),
+            }
+        }
+    }
+    let fresh = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("new connections are accepted again");
+    PublisherClient::new(fresh)
+        .publish_lead(lead("after-flood", org(2)))
+        .await
+        .unwrap();
+    server.stop().await;
+}
