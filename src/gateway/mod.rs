@@ -18,6 +18,7 @@ mod query;
 pub mod receipt;
 mod referrals;
 pub mod status;
+mod strict;
 pub mod tls;
 
 pub(crate) use publisher::STREAM_WINDOW;
@@ -125,6 +126,15 @@ async fn clarify_transport_errors(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let path: String = request.uri().path().chars().take(200).collect();
+    if strict::is_reflection(&path) {
+        let (parts, body) = request.into_parts();
+        let (body, answers) = strict::guard(body);
+        let response = next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+        let (parts, body) = response.into_parts();
+        return axum::response::Response::from_parts(parts, answers(body));
+    }
     let mut response = next.run(request).await;
     let Some(status) = tonic::Status::from_header_map(response.headers()) else {
         return response;

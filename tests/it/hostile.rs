@@ -699,6 +699,18 @@ async fn more_than_fifty_hostile_requests_each_get_a_clear_error_and_nothing_is_
             INVALID,
         ),
         (
+            "reflection request that does not decode",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            field(1, &[0x80]),
+            INVALID,
+        ),
+        (
+            "v1alpha reflection request that does not decode",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            field(3, &[0xc0]),
+            INVALID,
+        ),
+        (
             "unknown method",
             "/xiezhi.v1.Publisher/DeleteEverything",
             Vec::new(),
