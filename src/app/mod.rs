@@ -328,6 +328,7 @@ pub async fn start(
     let http = tokio::spawn(crate::console::serve(
         http_listener,
         console.clone(),
+        hygiene(security),
         http_stop.clone(),
     ));
 

@@ -77,15 +77,26 @@ pub fn router(console: Console) -> Router {
 }
 
 /// Serves until `shutdown` is cancelled.
+///
+/// Connections are guarded as the gRPC listener's are (`gateway::conn`): the first bytes of a
+/// request within the handshake deadline, and the caps. The idle limit is not applied here:
+/// HTTP/1.1 has no pings, and the live-alerts page holds a quiet connection open on purpose.
 pub async fn serve(
     listener: TcpListener,
     mut console: Console,
+    hygiene: crate::gateway::conn::Hygiene,
     shutdown: CancellationToken,
 ) -> Result<(), ConsoleError> {
     console.shutdown = shutdown.clone();
     let addr = listener.local_addr().ok();
     let app = router(console);
     info!(addr = ?addr, "HTTP listening (/healthz, /metrics)");
+    let hygiene = crate::gateway::conn::Hygiene {
+        idle_limit: std::time::Duration::from_secs(365 * 24 * 3600),
+        ..hygiene
+    };
+    let listener = crate::gateway::conn::GuardedListener::new(listener, hygiene)
+        .map_err(|source| ConsoleError { addr, source })?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

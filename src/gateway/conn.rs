@@ -203,6 +203,43 @@ pub fn incoming(
     })
 }
 
+/// A guarded listener for axum (the console's HTTP port).
+pub struct GuardedListener {
+    accepted: Pin<Box<dyn Stream<Item = io::Result<Guarded>> + Send>>,
+    local: SocketAddr,
+}
+
+impl GuardedListener {
+    /// Guards `listener`'s connections with `hygiene`.
+    pub fn new(listener: TcpListener, hygiene: Hygiene) -> io::Result<Self> {
+        let local = listener.local_addr()?;
+        Ok(Self {
+            accepted: Box::pin(incoming(listener, hygiene)),
+            local,
+        })
+    }
+}
+
+impl axum::serve::Listener for GuardedListener {
+    type Io = Guarded;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Guarded, SocketAddr) {
+        use futures_util::StreamExt as _;
+        loop {
+            // The stream only ends with the listener, which lives as long as this.
+            if let Some(Ok(guarded)) = self.accepted.next().await {
+                let remote = guarded.remote;
+                return (guarded, remote);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
 /// Takes a place for a connection from `ip`, if the caps allow one.
 fn admit(counts: &Mutex<Counts>, ip: IpAddr, hygiene: &Hygiene) -> bool {
     let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());

@@ -181,3 +181,30 @@ async fn live_alerts_arrive_as_server_sent_events() {
     drop(stream);
     server.stop().await;
 }
+
+/// The HTTP port is guarded too: connections that send a few bytes and stall are closed at the
+/// handshake deadline, while `/healthz` answers throughout.
+#[tokio::test]
+async fn stalled_http_connections_are_closed_and_health_still_answers() {
+    let server = TestServer::start_with(Log::Embedded, |c| {
+        c.security.handshake_timeout_secs = 1;
+    })
+    .await;
+    let http = server.running().http_addr();
+    let mut stalled = Vec::new();
+    for _ in 0..50 {
+        let mut socket = tokio::net::TcpStream::connect(http).await.unwrap();
+        socket.write_all(b"GET /heal").await.unwrap();
+        stalled.push(socket);
+    }
+    let (status, _) = get(http, "/healthz").await;
+    assert_eq!(status, 200);
+    for mut socket in stalled {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read(&mut buf))
+            .await
+            .expect("closed by the server within 10 s");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    server.stop().await;
+}
