@@ -240,3 +240,74 @@ async fn half_preface_connections_cannot_lock_the_broker_out() {
         .unwrap();
     server.stop().await;
 }
+
+/// CPU seconds (user + system) `pid` has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// With its descriptors nearly all taken by stalled connections (the broker's limit lowered
+/// to 128 with `prlimit`), the broker does not spin on EMFILE, and once the handshake deadline
+/// closes them a new client is served.
+#[tokio::test]
+async fn out_of_descriptors_the_broker_backs_off_and_recovers() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(Log::Embedded, dir.path());
+    config.security.insecure_dev = true;
+    config.security.handshake_timeout_secs = 2;
+    let path = dir.path().join("xiezhi.toml");
+    crate::process::write_config(&config, &path);
+    let (proc, _channel) = crate::process::Proc::start(
+        &["serve", "--config", &path.display().to_string()],
+        None,
+        &dir.path().join("serve.log"),
+    )
+    .await;
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &proc.pid().to_string(), "--nofile=128:128"])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(limited.success());
+    let addr = format!("127.0.0.1:{}", proc.port);
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        if let Ok(mut socket) = tokio::net::TcpStream::connect(&addr).await {
+            let _ = socket.write_all(b"PRI * HTTP/2.0").await;
+            stalled.push(socket);
+        }
+    }
+    let before = cpu_seconds(proc.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_seconds(proc.pid()) - before;
+    assert!(
+        used < 1.0,
+        "the broker used {used:.2} CPU seconds in 2 s with its descriptors gone"
+    );
+    // The deadline frees the descriptors; the backlog is accepted and closed in turn.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    drop(stalled);
+    let fresh = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                && PublisherClient::new(channel)
+                    .publish_lead(lead("after-emfile", org(3)))
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(fresh.is_ok(), "no client was served after the flood");
+}

@@ -96,6 +96,11 @@ impl Proc {
             .connect_lazy()
     }
 
+    /// The running child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
