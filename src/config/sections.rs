@@ -155,8 +155,8 @@ pub struct KafkaConfig {
     /// Keep it below your clients' gRPC deadline.
     pub message_timeout_ms: u64,
     /// Static group membership id of this router (`group.instance.id`): a router restarted with
-    /// the same id gets its partitions back at once instead of after a rebalance. Empty: derived
-    /// from the host name and the data directory; `none`: dynamic membership.
+    /// the same id gets its partitions back at once instead of after a rebalance. Empty or
+    /// `none`: dynamic membership; `auto`: derived from the host name and the data directory.
     pub instance_id: String,
     /// Extra librdkafka settings for every client (e.g. `security.protocol`, `ssl.ca.location`).
     pub client: BTreeMap<String, String>,
