@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::Lead;
+use super::event::{Lead, Payload};
 use super::ids::{AgencyId, DivisionCode};
+use super::stored::StoredEvent;
 use super::vocab::Domain;
 
 /// What an agency is.
@@ -182,22 +183,22 @@ impl Registry {
         self.nearest(&lead.division, |a| a.domains.contains(&lead.domain))
     }
 
-    /// Who may answer a lead (close it with an outcome): the agencies it was delivered to, and
-    /// its producer when the lead names it or it is itself responsible for the lead (a lead is
-    /// never delivered to its own producer).
-    pub fn may_answer(
-        &self,
-        producer: &AgencyId,
-        lead: &Lead,
-        delivered_to: &[AgencyId],
-    ) -> Vec<AgencyId> {
-        let mut out = delivered_to.to_vec();
+    /// Who may answer an applied lead (close it with an outcome): the agencies it was delivered
+    /// to, and its producer when the lead names it or it is itself responsible for the lead (a
+    /// lead is never delivered to its own producer). `None` if the event is not a lead. The
+    /// gateway and the router both ask here.
+    pub fn may_answer(&self, stored: &StoredEvent) -> Option<Vec<AgencyId>> {
+        let Payload::Lead(lead) = &stored.envelope.payload else {
+            return None;
+        };
+        let producer = &stored.envelope.producer;
+        let mut out = stored.delivered_to.clone();
         if lead.target_agencies.contains(producer)
             || self.responsible(lead).iter().any(|a| &a.id == producer)
         {
             out.push(producer.clone());
         }
-        out
+        Some(out)
     }
 
     /// Where a lead published by `producer` goes.

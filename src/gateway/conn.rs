@@ -56,8 +56,11 @@ pub struct Guarded {
     counts: Arc<Mutex<Counts>>,
     hygiene: Hygiene,
     received: usize,
-    /// When the connection is closed unless bytes arrive: the preface deadline first, then the
-    /// idle limit from the last bytes.
+    /// When bytes last arrived (once the preface is in).
+    last_read: Option<Instant>,
+    /// Wakes the reader to check the deadline: the preface deadline first, then the idle limit
+    /// from `last_read`. Moved only when it fires, not on every read: a busy connection reads
+    /// far more often than it could time out.
     timer: Pin<Box<Sleep>>,
 }
 
@@ -83,38 +86,41 @@ impl AsyncRead for Guarded {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len() - before;
-                if n > 0 {
-                    this.received = this.received.saturating_add(n);
-                    let limit = if this.received < PREFACE {
-                        this.hygiene.preface_deadline
-                    } else {
-                        this.hygiene.idle_limit
-                    };
-                    // The preface deadline counts from the accept, not from each byte.
-                    if this.received >= PREFACE {
-                        this.timer.as_mut().reset(Instant::now() + limit);
-                    }
-                }
-                Poll::Ready(Ok(()))
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = buf.filled().len() - before;
+            this.received = this.received.saturating_add(n);
+            // The preface deadline counts from the accept; the idle limit from the last bytes.
+            if n > 0 && this.received >= PREFACE {
+                this.last_read = Some(Instant::now());
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
+            return polled;
+        }
+        if polled.is_ready() {
+            return polled;
+        }
+        loop {
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match this.last_read {
+                // Bytes came since the timer was set: wait out the rest of the idle limit.
+                Some(last) if last + this.hygiene.idle_limit > this.timer.deadline() => {
+                    let next = last + this.hygiene.idle_limit;
+                    this.timer.as_mut().reset(next);
+                }
+                _ => {
                     let what = if this.received < PREFACE {
                         "sent no complete HTTP/2 preface or TLS hello"
                     } else {
                         "sent nothing"
                     };
-                    Poll::Ready(Err(io::Error::new(
+                    return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("connection from {} {what} in time: closed", this.remote),
-                    )))
+                    )));
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 }
@@ -196,6 +202,7 @@ pub fn incoming(
                 counts: counts.clone(),
                 hygiene,
                 received: 0,
+                last_read: None,
                 timer: Box::pin(tokio::time::sleep(hygiene.preface_deadline)),
             };
             return Some((Ok(guarded), (listener, counts, warned)));
@@ -298,6 +305,48 @@ mod tests {
         let _client = TcpStream::connect(addr).await.unwrap();
         let server = accepted.next().await.unwrap().unwrap();
         assert!(server.inner.nodelay().unwrap(), "Nagle's algorithm is on");
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_keeps_sending_outlives_the_idle_limit_and_a_silent_one_does_not() {
+        use futures_util::StreamExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let h = Hygiene {
+            preface_deadline: Duration::from_millis(150),
+            idle_limit: Duration::from_millis(300),
+            ..hygiene(10, 10)
+        };
+        let mut accepted = Box::pin(incoming(listener, h));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let mut server = accepted.next().await.unwrap().unwrap();
+        let mut buf = [0u8; 64];
+        let started = std::time::Instant::now();
+        // Past both limits in total, but never quiet for the idle limit.
+        for _ in 0..8 {
+            client
+                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .await
+                .unwrap();
+            assert!(server.read(&mut buf).await.unwrap() > 0);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(started.elapsed() > Duration::from_millis(700));
+        // Then silence: closed after the idle limit, not before.
+        let quiet = std::time::Instant::now();
+        let err = server.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            quiet.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            quiet.elapsed()
+        );
+        assert!(
+            quiet.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            quiet.elapsed()
+        );
     }
 
     #[tokio::test]

@@ -272,8 +272,6 @@ async fn run_server(
 ) -> Result<(), GatewayError> {
     let addr = listener.local_addr().ok();
     info!(addr = ?addr, "gRPC gateway listening");
-    // The call deadline is ours (`deadline::limit`), not tonic's `timeout`, which answers
-    // CANCELLED "Timeout expired" where gRPC and docs/api.md say DEADLINE_EXCEEDED.
     let hygiene = transport.hygiene;
     // Pings at a third of the idle limit: a live peer answers well before it.
     let ping = hygiene.idle_limit / 3;
@@ -291,6 +289,8 @@ async fn run_server(
     let routes = Routes::from(
         router
             .layer(axum::middleware::from_fn(clarify_transport_errors))
+            // The call deadline is ours, not tonic's `timeout`, which answers CANCELLED
+            // "Timeout expired" where gRPC and docs/api.md say DEADLINE_EXCEEDED.
             .layer(axum::middleware::from_fn_with_state(
                 transport.timeout,
                 deadline::limit,

@@ -15,7 +15,7 @@ use super::convert;
 use super::status::ApiError;
 use crate::bus::{AppendOutcome, BusError, OutgoingRecord};
 use crate::codec::log::EnvelopeBytes;
-use crate::domain::{Envelope, FieldViolation, LogPosition, Payload};
+use crate::domain::{AgencyId, Envelope, FieldViolation, LogPosition, Payload};
 use crate::proto;
 use crate::telemetry;
 
@@ -46,25 +46,19 @@ fn check_answer_rights(shared: &Shared, envelope: &Envelope) -> Result<(), ApiEr
     let Some(lead_key) = &outcome.lead else {
         return Ok(());
     };
-    let Some(stored) = store.applied_event(lead_key)? else {
+    let Some(may) = store
+        .applied_event(lead_key)?
+        .and_then(|stored| shared.policy.registry.may_answer(&stored))
+    else {
         return Ok(());
     };
-    let Payload::Lead(lead) = &stored.envelope.payload else {
-        return Ok(());
-    };
-    let may =
-        shared
-            .policy
-            .registry
-            .may_answer(&stored.envelope.producer, lead, &stored.delivered_to);
     if may.contains(&envelope.producer) {
         return Ok(());
     }
-    let may: Vec<&str> = may.iter().map(|a| a.as_str()).collect();
     Err(ApiError::PermissionDenied(format!(
         "{} may not answer lead {lead_key}: only the agencies it was sent to may ({})",
         envelope.producer,
-        may.join(", ")
+        AgencyId::list(&may)
     )))
 }
 

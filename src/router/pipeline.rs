@@ -177,18 +177,23 @@ impl Router {
         Ok(counts)
     }
 
-    /// Whether the dead letters hold `position` already (see [`Router::lettered`]).
-    fn already_lettered(&self, position: LogPosition) -> bool {
-        let lettered = self.lettered.lock().unwrap_or_else(|p| p.into_inner());
-        if lettered.contains(&position) {
+    /// Notes `position` as dead-lettered; false if the dead letters hold it already (see
+    /// [`Router::lettered`]). Noted before the write: a write that fails stops the router, and
+    /// the next one reads the dead letters afresh.
+    fn first_letter(&self, position: LogPosition) -> bool {
+        let first = self
+            .lettered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(position);
+        if !first {
             warn!(
                 partition = position.partition,
                 offset = position.offset,
                 "record already on the dead letters: not set aside twice"
             );
-            return true;
         }
-        false
+        first
     }
 
     /// Logs records the store cannot take and, in live routing, puts them on the dead letters.
@@ -204,12 +209,8 @@ impl Router {
                 reason = %reason,
                 "record set aside as a dead letter"
             );
-            if dead_letters == DeadLetters::Write && !self.already_lettered(record.position) {
+            if dead_letters == DeadLetters::Write && self.first_letter(record.position) {
                 self.bus.dead_letter(record, reason).await?;
-                self.lettered
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(record.position);
             }
         }
         Ok(())

@@ -217,13 +217,20 @@ fn timed(family: u8, due: Timestamp, outcome: &EventKey) -> Vec<u8> {
         .0
 }
 
-/// `producer/event_id` back into an event key.
-pub(super) fn parse_event_key(text: &str) -> Option<EventKey> {
-    let (producer, id) = text.split_once('/')?;
-    Some(EventKey {
-        producer: AgencyId::parse(producer).ok()?,
-        event_id: crate::domain::EventId::parse(id).ok()?,
-    })
+/// `agency/id` — an event key's or a referral key's text — back into its parts.
+pub(super) fn parse_agency_id(text: &str) -> Option<(AgencyId, crate::domain::EventId)> {
+    let (agency, id) = text.split_once('/')?;
+    Some((
+        AgencyId::parse(agency).ok()?,
+        crate::domain::EventId::parse(id).ok()?,
+    ))
+}
+
+/// A `D`, `W` or `N` row's key: its due time and the key text after it.
+pub(super) fn decode_timed(key: &[u8]) -> Result<(Timestamp, String), String> {
+    let micros = decode_u64(key.get(1..9).ok_or("row key cut short")?) as i64;
+    let due = Timestamp::from_microsecond(micros).map_err(|e| e.to_string())?;
+    Ok((due, String::from_utf8_lossy(&key[9..]).into_owned()))
 }
 
 /// The end (exclusive) of the `D` or `W` rows due by `now`: everything strictly below

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use super::read::{Page, Step};
 use super::{Store, StoreError, keys, records};
 use crate::domain::referral::ReferralRecord;
-use crate::domain::{AgencyId, Alert, EventId, OffenceCode, ReferralKey, State};
+use crate::domain::{AgencyId, Alert, OffenceCode, ReferralKey, State};
 
 /// Which referrals to list.
 #[derive(Clone, Debug, Default)]
@@ -175,11 +175,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let text = String::from_utf8_lossy(&raw);
-        let (agency, id) = text.split_once('/').unwrap_or_default();
-        Ok(AgencyId::parse(agency)
-            .ok()
-            .zip(EventId::parse(id).ok())
+        Ok(keys::parse_agency_id(&String::from_utf8_lossy(&raw))
             .map(|(agency, id)| ReferralKey { agency, id }))
     }
 

@@ -206,24 +206,15 @@ impl View for Batch<'_> {
     fn due_deadlines(&self, now: Timestamp) -> Result<Vec<(Timestamp, ReferralKey)>, StoreError> {
         let rows = self.range(&[keys::DEADLINE], &keys::due_bound(keys::DEADLINE, now))?;
         let mut due = Vec::with_capacity(rows.len());
+        let corrupt = |reason: String| StoreError::Corrupt {
+            tree: "deadlines",
+            reason,
+        };
         for (key, _) in rows {
-            let micros = keys::decode_u64(&key[1..9]) as i64;
-            let at = Timestamp::from_microsecond(micros).map_err(|e| StoreError::Corrupt {
-                tree: "deadlines",
-                reason: e.to_string(),
-            })?;
-            let text = String::from_utf8_lossy(&key[9..]);
-            let parsed = text.split_once('/').and_then(|(agency, id)| {
-                Some(ReferralKey {
-                    agency: AgencyId::parse(agency).ok()?,
-                    id: crate::domain::EventId::parse(id).ok()?,
-                })
-            });
-            let key = parsed.ok_or_else(|| StoreError::Corrupt {
-                tree: "deadlines",
-                reason: format!("row names {text}, not a referral"),
-            })?;
-            due.push((at, key));
+            let (at, text) = keys::decode_timed(&key).map_err(corrupt)?;
+            let (agency, id) = keys::parse_agency_id(&text)
+                .ok_or_else(|| corrupt(format!("row names {text}, not a referral")))?;
+            due.push((at, ReferralKey { agency, id }));
         }
         Ok(due)
     }
@@ -242,15 +233,13 @@ impl View for Batch<'_> {
         };
         let rows = self.range(&[keys::AWAIT], &keys::due_bound(keys::AWAIT, now))?;
         let mut due = Vec::with_capacity(rows.len());
+        let event_key = |text: &str| {
+            keys::parse_agency_id(text).map(|(producer, event_id)| EventKey { producer, event_id })
+        };
         for (key, value) in rows {
-            let micros = keys::decode_u64(&key[1..9]) as i64;
-            let at = Timestamp::from_microsecond(micros).map_err(|e| corrupt(e.to_string()))?;
-            let outcome = String::from_utf8_lossy(&key[9..]);
+            let (at, outcome) = keys::decode_timed(&key).map_err(corrupt)?;
             let lead = String::from_utf8_lossy(&value);
-            let (Some(outcome), Some(lead)) = (
-                keys::parse_event_key(&outcome),
-                keys::parse_event_key(&lead),
-            ) else {
+            let (Some(outcome), Some(lead)) = (event_key(&outcome), event_key(&lead)) else {
                 return Err(corrupt(format!("row {outcome} → {lead}")));
             };
             due.push(AwaitedLead {

@@ -197,7 +197,7 @@ async fn a_call_over_the_request_timeout_is_deadline_exceeded() {
 /// already connected is served throughout; afterwards new connections are accepted again.
 #[tokio::test]
 async fn half_preface_connections_cannot_lock_the_broker_out() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = TestServer::start_with(Log::Embedded, |config| {
         config.security.handshake_timeout_secs = 1;
         config.security.max_connections_per_address = 100;
@@ -217,17 +217,9 @@ async fn half_preface_connections_cannot_lock_the_broker_out() {
         .await
         .expect("served during the flood");
     // Every stalled socket is closed by the server: at once (over the cap) or at the deadline.
-    let closed_by = std::time::Instant::now() + Duration::from_secs(10);
+    let by = std::time::Instant::now() + Duration::from_secs(10);
     for mut socket in stalled {
-        let mut buf = [0u8; 256];
-        loop {
-            let left = closed_by.saturating_duration_since(std::time::Instant::now());
-            match tokio::time::timeout(left, socket.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(_)) => continue, // the server's SETTINGS, then the close
-                Err(_) => panic!("a half-preface connection was still open after 10 s"),
-            }
-        }
+        crate::support::closed_by_server(&mut socket, by).await;
     }
     let fresh = Channel::from_shared(format!("http://{addr}"))
         .unwrap()

@@ -113,15 +113,11 @@ async fn outcome_feeds_back_to_the_lead_producer_and_closes_the_lead(log: Log) {
     assert_eq!(ids, ["lead-2", "out-2"], "timeline in log order");
 
     let leads = server
-        .query()
-        .list_leads(proto::ListLeadsRequest {
+        .leads(proto::ListLeadsRequest {
             division_prefix: "3301".into(),
             ..Default::default()
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .leads;
+        .await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].status, proto::LeadStatus::Closed as i32);
     assert_eq!(leads[0].closed_by.as_ref().unwrap().event_id, "out-2");
@@ -144,15 +140,11 @@ async fn unassigned_lead_goes_to_the_coordinator(log: Log) {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].reason, proto::DeliveryReason::Unassigned as i32);
     let leads = server
-        .query()
-        .list_leads(proto::ListLeadsRequest {
+        .leads(proto::ListLeadsRequest {
             status: proto::LeadStatus::Unassigned as i32,
             ..Default::default()
         })
-        .await
-        .unwrap()
-        .into_inner()
-        .leads;
+        .await;
     assert_eq!(leads.len(), 1);
     server.stop().await;
 }
@@ -295,13 +287,7 @@ async fn only_an_agency_the_lead_went_to_may_close_it(log: Log) {
         .await
         .expect("the responsible agency answers");
     server.wait_for_events(2).await;
-    let leads = server
-        .query()
-        .list_leads(proto::ListLeadsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .leads;
+    let leads = server.leads(proto::ListLeadsRequest::default()).await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].status, proto::LeadStatus::Closed as i32);
     assert_eq!(leads[0].closed_by.as_ref().unwrap().event_id, "rights-ok");

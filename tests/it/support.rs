@@ -210,6 +210,16 @@ impl TestServer {
         QueryClient::new(self.channel.clone())
     }
 
+    /// The leads `request` lists (one page).
+    pub async fn leads(&self, request: proto::ListLeadsRequest) -> Vec<proto::LeadSummary> {
+        self.query()
+            .list_leads(request)
+            .await
+            .expect("list leads")
+            .into_inner()
+            .leads
+    }
+
     /// Events applied and durable, hence visible to readers.
     pub fn event_count(&self) -> usize {
         self.store().durable_event_count() as usize
@@ -539,4 +549,19 @@ pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Waits until the server closes `socket` (end of stream or an error), at most until `by`;
+/// panics if it is still open then. Bytes the server sends first are read and dropped.
+pub async fn closed_by_server(socket: &mut tokio::net::TcpStream, by: std::time::Instant) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        let left = by.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("a stalled connection was still open at its deadline"),
+        }
+    }
 }

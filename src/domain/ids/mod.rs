@@ -289,6 +289,15 @@ impl DivisionCode {
 pub struct AgencyId(String);
 
 impl AgencyId {
+    /// Agencies as `a, b, c`, for messages.
+    pub fn list(agencies: &[AgencyId]) -> String {
+        agencies
+            .iter()
+            .map(AgencyId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Parses an id. Whether it is registered is the registry's question.
     pub fn parse(raw: &str) -> Result<Self, RuleError> {
         let bad = || {

@@ -128,7 +128,6 @@ impl Validator<'_> {
         })
     }
 
-    /// An agency id that is well formed and registered.
     /// A division code: its format, then whether it exists (`division.unknown`).
     pub(crate) fn division(
         &self,
@@ -141,6 +140,7 @@ impl Validator<'_> {
         Some(code)
     }
 
+    /// An agency id that is well formed and registered.
     pub(crate) fn agency(&self, v: &mut Violations, field: &str, raw: &str) -> Option<AgencyId> {
         if raw.is_empty() {
             v.push(field, RuleError::new("required", "must be set"));

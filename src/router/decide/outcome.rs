@@ -152,18 +152,9 @@ fn non_recipient_alert(
         "{} answered lead {lead} (case {}), which went to {}; the lead stays open",
         envelope.producer,
         outcome.case_number,
-        list(may_answer)
+        AgencyId::list(may_answer)
     );
     alert
-}
-
-/// Agencies as `a, b, c`.
-fn list(agencies: &[AgencyId]) -> String {
-    agencies
-        .iter()
-        .map(|a| a.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The lead `key` names, if it is a lead that was applied.
@@ -178,15 +169,12 @@ fn close_lead(
     let Some(stored) = view.event(applied.seq)? else {
         return Ok(None);
     };
-    let (Payload::Lead(lead), Some(division)) =
-        (&stored.envelope.payload, stored.envelope.division())
-    else {
+    let (Some(may_answer), Some(division)) = (
+        policy.registry.may_answer(&stored),
+        stored.envelope.division(),
+    ) else {
         return Ok(None);
     };
-    let may_answer =
-        policy
-            .registry
-            .may_answer(&stored.envelope.producer, lead, &stored.delivered_to);
     let close = view
         .lead(division, applied.seq)?
         .filter(|entry| entry.status != crate::domain::LeadStatus::Closed)
