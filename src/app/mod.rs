@@ -169,14 +169,11 @@ pub fn hygiene(security: &SecurityConfig) -> gateway::conn::Hygiene {
 }
 
 /// The router's static group membership id (`group.instance.id`): as configured; none when
-/// empty or `none`; with `auto`, derived from the host and the data directory, so that a router
-/// restarted on its store rejoins as itself and gets its partitions back at once instead of
-/// after the group rebalances (8 s measured), while two routers never share an id.
-///
-/// Not the default: under load, a router with a static id lost its group when the broker
-/// coordinating it died (librdkafka's fatal "fenced" error ends the router; 1 of 3 runs of the
-/// broker-loss test on two busy cores, 0 of 2 with dynamic membership). Until the router
-/// recovers from that by itself, static membership is the operator's choice.
+/// empty or `none`; with `auto` (the default), derived from the host and the data directory, so
+/// that a router restarted on its store rejoins as itself and gets its partitions back at once
+/// instead of after the group rebalances (8 s measured), while two routers never share an id.
+/// A static member fenced by its coordinator (seen when the broker holding the group died under
+/// load) rejoins with a new client: see `bus::kafka::consumer`.
 fn instance_id(configured: &str, dir: Option<&Path>) -> String {
     match (configured, dir) {
         ("none" | "", _) | ("auto", None) => String::new(),
@@ -432,7 +429,7 @@ mod tests {
         assert_ne!(first, instance_id("auto", Some(b.path())), "one per store");
         assert_eq!(instance_id("router-1", Some(a.path())), "router-1");
         assert_eq!(instance_id("none", Some(a.path())), "");
-        assert_eq!(instance_id("", Some(a.path())), "", "dynamic by default");
+        assert_eq!(instance_id("", Some(a.path())), "", "empty: dynamic");
         assert_eq!(instance_id("auto", None), "", "a gateway has no group");
     }
 }

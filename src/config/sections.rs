@@ -155,8 +155,9 @@ pub struct KafkaConfig {
     /// Keep it below your clients' gRPC deadline.
     pub message_timeout_ms: u64,
     /// Static group membership id of this router (`group.instance.id`): a router restarted with
-    /// the same id gets its partitions back at once instead of after a rebalance. Empty or
-    /// `none`: dynamic membership; `auto`: derived from the host name and the data directory.
+    /// the same id gets its partitions back at once instead of after a rebalance. `auto` (the
+    /// default): derived from the host name and the data directory; empty or `none`: dynamic
+    /// membership.
     pub instance_id: String,
     /// Extra librdkafka settings for every client (e.g. `security.protocol`, `ssl.ca.location`).
     pub client: BTreeMap<String, String>,
@@ -173,7 +174,7 @@ impl Default for KafkaConfig {
             replication: 1,
             min_insync_replicas: 1,
             message_timeout_ms: 10_000,
-            instance_id: String::new(),
+            instance_id: "auto".to_owned(),
             client: BTreeMap::new(),
         }
     }

@@ -15,35 +15,60 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use super::{ADMIN_TIMEOUT, BATCH_LINGER, KafkaBus, kafka_err};
+use super::{ADMIN_TIMEOUT, BATCH_LINGER, KafkaBus, KafkaConfig, kafka_err};
 use crate::bus::{BusConsumer, BusError, DeadLetter, Record, StartFrom};
 use crate::domain::LogPosition;
 
-impl KafkaBus {
-    pub(super) fn group_consumer(
-        &self,
-        group: &str,
-        start: StartFrom,
-    ) -> Result<StreamConsumer<RouterContext>, BusError> {
-        let mut config = self.config.client_config();
-        config
-            .set("group.id", group)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "10000")
-            // A lagging router must not buffer without bound (rust-rdkafka#650).
-            .set("queued.max.messages.kbytes", "65536");
-        if !self.config.instance_id.is_empty() {
-            config.set("group.instance.id", &self.config.instance_id);
-        }
-        config
-            .create_with_context(RouterContext { start: Some(start) })
-            .map_err(kafka_err)
-    }
+/// What it takes to join the router's consumer group again: librdkafka's fatal errors (a static
+/// member fenced by the group coordinator, e.g. after the broker holding it died) leave the old
+/// client unusable, so the router rejoins with a new one rather than stopping.
+#[derive(Clone)]
+pub(super) struct Rejoin {
+    pub(super) config: KafkaConfig,
+    pub(super) group: String,
+    pub(super) start: StartFrom,
+}
 
+/// How many fatal errors in a row, with no record between them, end the router after all.
+const MAX_REJOINS: u32 = 5;
+
+impl Rejoin {
+    /// A new group member subscribed to the events topic, positioned (on assignment) where the
+    /// store stands.
+    pub(super) fn consumer(&self) -> Result<StreamConsumer<RouterContext>, BusError> {
+        let consumer = group_consumer(&self.config, &self.group, self.start.clone())?;
+        consumer
+            .subscribe(&[&self.config.events_topic])
+            .map_err(kafka_err)?;
+        Ok(consumer)
+    }
+}
+
+fn group_consumer(
+    kafka: &KafkaConfig,
+    group: &str,
+    start: StartFrom,
+) -> Result<StreamConsumer<RouterContext>, BusError> {
+    let mut config = kafka.client_config();
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "10000")
+        // A lagging router must not buffer without bound (rust-rdkafka#650).
+        .set("queued.max.messages.kbytes", "65536");
+    if !kafka.instance_id.is_empty() {
+        config.set("group.instance.id", &kafka.instance_id);
+    }
+    config
+        .create_with_context(RouterContext { start: Some(start) })
+        .map_err(kafka_err)
+}
+
+impl KafkaBus {
     /// A consumer outside any group, assigned every partition of `topic` from the start.
     pub(super) fn reader(
         &self,
@@ -207,35 +232,97 @@ fn record_of(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
 pub(super) struct KafkaConsumer {
     pub(super) consumer: StreamConsumer<RouterContext>,
     pub(super) topic: String,
-    pub(super) commits: bool,
+    /// For a group member, how to join again after a fatal error; `None` for a replay.
+    pub(super) rejoin: Option<Rejoin>,
+    /// Fatal errors since the last record received.
+    pub(super) fatal_in_a_row: u32,
     /// Records received by a poll that has not returned yet: kept here, not in the poll's
     /// future, so that a poll dropped half-way (the router's loop has other things to await)
     /// loses none of them.
     pub(super) received: Vec<Record>,
 }
 
+enum Received {
+    Record(Record),
+    Nothing,
+    Fatal(KafkaError),
+}
+
 impl KafkaConsumer {
+    pub(super) fn new(
+        consumer: StreamConsumer<RouterContext>,
+        topic: &str,
+        rejoin: Option<Rejoin>,
+    ) -> Self {
+        KafkaConsumer {
+            consumer,
+            topic: topic.to_owned(),
+            rejoin,
+            fatal_in_a_row: 0,
+            received: Vec::new(),
+        }
+    }
+
     /// The next record, waiting at most `linger` (forever if `None`). Errors librdkafka
     /// reports while it recovers by itself (a broker down, a leader moving) are logged and
-    /// waited out; only fatal ones end the router.
-    async fn next(&self, linger: Option<Duration>) -> Result<Option<Record>, BusError> {
+    /// waited out; fatal ones are the caller's.
+    async fn next(&self, linger: Option<Duration>) -> Received {
         let received = match linger {
             Some(linger) => match tokio::time::timeout(linger, self.consumer.recv()).await {
                 Ok(received) => received,
-                Err(_) => return Ok(None),
+                Err(_) => return Received::Nothing,
             },
             None => self.consumer.recv().await,
         };
         match received {
-            Ok(message) => Ok(Some(record_of(&message))),
-            Err(err @ KafkaError::MessageConsumptionFatal(_)) => Err(kafka_err(err)),
+            Ok(message) => Received::Record(record_of(&message)),
+            Err(err @ KafkaError::MessageConsumptionFatal(_)) => Received::Fatal(err),
             Err(err) => {
                 warn!(error = %err, "kafka consumer error; librdkafka retries");
                 // Transient errors can repeat quickly while a broker is down.
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                Received::Nothing
+            }
+        }
+    }
+
+    async fn receive(&mut self, linger: Option<Duration>) -> Result<Option<Record>, BusError> {
+        match self.next(linger).await {
+            Received::Record(record) => {
+                self.fatal_in_a_row = 0;
+                Ok(Some(record))
+            }
+            Received::Nothing => Ok(None),
+            Received::Fatal(err) => {
+                self.rejoin_after(err).await?;
                 Ok(None)
             }
         }
+    }
+
+    /// Replaces a client that hit a fatal error with a new group member. Nothing is lost or
+    /// applied twice: the new member is positioned where the store stands when its partitions
+    /// are assigned, and the store skips what it has already applied. A replay, or a group that
+    /// fails [`MAX_REJOINS`] times with no record in between, ends the router instead.
+    async fn rejoin_after(&mut self, err: KafkaError) -> Result<(), BusError> {
+        let Some(rejoin) = &self.rejoin else {
+            return Err(kafka_err(err));
+        };
+        self.fatal_in_a_row += 1;
+        if self.fatal_in_a_row > MAX_REJOINS {
+            return Err(kafka_err(err));
+        }
+        warn!(
+            error = %err,
+            attempt = self.fatal_in_a_row,
+            "fatal consumer error (a static member fenced by its group coordinator?); rejoining the group with a new consumer"
+        );
+        tokio::time::sleep(Duration::from_millis(500) * self.fatal_in_a_row).await;
+        let fresh = rejoin.consumer()?;
+        let old = std::mem::replace(&mut self.consumer, fresh);
+        // Closing a failed client may wait on brokers: not on a runtime worker.
+        tokio::task::spawn_blocking(move || drop(old));
+        Ok(())
     }
 }
 
@@ -245,12 +332,12 @@ impl BusConsumer for KafkaConsumer {
         // `recv` is cancel-safe: a message is handed out only when the future completes, and
         // then kept in `received` at once.
         while self.received.is_empty() {
-            if let Some(message) = self.next(None).await? {
+            if let Some(message) = self.receive(None).await? {
                 self.received.push(message);
             }
         }
         while self.received.len() < max {
-            match self.next(Some(BATCH_LINGER)).await? {
+            match self.receive(Some(BATCH_LINGER)).await? {
                 Some(message) => self.received.push(message),
                 None => break,
             }
@@ -259,7 +346,7 @@ impl BusConsumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, positions: &[LogPosition]) -> Result<(), BusError> {
-        if !self.commits || positions.is_empty() {
+        if self.rejoin.is_none() || positions.is_empty() {
             return Ok(());
         }
         let mut next: BTreeMap<u32, u64> = BTreeMap::new();
@@ -286,12 +373,89 @@ impl BusConsumer for KafkaConsumer {
     }
 
     async fn close(&mut self) {
-        if !self.commits {
+        if self.rejoin.is_none() {
             return;
         }
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(err) => warn!(error = %err, "final commit failed; a restart re-reads some records"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fault injection against librdkafka's in-process mock cluster.
+
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::RDKafkaApiKey;
+
+    use super::*;
+    use crate::bus::{Bus, OutgoingRecord};
+
+    async fn append(bus: &KafkaBus, n: u32) {
+        bus.append(OutgoingRecord {
+            key: format!("subject-{}", n % 7),
+            timestamp: jiff::Timestamp::now(),
+            idempotency_key: format!("test/ev-{n}").into_bytes(),
+            content_hash: [0; 32],
+            payload: b"{}".to_vec(),
+            traceparent: None,
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn poll_until(consumer: &mut dyn BusConsumer, seen: &mut BTreeSet<LogPosition>, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while seen.len() < n {
+            assert!(std::time::Instant::now() < deadline, "only {} of {n} records", seen.len());
+            let polled = tokio::time::timeout(Duration::from_secs(1), consumer.poll(100)).await;
+            if let Ok(records) = polled {
+                let records = records.expect("the group member recovers by itself");
+                seen.extend(records.iter().map(|r| r.position));
+            }
+        }
+    }
+
+    /// A static member fenced by its group coordinator gets librdkafka's fatal error: the
+    /// router rejoins with a new client and reads on, instead of stopping.
+    #[tokio::test]
+    async fn a_fenced_static_member_rejoins_and_reads_on() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("events", 2, 1).unwrap();
+        let config = KafkaConfig {
+            bootstrap: mock.bootstrap_servers(),
+            events_topic: "events".into(),
+            partitions: 2,
+            instance_id: "router-under-test".into(),
+            client: [("heartbeat.interval.ms".into(), "100".into())].into(),
+            ..KafkaConfig::default()
+        };
+        let bus = KafkaBus::producer_only(&config).unwrap();
+        for n in 0..20 {
+            append(&bus, n).await;
+        }
+        let mut consumer = bus
+            .consumer("xiezhi-router", Arc::new(|_| 0))
+            .await
+            .unwrap();
+        let mut seen = BTreeSet::new();
+        poll_until(consumer.as_mut(), &mut seen, 20).await;
+
+        mock.request_errors(
+            RDKafkaApiKey::Heartbeat,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID],
+        );
+        // Long enough for heartbeats to meet the error while the member idles.
+        let idle = tokio::time::timeout(Duration::from_secs(2), consumer.poll(100)).await;
+        assert!(idle.is_err(), "nothing to read, and no error either: {idle:?}");
+        for n in 20..40 {
+            append(&bus, n).await;
+        }
+        poll_until(consumer.as_mut(), &mut seen, 40).await;
     }
 }

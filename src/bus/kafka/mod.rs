@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use tracing::info;
@@ -38,7 +37,7 @@ use super::{
     AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, StartFrom,
 };
 pub use crate::config::KafkaConfig;
-use consumer::KafkaConsumer;
+use consumer::{KafkaConsumer, Rejoin};
 
 /// How long admin and metadata calls may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,25 +124,24 @@ impl Bus for KafkaBus {
         group: &str,
         start: StartFrom,
     ) -> Result<Box<dyn BusConsumer>, BusError> {
-        let consumer = self.group_consumer(group, start)?;
-        consumer
-            .subscribe(&[&self.config.events_topic])
-            .map_err(kafka_err)?;
-        Ok(Box::new(KafkaConsumer {
-            consumer,
-            topic: self.config.events_topic.clone(),
-            commits: true,
-            received: Vec::new(),
-        }))
+        let rejoin = Rejoin {
+            config: self.config.clone(),
+            group: group.to_owned(),
+            start,
+        };
+        Ok(Box::new(KafkaConsumer::new(
+            rejoin.consumer()?,
+            &self.config.events_topic,
+            Some(rejoin),
+        )))
     }
 
     async fn replay(&self) -> Result<Box<dyn BusConsumer>, BusError> {
-        Ok(Box::new(KafkaConsumer {
-            consumer: self.reader(&self.config.events_topic, self.partitions)?,
-            topic: self.config.events_topic.clone(),
-            commits: false,
-            received: Vec::new(),
-        }))
+        Ok(Box::new(KafkaConsumer::new(
+            self.reader(&self.config.events_topic, self.partitions)?,
+            &self.config.events_topic,
+            None,
+        )))
     }
 
     async fn dead_letter(&self, record: &Record, reason: &str) -> Result<(), BusError> {
