@@ -211,9 +211,21 @@ impl Router {
             );
             if dead_letters == DeadLetters::Write && self.first_letter(record.position) {
                 self.bus.dead_letter(record, reason).await?;
+                abort_after_dead_letter_if_testing();
             }
         }
         Ok(())
+    }
+}
+
+/// Fault injection for the integration suite: with `XIEZHI_TEST_ABORT_AFTER_DEAD_LETTER` set,
+/// the process aborts right after a dead letter is durable and before the store has recorded
+/// its batch — the crash after which a restarted router must not dead-letter the record again.
+/// Variables under `XIEZHI_TEST_` belong to the test suite (see `config`).
+fn abort_after_dead_letter_if_testing() {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *SET.get_or_init(|| std::env::var_os("XIEZHI_TEST_ABORT_AFTER_DEAD_LETTER").is_some()) {
+        std::process::abort();
     }
 }
 

@@ -1,14 +1,19 @@
 //! What survives a restart, what many publishers at once produce, and what the router does
-//! with bytes it cannot decode.
+//! with bytes it cannot decode (also when it dies right after setting them aside).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
 
-use xiezhi::bus::OutgoingRecord;
+use xiezhi::app::open_log;
+use xiezhi::bus::{DeadLetter, OutgoingRecord};
+use xiezhi::config::Config;
 use xiezhi::domain::{SubjectKey, Uscc};
 use xiezhi::proto;
+use xiezhi::proto::publisher_client::PublisherClient;
 
-use crate::support::{Log, TestServer, event_ids, event_of, lead, org};
+use crate::process::{Proc, write_config, xiezhi};
+use crate::support::{Log, TestServer, event_ids, event_of, lead, org, stored_leads, test_config};
 
 async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery(log: Log) {
     let server = TestServer::start(log).await;
@@ -145,6 +150,95 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on(log: Log) {
     server.stop().await;
 }
 
+/// A router killed right after dead-lettering a record, before its store recorded the batch,
+/// reads the record again on restart: it must find it among the dead letters and not write it
+/// twice. The binary aborts at that point when `XIEZHI_TEST_ABORT_AFTER_DEAD_LETTER` is set.
+async fn a_router_killed_after_a_dead_letter_leaves_exactly_one(log: Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(log, dir.path());
+    let config_path = dir.path().join("xiezhi.toml");
+    write_config(&config, &config_path);
+    let subject = org(77);
+    let key = SubjectKey::organization(&Uscc::parse(&subject.id).unwrap());
+    let bus = open_log(&config).await.expect("log opens");
+    bus.append(OutgoingRecord {
+        key: key.as_str().to_owned(),
+        timestamp: jiff::Timestamp::now(),
+        idempotency_key: Vec::new(),
+        content_hash: [0; 32],
+        payload: b"\xff\x00 not an envelope".to_vec(),
+        traceparent: None,
+    })
+    .await
+    .unwrap();
+    drop(bus);
+
+    let serve = ["serve", "--config", &config_path.display().to_string()];
+    let mut crashing = xiezhi()
+        .args(serve)
+        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .env("XIEZHI_TEST_ABORT_AFTER_DEAD_LETTER", "1")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = crashing.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = crashing.kill();
+            panic!("the router did not reach the dead letter within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "aborted after the dead letter: {status}"
+    );
+    assert_eq!(
+        dead_letters(&config).await.len(),
+        1,
+        "the dead letter was durable"
+    );
+
+    let (mut server, channel) = Proc::start(&serve, None, &dir.path().join("serve.log")).await;
+    // Behind the garbage in its partition: once it is stored, the garbage was read again.
+    PublisherClient::new(channel.clone())
+        .publish_lead(lead("after-the-crash", subject))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stored_leads(&channel)
+        .await
+        .contains(&"after-the-crash".to_owned())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the lead behind the garbage was not stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill();
+    let letters = dead_letters(&config).await;
+    assert_eq!(
+        letters.len(),
+        1,
+        "dead-lettered again after the restart: {letters:?}"
+    );
+    assert!(
+        letters[0].reason.contains("undecodable"),
+        "{}",
+        letters[0].reason
+    );
+}
+
+async fn dead_letters(config: &Config) -> Vec<DeadLetter> {
+    let log = open_log(config).await.expect("log opens");
+    log.dead_letters().await.expect("dead letters")
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -153,4 +247,5 @@ crate::on_both_logs!(
     restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery,
     ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events,
     undecodable_records_are_set_aside_and_routing_goes_on,
+    a_router_killed_after_a_dead_letter_leaves_exactly_one,
 );

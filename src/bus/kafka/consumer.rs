@@ -409,10 +409,18 @@ mod tests {
         .unwrap();
     }
 
-    async fn poll_until(consumer: &mut dyn BusConsumer, seen: &mut BTreeSet<LogPosition>, n: usize) {
+    async fn poll_until(
+        consumer: &mut dyn BusConsumer,
+        seen: &mut BTreeSet<LogPosition>,
+        n: usize,
+    ) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while seen.len() < n {
-            assert!(std::time::Instant::now() < deadline, "only {} of {n} records", seen.len());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} records",
+                seen.len()
+            );
             let polled = tokio::time::timeout(Duration::from_secs(1), consumer.poll(100)).await;
             if let Ok(records) = polled {
                 let records = records.expect("the group member recovers by itself");
@@ -452,7 +460,10 @@ mod tests {
         );
         // Long enough for heartbeats to meet the error while the member idles.
         let idle = tokio::time::timeout(Duration::from_secs(2), consumer.poll(100)).await;
-        assert!(idle.is_err(), "nothing to read, and no error either: {idle:?}");
+        assert!(
+            idle.is_err(),
+            "nothing to read, and no error either: {idle:?}"
+        );
         for n in 20..40 {
             append(&bus, n).await;
         }
