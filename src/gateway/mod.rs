@@ -68,7 +68,7 @@ pub struct Shared {
 #[derive(Clone, Debug)]
 pub struct Transport {
     /// TLS with client certificates; `None` for plaintext (development).
-    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
     /// Time limit of a call.
@@ -279,9 +279,6 @@ async fn run_server(
         .max_concurrent_streams(transport.max_concurrent_streams)
         .http2_keepalive_interval(Some(ping))
         .http2_keepalive_timeout(Some(ping));
-    if let Some(tls) = transport.tls {
-        builder = builder.tls_config(tls.timeout(hygiene.preface_deadline))?;
-    }
     let mut router = routes.routes().into_axum_router();
     if let Some(pages) = pages {
         router = router.merge(pages);
@@ -296,10 +293,19 @@ async fn run_server(
                 deadline::limit,
             )),
     );
-    builder
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(conn::incoming(listener, hygiene), shutdown)
-        .await?;
+    let server = builder.add_routes(routes);
+    match transport.tls {
+        Some(tls) => {
+            server
+                .serve_with_incoming_shutdown(conn::incoming_tls(listener, hygiene, tls), shutdown)
+                .await?
+        }
+        None => {
+            server
+                .serve_with_incoming_shutdown(conn::incoming(listener, hygiene), shutdown)
+                .await?
+        }
+    }
     info!("gRPC gateway stopped");
     Ok(())
 }

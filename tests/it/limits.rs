@@ -303,3 +303,68 @@ async fn out_of_descriptors_the_broker_backs_off_and_recovers() {
     .await;
     assert!(fresh.is_ok(), "no client was served after the flood");
 }
+
+/// On the TLS listener the handshake and the HTTP/2 preface after it share the deadline: a
+/// socket that sends nothing, one that stops half-way through its ClientHello, and one that
+/// finishes the handshake (with a valid agency certificate) and then sends nothing are all
+/// closed by it — the last used to stay open until the idle limit — while a client is served.
+#[tokio::test]
+async fn the_tls_handshake_and_the_preface_after_it_have_a_deadline() {
+    use pki_types::pem::PemObject;
+    use tokio::io::AsyncWriteExt;
+    use tokio_rustls::rustls::{self, pki_types};
+    let server = TestServer::start_tls("", |config| {
+        config.security.handshake_timeout_secs = 1;
+    })
+    .await;
+    let addr = server.running().grpc_addr();
+    let certs = server.certs();
+    let started = std::time::Instant::now();
+
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut half_hello = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // A TLS record header announcing a 512-byte handshake message, and a little of it.
+    half_hello
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+        .await
+        .unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in pki_types::CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain = pki_types::CertificateDer::pem_file_iter(certs.join("330106-SCJG.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = pki_types::PrivateKeyDer::from_pem_file(certs.join("330106-SCJG-key.pem")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut handshaken = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client))
+        .connect(pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("the handshake itself succeeds");
+
+    let mut publisher = PublisherClient::new(server.channel_as("330100-STHJ").await);
+    publisher
+        .publish_lead(lead("while-they-stall", org(3)))
+        .await
+        .expect("served while they stall");
+
+    let by = started + Duration::from_secs(5);
+    crate::support::closed_by_server(&mut silent, by).await;
+    crate::support::closed_by_server(&mut half_hello, by).await;
+    crate::support::closed_by_server(&mut handshaken, by).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the deadline"
+    );
+    server.stop().await;
+}

@@ -553,7 +553,10 @@ pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
 
 /// Waits until the server closes `socket` (end of stream or an error), at most until `by`;
 /// panics if it is still open then. Bytes the server sends first are read and dropped.
-pub async fn closed_by_server(socket: &mut tokio::net::TcpStream, by: std::time::Instant) {
+pub async fn closed_by_server(
+    socket: &mut (impl tokio::io::AsyncRead + Unpin),
+    by: std::time::Instant,
+) {
     use tokio::io::AsyncReadExt;
     let mut buf = [0u8; 256];
     loop {

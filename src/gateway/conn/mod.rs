@@ -3,13 +3,16 @@
 //!
 //! - counts against a cap in total and per remote address (beyond either it is closed at once
 //!   and counted in `xiezhi_requests_rejected_total{reason="connection_limit"}`);
-//! - must send its first bytes — the HTTP/2 preface, or a TLS ClientHello — within the
-//!   preface deadline (a half-sent preface used to hold a connection forever);
+//! - must send its first bytes — the HTTP/2 preface (on TLS: finish the handshake and then send
+//!   the preface) — within the preface deadline of its accept (a half-sent preface used to hold
+//!   a connection forever, and on TLS a finished handshake followed by silence held it until
+//!   the idle limit);
 //! - must keep sending: a connection that sends nothing for the idle limit is closed. The
 //!   server pings every live HTTP/2 connection more often than that, and every live client
 //!   answers, so only dead or silent peers reach it.
 //!
-//! The accept loop itself backs off when the process is out of descriptors (EMFILE, ENFILE)
+//! On TLS the server does the handshake itself ([`tls`]), so that the preface it checks is the
+//! decrypted one. The accept loop itself backs off when the process is out of descriptors (EMFILE, ENFILE)
 //! instead of retrying at once, which spun a core while idle, and says so once per interval.
 
 use std::collections::HashMap;
@@ -25,6 +28,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 use tracing::{info, warn};
+
+mod tls;
+pub use tls::incoming_tls;
 
 /// Bytes of the HTTP/2 client preface (`PRI * HTTP/2.0…`).
 const PREFACE: usize = 24;
@@ -49,11 +55,17 @@ struct Counts {
     by_address: HashMap<IpAddr, usize>,
 }
 
-/// A connection that keeps its place in the counts until dropped and enforces the deadlines.
-pub struct Guarded {
-    inner: TcpStream,
+/// A connection's place in the counts, given back when it is dropped.
+struct Place {
     remote: SocketAddr,
     counts: Arc<Mutex<Counts>>,
+}
+
+/// A connection (TCP, or TLS over it) that keeps its place in the counts until dropped and
+/// enforces the deadlines on the bytes it reads.
+pub struct Guarded<S = TcpStream> {
+    inner: S,
+    place: Place,
     hygiene: Hygiene,
     received: usize,
     /// When bytes last arrived (once the preface is in).
@@ -64,7 +76,7 @@ pub struct Guarded {
     timer: Pin<Box<Sleep>>,
 }
 
-impl Drop for Guarded {
+impl Drop for Place {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         counts.total = counts.total.saturating_sub(1);
@@ -78,7 +90,21 @@ impl Drop for Guarded {
     }
 }
 
-impl AsyncRead for Guarded {
+impl<S> Guarded<S> {
+    /// Guards `inner`, whose preface is due by `due`.
+    fn new(inner: S, place: Place, hygiene: Hygiene, due: Instant) -> Self {
+        Guarded {
+            inner,
+            place,
+            hygiene,
+            received: 0,
+            last_read: None,
+            timer: Box::pin(tokio::time::sleep_until(due)),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -111,13 +137,16 @@ impl AsyncRead for Guarded {
                 }
                 _ => {
                     let what = if this.received < PREFACE {
-                        "sent no complete HTTP/2 preface or TLS hello"
+                        "sent no complete HTTP/2 preface"
                     } else {
                         "sent nothing"
                     };
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("connection from {} {what} in time: closed", this.remote),
+                        format!(
+                            "connection from {} {what} in time: closed",
+                            this.place.remote
+                        ),
                     )));
                 }
             }
@@ -125,7 +154,7 @@ impl AsyncRead for Guarded {
     }
 }
 
-impl AsyncWrite for Guarded {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -155,8 +184,8 @@ impl AsyncWrite for Guarded {
     }
 }
 
-impl tonic::transport::server::Connected for Guarded {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+impl<S: tonic::transport::server::Connected> tonic::transport::server::Connected for Guarded<S> {
+    type ConnectInfo = S::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.inner.connect_info()
@@ -170,6 +199,18 @@ pub fn incoming(
     listener: TcpListener,
     hygiene: Hygiene,
 ) -> impl Stream<Item = io::Result<Guarded>> + Send + 'static {
+    use futures_util::StreamExt as _;
+    accepted(listener, hygiene).map(move |(stream, place)| {
+        let due = Instant::now() + hygiene.preface_deadline;
+        Ok(Guarded::new(stream, place, hygiene, due))
+    })
+}
+
+/// Accepted TCP connections within the caps, each with its place in the counts.
+fn accepted(
+    listener: TcpListener,
+    hygiene: Hygiene,
+) -> impl Stream<Item = (TcpStream, Place)> + Send + 'static {
     let counts = Arc::new(Mutex::new(Counts::default()));
     let state = (listener, counts, None::<Instant>);
     futures_util::stream::unfold(state, move |(listener, counts, mut warned)| async move {
@@ -196,16 +237,11 @@ pub fn incoming(
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let guarded = Guarded {
-                inner: stream,
+            let place = Place {
                 remote,
                 counts: counts.clone(),
-                hygiene,
-                received: 0,
-                last_read: None,
-                timer: Box::pin(tokio::time::sleep(hygiene.preface_deadline)),
             };
-            return Some((Ok(guarded), (listener, counts, warned)));
+            return Some(((stream, place), (listener, counts, warned)));
         }
     })
 }
@@ -236,7 +272,7 @@ impl axum::serve::Listener for GuardedListener {
         loop {
             // The stream only ends with the listener, which lives as long as this.
             if let Some(Ok(guarded)) = self.accepted.next().await {
-                let remote = guarded.remote;
+                let remote = guarded.place.remote;
                 return (guarded, remote);
             }
         }
@@ -265,114 +301,4 @@ fn out_of_descriptors(err: &io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hygiene(total: usize, per: usize) -> Hygiene {
-        Hygiene {
-            preface_deadline: Duration::from_secs(10),
-            idle_limit: Duration::from_secs(60),
-            max_connections: total,
-            max_per_address: per,
-        }
-    }
-
-    #[test]
-    fn caps_hold_in_total_and_per_address() {
-        let counts = Mutex::new(Counts::default());
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let h = hygiene(3, 2);
-        assert!(admit(&counts, a, &h));
-        assert!(admit(&counts, a, &h));
-        assert!(!admit(&counts, a, &h), "third from one address");
-        assert!(admit(&counts, b, &h));
-        assert!(!admit(&counts, b, &h), "fourth in total");
-    }
-
-    #[test]
-    fn out_of_descriptors_is_told_apart() {
-        assert!(out_of_descriptors(&io::Error::from_raw_os_error(24)));
-        assert!(out_of_descriptors(&io::Error::from_raw_os_error(23)));
-        assert!(!out_of_descriptors(&io::Error::from_raw_os_error(104)));
-    }
-
-    #[tokio::test]
-    async fn accepted_connections_send_without_waiting_for_acks() {
-        use futures_util::StreamExt;
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut accepted = Box::pin(incoming(listener, hygiene(10, 10)));
-        let _client = TcpStream::connect(addr).await.unwrap();
-        let server = accepted.next().await.unwrap().unwrap();
-        assert!(server.inner.nodelay().unwrap(), "Nagle's algorithm is on");
-    }
-
-    #[tokio::test]
-    async fn a_connection_that_keeps_sending_outlives_the_idle_limit_and_a_silent_one_does_not() {
-        use futures_util::StreamExt;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let h = Hygiene {
-            preface_deadline: Duration::from_millis(150),
-            idle_limit: Duration::from_millis(300),
-            ..hygiene(10, 10)
-        };
-        let mut accepted = Box::pin(incoming(listener, h));
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let mut server = accepted.next().await.unwrap().unwrap();
-        let mut buf = [0u8; 64];
-        let started = std::time::Instant::now();
-        // Past both limits in total, but never quiet for the idle limit.
-        for _ in 0..8 {
-            client
-                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-                .await
-                .unwrap();
-            assert!(server.read(&mut buf).await.unwrap() > 0);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(started.elapsed() > Duration::from_millis(700));
-        // Then silence: closed after the idle limit, not before.
-        let quiet = std::time::Instant::now();
-        let err = server.read(&mut buf).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert!(
-            quiet.elapsed() >= Duration::from_millis(150),
-            "{:?}",
-            quiet.elapsed()
-        );
-        assert!(
-            quiet.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            quiet.elapsed()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_half_preface_is_closed_at_the_deadline_and_its_place_freed() {
-        use futures_util::StreamExt;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let h = Hygiene {
-            preface_deadline: Duration::from_millis(200),
-            ..hygiene(10, 10)
-        };
-        let mut accepted = Box::pin(incoming(listener, h));
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        client.write_all(b"PRI * HTTP/2.0").await.unwrap();
-        let mut server = accepted.next().await.unwrap().unwrap();
-        let mut buf = [0u8; 64];
-        let n = server.read(&mut buf).await.unwrap();
-        assert_eq!(n, 14);
-        let started = std::time::Instant::now();
-        let err = server.read(&mut buf).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert!(started.elapsed() < Duration::from_secs(2));
-        assert_eq!(server.counts.lock().unwrap().total, 1);
-        let counts = server.counts.clone();
-        drop(server);
-        assert_eq!(counts.lock().unwrap().total, 0, "its place is freed");
-    }
-}
+mod tests;
