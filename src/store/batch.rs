@@ -17,7 +17,7 @@ use super::commit::{Committed, Frozen, FrozenBatch};
 use super::records;
 use super::texts::{TextRef, reference};
 use super::write::{Decision, Incoming, LeadWrite, Watch, WriteSet};
-use super::{Counters, Store, StoreError, keys};
+use super::{Counters, Store, StoreError, keys, values};
 use crate::domain::{AgencyId, Alert, DeliveryReason, EventKind, LogPosition, StoredEvent};
 
 /// An event staged in this batch.
@@ -152,7 +152,7 @@ impl Batch<'_> {
         self.touched.insert(agency.as_str().to_owned());
         self.put(
             keys::inbox(agency.as_str(), cursor),
-            keys::inbox_value(seq, alert, reason),
+            values::inbox_value(seq, alert, reason),
         );
     }
 
@@ -209,7 +209,7 @@ impl Batch<'_> {
             Some(LeadWrite::Open { division, entry }) => {
                 self.put(
                     keys::lead(&division, this),
-                    keys::lead_value(&entry).to_vec(),
+                    values::lead_value(&entry).to_vec(),
                 );
             }
             Some(LeadWrite::Close {
@@ -221,7 +221,7 @@ impl Batch<'_> {
                 entry.closed_by = Some(this);
                 self.put(
                     keys::lead(&division, seq),
-                    keys::lead_value(&entry).to_vec(),
+                    values::lead_value(&entry).to_vec(),
                 );
             }
             None => {}
@@ -232,11 +232,11 @@ impl Batch<'_> {
                 .insert(&keys::history_scope(&outcome.subject, &outcome.offence));
             self.put(
                 keys::history(&outcome.subject, &outcome.offence, this),
-                keys::history_value(outcome.row.decided_at, outcome.row.penalty).to_vec(),
+                values::history_value(outcome.row.decided_at, outcome.row.penalty).to_vec(),
             );
             self.put(
                 keys::penalty(&outcome.offence, this),
-                keys::penalty_value(&outcome.row),
+                values::penalty_value(&outcome.row),
             );
         }
         if let Some(write) = ws.referral {

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::read::{Page, Step};
-use super::{Store, StoreError, keys, records};
+use super::{Store, StoreError, keys, records, values};
 use crate::domain::referral::ReferralRecord;
 use crate::domain::{AgencyId, Alert, OffenceCode, ReferralKey, State};
 
@@ -191,7 +191,7 @@ impl Store {
             if keys::suffix_u64(&key) > durable {
                 continue;
             }
-            let row = keys::read_penalty_value(&raw)?;
+            let row = values::read_penalty_value(&raw)?;
             let in_period = filter.from.is_none_or(|t| row.decided_at >= t)
                 && filter.before.is_none_or(|t| row.decided_at < t);
             if !row.penalty
@@ -234,7 +234,7 @@ impl Store {
             if seq > durable {
                 continue;
             }
-            if keys::read_penalty_value(&raw)?.penalty {
+            if values::read_penalty_value(&raw)?.penalty {
                 seqs.push(seq);
             }
         }

@@ -29,6 +29,7 @@ mod lists;
 mod read;
 mod records;
 mod texts;
+mod values;
 mod view;
 mod write;
 

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::records::EventRaw;
-use super::{Store, StoreError, keys};
+use super::{Store, StoreError, keys, values};
 use crate::domain::{
     AgencyId, Alert, DeliveryReason, Domain, EventKey, LeadStatus, LogPosition, StoredEvent,
     SubjectKey,
@@ -280,7 +280,7 @@ impl Store {
             if seq > durable {
                 return Ok(Step::Skip);
             }
-            let entry = keys::read_lead_value(raw)?;
+            let entry = values::read_lead_value(raw)?;
             if !filter.matches(&entry) {
                 return Ok(Step::Skip);
             }
@@ -312,7 +312,7 @@ impl Store {
         let end = keys::inbox(agency.as_str(), latest.saturating_add(1));
         for entry in self.tree.range(start..end).take(limit) {
             let (key, raw) = entry.map_err(StoreError::sled("read"))?;
-            let (seq, alert, reason) = keys::read_inbox_value(&raw)?;
+            let (seq, alert, reason) = values::read_inbox_value(&raw)?;
             let (item, delivered_at) = if alert {
                 let alert = self.alert(seq)?.ok_or_else(|| StoreError::Corrupt {
                     tree: "alerts",

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::batch::Batch;
 use super::records;
 use super::write::{AwaitedLead, Watch};
-use super::{Entries, LeadEntry, StoreError, keys};
+use super::{Entries, LeadEntry, StoreError, keys, values};
 use crate::domain::referral::ReferralRecord;
 use crate::domain::{
     AgencyId, DivisionCode, EventKey, OffenceCode, ReferralKey, StoredEvent, SubjectKey,
@@ -158,7 +158,7 @@ impl View for Batch<'_> {
 
     fn lead(&self, division: &DivisionCode, seq: u64) -> Result<Option<LeadEntry>, StoreError> {
         self.get(&keys::lead(division, seq))?
-            .map(|raw| keys::read_lead_value(&raw))
+            .map(|raw| values::read_lead_value(&raw))
             .transpose()
     }
 
@@ -174,7 +174,7 @@ impl View for Batch<'_> {
         self.scan(&scope)?
             .into_iter()
             .map(|(key, value)| {
-                let (decided_at, penalty) = keys::read_history_value(&value)?;
+                let (decided_at, penalty) = values::read_history_value(&value)?;
                 Ok(OutcomeEntry {
                     seq: keys::suffix_u64(&key),
                     decided_at,
