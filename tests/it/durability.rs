@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use xiezhi::app::open_log;
-use xiezhi::bus::{DeadLetter, OutgoingRecord};
+use xiezhi::bus::{Bus, DeadLetter, OutgoingRecord};
 use xiezhi::config::Config;
 use xiezhi::domain::{SubjectKey, Uscc};
 use xiezhi::proto;
@@ -14,6 +14,9 @@ use xiezhi::proto::publisher_client::PublisherClient;
 
 use crate::process::{Proc, write_config, xiezhi};
 use crate::support::{Log, TestServer, event_ids, event_of, lead, org, stored_leads, test_config};
+
+/// Bytes no router can decode.
+const GARBAGE: &[u8] = b"\xff\x00 not an envelope";
 
 async fn restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery(log: Log) {
     let server = TestServer::start(log).await;
@@ -119,19 +122,7 @@ async fn ten_concurrent_publishers_store_and_route_exactly_ten_thousand_events(l
 async fn undecodable_records_are_set_aside_and_routing_goes_on(log: Log) {
     let server = TestServer::start(log).await;
     let key = SubjectKey::organization(&Uscc::parse("91330106MA2H0Q7W1G").unwrap());
-    server
-        .running()
-        .bus()
-        .append(OutgoingRecord {
-            key: key.as_str().to_owned(),
-            timestamp: jiff::Timestamp::now(),
-            idempotency_key: Vec::new(),
-            content_hash: [0; 32],
-            payload: b"\xff\x00 not an envelope".to_vec(),
-            traceparent: None,
-        })
-        .await
-        .unwrap();
+    append_garbage(server.running().bus().as_ref(), &key).await;
     server
         .publisher()
         .publish_lead(lead("after-garbage", org(40)))
@@ -146,7 +137,7 @@ async fn undecodable_records_are_set_aside_and_routing_goes_on(log: Log) {
         "{}",
         letters[0].reason
     );
-    assert_eq!(letters[0].payload_hex, hex_of(b"\xff\x00 not an envelope"));
+    assert_eq!(letters[0].payload_hex, hex_of(GARBAGE));
     server.stop().await;
 }
 
@@ -161,16 +152,7 @@ async fn a_router_killed_after_a_dead_letter_leaves_exactly_one(log: Log) {
     let subject = org(77);
     let key = SubjectKey::organization(&Uscc::parse(&subject.id).unwrap());
     let bus = open_log(&config).await.expect("log opens");
-    bus.append(OutgoingRecord {
-        key: key.as_str().to_owned(),
-        timestamp: jiff::Timestamp::now(),
-        idempotency_key: Vec::new(),
-        content_hash: [0; 32],
-        payload: b"\xff\x00 not an envelope".to_vec(),
-        traceparent: None,
-    })
-    .await
-    .unwrap();
+    append_garbage(bus.as_ref(), &key).await;
     drop(bus);
 
     let serve = ["serve", "--config", &config_path.display().to_string()];
@@ -232,6 +214,20 @@ async fn a_router_killed_after_a_dead_letter_leaves_exactly_one(log: Log) {
         "{}",
         letters[0].reason
     );
+}
+
+/// Appends bytes that are no envelope straight onto the log, under `key`.
+async fn append_garbage(log: &dyn Bus, key: &SubjectKey) {
+    log.append(OutgoingRecord {
+        key: key.as_str().to_owned(),
+        timestamp: jiff::Timestamp::now(),
+        idempotency_key: Vec::new(),
+        content_hash: [0; 32],
+        payload: GARBAGE.to_vec(),
+        traceparent: None,
+    })
+    .await
+    .unwrap();
 }
 
 async fn dead_letters(config: &Config) -> Vec<DeadLetter> {
