@@ -1,7 +1,7 @@
 //! The store's records in protobuf (`proto/xiezhi/store/v1/records.proto`): an event keeps
 //! the envelope's bytes exactly as they came off the log (never re-encoded), an alert its body
 //! as hashed for the audit, and each names its place in the audit chain. Referrals, watches and
-//! the audit entries of reads are protobuf too; fixed-size index values are in `keys.rs`.
+//! the audit entries of reads are protobuf too; fixed-size index values are in `values.rs`.
 
 use jiff::Timestamp;
 use prost::Message as _;
