@@ -2,19 +2,19 @@
 # The test command: installs what the tests need on a fresh machine, then runs exactly
 # `cargo test` (arguments are passed on: `./test.sh durability`).
 #
-# What it installs when missing (apt, with sudo unless root): Java 17 and Maven for the Kafka
-# broker the suite starts (deploy/kafka/kafka.sh fetches Kafka's jars from Maven Central),
-# gcc and make for librdkafka (built by the rdkafka crate), Chromium, a CJK font, Node and npm
-# for the console's browser test, and the browser test's npm packages (playwright-core).
-# protoc is not needed: build.rs compiles the .proto files with protox.
+# What it installs when missing (apt, with sudo unless root): what the build needs
+# (deploy/build-deps.sh: gcc, make, perl), Java 17 and Maven for the Kafka brokers the suite
+# starts (deploy/kafka/kafka.sh fetches Kafka's jars from Maven Central), openssl for the
+# secured broker's CA and certificates, Chromium, a CJK font, Node and npm for the console's
+# browser test, and the browser test's npm packages (playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")"
 
+deploy/build-deps.sh
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
-command -v cc >/dev/null 2>&1 || missing+=(gcc)
-command -v make >/dev/null 2>&1 || missing+=(make)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # prlimit lowers a broker's descriptor limit in the connection-hygiene test.
 command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

@@ -4,9 +4,14 @@
 #
 #   deploy/kafka/kafka.sh fetch              download the broker jars once (cached)
 #   deploy/kafka/kafka.sh start              one node: broker+controller on 127.0.0.1:9092
+#   deploy/kafka/kafka.sh secure             one node, SASL_SSL on 127.0.0.1:9094: mutual TLS, SCRAM
+#                                            users admin/gateway/router, ACLs (see secure.sh)
+#   deploy/kafka/kafka.sh secrets            only the CA, certificates and passwords (for compose)
+#   deploy/kafka/kafka.sh grant EVENTS DLQ AUDIT GROUP [PARTITIONS]   on the secure node: create
+#                                            the topics, give gateway and router their ACLs
 #   deploy/kafka/kafka.sh cluster            three nodes on 127.0.0.1:19092, :29092, :39092
 #                                            (replication 3, min.insync.replicas=2)
-#   deploy/kafka/kafka.sh stop [single|cluster|all]   stop what this script started (default all)
+#   deploy/kafka/kafka.sh stop [single|secure|cluster|all]   stop what this script started (default all)
 #   deploy/kafka/kafka.sh kill-node N        SIGKILL cluster node N (1-3), for fault tests
 #   deploy/kafka/kafka.sh start-node N       start cluster node N again
 #   deploy/kafka/kafka.sh status             what runs, where its logs are
@@ -18,6 +23,7 @@
 # test suite uses it so that a broker it started never outlives it).
 #
 # Environment: KAFKA_VERSION (default 4.1.1), KAFKA_PORT (single node, default 9092),
+# KAFKA_SECURE_PORT (secure node, default 9094; its controller listens on the next port),
 # XIEZHI_KAFKA_HOME (jars and data; default <repo>/target/kafka), KAFKA_HEAP (single node,
 # default 1g; cluster nodes use 512m each).
 set -euo pipefail
@@ -30,6 +36,9 @@ BASE=${XIEZHI_KAFKA_HOME:-$REPO/target/kafka}
 LIBS=$BASE/libs-$KAFKA_VERSION
 RUN=$BASE/run
 PORT=${KAFKA_PORT:-9092}
+
+# shellcheck source=deploy/kafka/secure.sh
+. "$HERE/secure.sh"
 
 say() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -123,10 +132,11 @@ release_dir() {
   ) 9>"$dir/owners.lock"
 }
 
-# launch DIR HEAP: format DIR's storage if needed and start the broker in the background (or
-# join the one already running there).
+# launch DIR HEAP [FORMAT-ARGS...]: format DIR's storage (with FORMAT-ARGS) if needed and start
+# the broker in the background (or join the one already running there).
 launch() {
   local dir=$1 heap=$2
+  shift 2
   exec 9>"$dir/owners.lock"
   flock 9
   if pid_alive "$dir/pid"; then
@@ -140,7 +150,7 @@ launch() {
   local cp="$LIBS/*"
   if [ ! -f "$dir/data/meta.properties" ]; then
     java -cp "$cp" -Dlog4j2.configurationFile="$dir/log4j2.properties" kafka.tools.StorageTool \
-      format -t "$(cat "$dir/../cluster.id")" -c "$dir/server.properties" ${FORMAT_FLAGS:-} -g \
+      format -t "$(cat "$dir/../cluster.id")" -c "$dir/server.properties" "$@" -g \
       >"$dir/format.log" 2>&1 || die "storage format failed: $(cat "$dir/format.log")"
   fi
   nohup java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -196,7 +206,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 EOF
-  FORMAT_FLAGS=--standalone launch "$dir" "${KAFKA_HEAP:-1g}"
+  launch "$dir" "${KAFKA_HEAP:-1g}" --standalone
   wait_port "$PORT" "$dir/pid" "$dir/server.log"
   say "single node up on 127.0.0.1:$PORT (pid $(cat "$dir/pid")), log $dir/server.log"
 }
@@ -234,7 +244,7 @@ start_node() {
   fetch
   cluster_id "$RUN/cluster"
   node_props "$i"
-  FORMAT_FLAGS= launch "$RUN/cluster/node$i" 512m
+  launch "$RUN/cluster/node$i" 512m
 }
 
 start_cluster() {
@@ -262,15 +272,16 @@ stop() {
   local which=${1:-all}
   case "$which" in
     single) stop_dir "$RUN/single/node" ;;
+    secure) stop_dir "$SECURE/node" ;;
     cluster) for i in 1 2 3; do stop_dir "$RUN/cluster/node$i"; done ;;
-    all) stop single; stop cluster ;;
-    *) die "stop what? single, cluster or all" ;;
+    all) stop single; stop secure; stop cluster ;;
+    *) die "stop what? single, secure, cluster or all" ;;
   esac
 }
 
 status() {
   local any=0
-  for dir in "$RUN/single/node" "$RUN/cluster/node1" "$RUN/cluster/node2" "$RUN/cluster/node3"; do
+  for dir in "$RUN/single/node" "$SECURE/node" "$RUN/cluster/node1" "$RUN/cluster/node2" "$RUN/cluster/node3"; do
     if pid_alive "$dir/pid"; then
       any=1
       echo "running: ${dir#"$RUN"/} pid $(cat "$dir/pid") log $dir/server.log"
@@ -293,6 +304,9 @@ done
 case "$command" in
   fetch) fetch; say "jars ready in $LIBS" ;;
   start) start_single ;;
+  secure) start_secure ;;
+  secrets) make_secure_files ;;
+  grant) grant "${args[@]}" ;;
   cluster) start_cluster ;;
   stop) stop "${args[0]:-all}" ;;
   kill-node)
@@ -309,6 +323,6 @@ case "$command" in
       org.apache.kafka.tools.ProducerPerformance "${args[@]}" ;;
   stop-dir) stop_dir "${args[0]:?directory}" ;;
   release-dir) release_dir "${args[0]:?directory}" "${args[1]:?owner pid}" ;;
-  *) sed -n '2,22p' "$0"; exit 2 ;;
+  *) sed -n '2,28p' "$0"; exit 2 ;;
 esac
 exit 0

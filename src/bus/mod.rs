@@ -115,6 +115,10 @@ pub enum BusError {
         /// What does not match.
         problem: String,
     },
+    /// The Kafka connection's settings cannot be used (a TLS file or the SASL password
+    /// cannot be read).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The data directory's log was created with another partition count.
     #[error(
         "the log has {found} partitions but the configuration says {configured}; partitions cannot change on an existing log"

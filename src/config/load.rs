@@ -94,6 +94,10 @@ impl Config {
             &mut config.security.tls_key,
             &mut config.security.client_ca,
             &mut config.security.receipt_key,
+            &mut config.bus.kafka.ssl_ca,
+            &mut config.bus.kafka.ssl_cert,
+            &mut config.bus.kafka.ssl_key,
+            &mut config.bus.kafka.sasl_password_file,
         ] {
             if !path.as_os_str().is_empty() && path.is_relative() {
                 *path = base_dir.join(&*path);
@@ -168,6 +172,7 @@ impl Config {
                     "must be between 1000 and 300000",
                 ));
             }
+            kafka.validate_security()?;
         }
         self.security.validate()?;
         if !(10..=3_600_000).contains(&self.router.tick_ms) {

@@ -11,11 +11,13 @@ use std::path::PathBuf;
 
 use crate::domain::rules::RulesError;
 
+mod kafka;
 mod load;
 mod policy;
 mod sections;
 mod security;
 
+pub use kafka::{KafkaConfig, KafkaProtocol, SaslMechanism, Secret};
 pub use policy::parse_registry;
 pub use sections::*;
 pub use security::{SecurityConfig, fingerprint};

@@ -1,13 +1,12 @@
 //! The sections of the configuration, with their defaults: every field's `///` is its
 //! documentation (`xiezhi.example.toml` mirrors them).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::SecurityConfig;
+use super::{KafkaConfig, SecurityConfig};
 use crate::domain::{ChecksumPolicy, ValidationPolicy};
 
 /// Everything configurable.
@@ -126,56 +125,6 @@ impl Default for BusConfig {
             kind: BusKind::Embedded,
             partitions: 8,
             kafka: KafkaConfig::default(),
-        }
-    }
-}
-
-/// `[bus.kafka]`: how to reach Kafka and how the topics are laid out (used when
-/// `bus.kind = "kafka"`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// `host:port[,host:port…]` of the brokers.
-    pub bootstrap: String,
-    /// The events topic, keyed by subject.
-    pub events_topic: String,
-    /// The dead-letter topic.
-    pub dlq_topic: String,
-    /// The audit topic: every audit entry, for retention off the router's machine.
-    pub audit_topic: String,
-    /// Partitions of the events topic when Xiezhi creates it. An existing topic with another
-    /// count is refused (changing it would move subjects between partitions).
-    pub partitions: u32,
-    /// Replication factor of topics Xiezhi creates (3 in production).
-    pub replication: u32,
-    /// `min.insync.replicas` of topics Xiezhi creates (2 in production): with acks=all, an event
-    /// is acknowledged only when this many replicas have it.
-    pub min_insync_replicas: u32,
-    /// How long a publish may wait for the brokers before it fails with UNAVAILABLE, in ms.
-    /// Keep it below your clients' gRPC deadline.
-    pub message_timeout_ms: u64,
-    /// Static group membership id of this router (`group.instance.id`): a router restarted with
-    /// the same id gets its partitions back at once instead of after a rebalance. `auto` (the
-    /// default): derived from the host name and the data directory; empty or `none`: dynamic
-    /// membership.
-    pub instance_id: String,
-    /// Extra librdkafka settings for every client (e.g. `security.protocol`, `ssl.ca.location`).
-    pub client: BTreeMap<String, String>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            bootstrap: "127.0.0.1:9092".to_owned(),
-            events_topic: "xiezhi.events.v1".to_owned(),
-            dlq_topic: "xiezhi.dlq.v1".to_owned(),
-            audit_topic: "xiezhi.audit.v1".to_owned(),
-            partitions: 12,
-            replication: 1,
-            min_insync_replicas: 1,
-            message_timeout_ms: 10_000,
-            instance_id: "auto".to_owned(),
-            client: BTreeMap::new(),
         }
     }
 }

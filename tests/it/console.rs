@@ -49,7 +49,7 @@ async fn healthz_and_metrics_report_the_running_broker(log: Log) {
     assert_eq!(status, 200);
     let bus = match log {
         Log::Embedded => "embedded",
-        Log::Kafka => "kafka",
+        Log::Kafka | Log::SecureKafka => "kafka",
     };
     for expected in [
         format!("xiezhi_events_published_total{{kind=\"lead\",bus=\"{bus}\"}}"),

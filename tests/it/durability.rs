@@ -245,3 +245,8 @@ crate::on_both_logs!(
     undecodable_records_are_set_aside_and_routing_goes_on,
     a_router_killed_after_a_dead_letter_leaves_exactly_one,
 );
+
+crate::on_secure_kafka!(
+    restart_keeps_events_cursors_and_offsets_and_repeats_no_delivery,
+    undecodable_records_are_set_aside_and_routing_goes_on,
+);

@@ -20,7 +20,7 @@ async fn duplicate_event_id_is_acknowledged_once_and_stored_once(log: Log) {
         .await
         .unwrap()
         .into_inner();
-    if log == Log::Kafka {
+    if log.is_kafka() {
         server.wait_for_events(1).await;
     }
     let second = server
@@ -56,7 +56,7 @@ async fn same_event_id_with_different_content_is_refused(log: Log) {
         .publish_lead(request.clone())
         .await
         .unwrap();
-    if log == Log::Kafka {
+    if log.is_kafka() {
         server.wait_for_events(1).await;
     }
     let mut changed = request.clone();
@@ -146,5 +146,10 @@ crate::on_both_logs!(
     duplicate_event_id_is_acknowledged_once_and_stored_once,
     same_event_id_with_different_content_is_refused,
     event_ids_are_scoped_to_their_producer,
+    concurrent_retries_of_one_event_are_applied_once,
+);
+
+crate::on_secure_kafka!(
+    duplicate_event_id_is_acknowledged_once_and_stored_once,
     concurrent_retries_of_one_event_are_applied_once,
 );

@@ -12,6 +12,7 @@ mod hostile;
 mod idempotency;
 mod inbox;
 mod kafka;
+mod kafka_secure;
 mod limits;
 mod pages;
 mod process;

@@ -297,3 +297,5 @@ async fn json_records_of_the_previous_release_on_kafka_are_applied_and_rebuilt()
         .collect();
     assert!(keys.contains(&"json-1".to_owned()), "{keys:?}");
 }
+
+crate::on_secure_kafka!(rebuilt_store_matches_the_live_one);

@@ -711,3 +711,5 @@ crate::on_both_logs!(
     duplicate_penalties_and_split_cases_alert_the_coordinators,
     fines_outside_the_band_alert_and_show_in_the_penalty_report,
 );
+
+crate::on_secure_kafka!(referral_moves_only_by_the_party_whose_turn_it_is);

@@ -352,3 +352,8 @@ crate::on_both_logs!(
     unassigned_lead_goes_to_the_coordinator,
     list_leads_filters_and_pages,
 );
+
+crate::on_secure_kafka!(
+    lead_reaches_its_recipients_and_no_one_else,
+    outcome_feeds_back_to_the_lead_producer_and_closes_the_lead,
+);

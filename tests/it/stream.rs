@@ -228,3 +228,5 @@ async fn shutdown_answers_what_was_read_then_ends_the_stream_unavailable() {
     assert!(status.message().contains("resend"), "{}", status.message());
     drop(tx);
 }
+
+crate::on_secure_kafka!(a_stream_answers_every_event_in_order_and_stores_only_the_good_ones);

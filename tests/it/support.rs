@@ -23,6 +23,15 @@ pub enum Log {
     Embedded,
     /// A real Apache Kafka broker.
     Kafka,
+    /// The secured Kafka broker (TLS, SASL, ACLs), as the router's user.
+    SecureKafka,
+}
+
+impl Log {
+    /// Whether the log is a Kafka broker (appends are read back by the router later).
+    pub fn is_kafka(self) -> bool {
+        self != Log::Embedded
+    }
 }
 
 /// Generates, for each named scenario `async fn name(log: Log)`, a module `name` with one test
@@ -88,6 +97,11 @@ impl TestServer {
         let mut server = Self::boot(config, Role::Router, Arc::new(SystemClock)).await;
         server._dir = Some(dir);
         server
+    }
+
+    /// Starts `role` with `config` as it is (its data directory is the caller's).
+    pub async fn start_as(config: Config, role: Role) -> Self {
+        Self::boot(config, role, Arc::new(SystemClock)).await
     }
 
     /// Starts a broker with TLS and client certificates: a development CA, server and agency
@@ -419,8 +433,10 @@ pub fn test_config(log: Log, dir: &std::path::Path) -> Config {
     // The tests publish far faster than an agency would.
     config.security.publish_rate_per_sec = 1_000_000;
     config.security.publish_burst = 1_000_000;
-    if log == Log::Kafka {
-        crate::kafka::configure(&mut config, &crate::kafka::bootstrap());
+    match log {
+        Log::Embedded => {}
+        Log::Kafka => crate::kafka::configure(&mut config, &crate::kafka::bootstrap()),
+        Log::SecureKafka => crate::kafka_secure::configure(&mut config, "router"),
     }
     config
 }

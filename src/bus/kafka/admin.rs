@@ -2,13 +2,14 @@
 //! retention), partition watermarks and a group's committed offsets. Metadata calls run on the
 //! blocking pool ([`super::blocking`]).
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::Producer;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::info;
 
@@ -48,12 +49,103 @@ fn is_leader_election(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// How long start-up tries to reach the brokers before it says why it cannot.
+const PROBE_WAIT: Duration = Duration::from_secs(15);
+
+/// Keeps the last error librdkafka reported for a client, so that a start-up that cannot use
+/// the brokers says why (a refused password, a certificate the broker does not trust, a TLS
+/// client at a plaintext listener) instead of timing out.
+#[derive(Clone, Default)]
+struct LastError(Arc<Mutex<Option<(RDKafkaErrorCode, String)>>>);
+
+impl ClientContext for LastError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
+        if let Ok(mut last) = self.0.lock() {
+            // "All brokers are down" follows the error that says why: keep that one.
+            if code != RDKafkaErrorCode::AllBrokersDown || last.is_none() {
+                *last = Some((code, reason.to_owned()));
+            }
+        }
+    }
+}
+
+impl rdkafka::producer::ProducerContext for LastError {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
+impl LastError {
+    fn get(&self) -> Option<(RDKafkaErrorCode, String)> {
+        self.0.lock().ok().and_then(|last| last.clone())
+    }
+}
+
+/// Whether the brokers' ACLs refused an admin request.
+fn denied(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TopicAuthorizationFailed | RDKafkaErrorCode::ClusterAuthorizationFailed
+    )
+}
+
+/// Whether a client error will not go away by waiting: the brokers refused who we are (a
+/// password, a certificate), or we refused theirs. A TLS alert from the broker arrives as a
+/// transport failure whose reason names the SSL routine.
+fn refused(code: RDKafkaErrorCode, reason: &str) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL
+    ) || reason.contains("SSL routines")
+}
+
 impl KafkaBus {
+    /// Reaches the brokers once with a metadata request before anything else, and fails with
+    /// librdkafka's reason if that is refused (authentication or TLS: at once) or does not
+    /// answer within [`PROBE_WAIT`].
+    pub(super) async fn probe(&self) -> Result<(), BusError> {
+        let context = LastError::default();
+        // A producer, because polling it serves librdkafka's error callbacks into `context`.
+        let client: BaseProducer<LastError> = self
+            .config
+            .client_config()?
+            .create_with_context(context.clone())
+            .map_err(kafka_err)?;
+        let bootstrap = self.config.bootstrap.clone();
+        let protocol = self.config.security_protocol.as_str();
+        blocking(move || {
+            let deadline = Instant::now() + PROBE_WAIT;
+            loop {
+                let answer = client
+                    .client()
+                    .fetch_metadata(None, Duration::from_secs(1));
+                client.poll(Duration::ZERO);
+                let last = context.get();
+                match (answer, last) {
+                    (Ok(_), _) => return Ok(()),
+                    (Err(_), Some((code, reason))) if refused(code, &reason) || Instant::now() > deadline => {
+                        return Err(BusError::Kafka(format!(
+                            "the connection to the brokers at {bootstrap} ({protocol}) failed: {reason}"
+                        )));
+                    }
+                    (Err(err), None) if Instant::now() > deadline => {
+                        return Err(BusError::Kafka(format!(
+                            "no broker at {bootstrap} ({protocol}) answered within {PROBE_WAIT:?}: {err}"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await
+    }
+
     /// Creates the topics if missing; checks partitions and retention of existing ones.
     /// Returns the events topic's partition count.
     pub(super) async fn ensure_topics(&self) -> Result<u32, BusError> {
         let admin: AdminClient<DefaultClientContext> =
-            self.config.client_config().create().map_err(kafka_err)?;
+            self.config.client_config()?.create().map_err(kafka_err)?;
         let min_isr = self.config.min_insync_replicas.to_string();
         let topic = |name, partitions: u32| {
             NewTopic::new(
@@ -81,6 +173,11 @@ impl KafkaBus {
             match result {
                 Ok(name) => info!(topic = %name, "kafka topic created"),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                // On a secured cluster the operator creates the topics and Xiezhi's users may
+                // not: the checks below say so if one is missing.
+                Err((name, code)) if denied(code) => {
+                    info!(topic = %name, "not permitted to create kafka topics; expecting it to exist")
+                }
                 Err((name, code)) => {
                     return Err(BusError::Topic {
                         topic: name,
@@ -91,6 +188,12 @@ impl KafkaBus {
         }
         self.verify_retention(&admin).await?;
         let found = self.topic_partitions(&self.config.events_topic).await?;
+        if found == 0 {
+            return Err(BusError::Topic {
+                topic: self.config.events_topic.clone(),
+                problem: "does not exist, and this Kafka user may not create it: have the cluster's operator create it (docs/kafka.md)".into(),
+            });
+        }
         if found != self.config.partitions {
             return Err(BusError::Topic {
                 topic: self.config.events_topic.clone(),
@@ -116,6 +219,14 @@ impl KafkaBus {
                 .describe_configs([&ResourceSpecifier::Topic(name)], &options)
                 .await
                 .map_err(kafka_err)?;
+            if let Some(Err(code)) = described.first()
+                && denied(*code)
+            {
+                return Err(BusError::Topic {
+                    topic: name.clone(),
+                    problem: "its configuration may not be read by this Kafka user: grant it DESCRIBE_CONFIGS on the topic, so that start-up can check it keeps every record (docs/kafka.md)".into(),
+                });
+            }
             let retention = described
                 .into_iter()
                 .filter_map(Result::ok)
@@ -185,7 +296,7 @@ impl KafkaBus {
     pub(super) async fn committed_offsets(&self, group: &str) -> Result<Vec<u64>, BusError> {
         let consumer: BaseConsumer = self
             .config
-            .client_config()
+            .client_config()?
             .set("group.id", group)
             .create()
             .map_err(kafka_err)?;

@@ -49,7 +49,7 @@ fn group_consumer(
     group: &str,
     start: StartFrom,
 ) -> Result<StreamConsumer<RouterContext>, BusError> {
-    let mut config = kafka.client_config();
+    let mut config = kafka.client_config()?;
     config
         .set("group.id", group)
         .set("enable.auto.commit", "true")
@@ -77,7 +77,7 @@ impl KafkaBus {
     ) -> Result<StreamConsumer<RouterContext>, BusError> {
         let consumer: StreamConsumer<RouterContext> = self
             .config
-            .client_config()
+            .client_config()?
             .set("group.id", "xiezhi-reader")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

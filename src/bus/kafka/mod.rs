@@ -36,6 +36,7 @@ use tracing::info;
 use super::{
     AppendOutcome, Bus, BusConsumer, BusError, DeadLetter, OutgoingRecord, Record, StartFrom,
 };
+use crate::config::ConfigError;
 pub use crate::config::KafkaConfig;
 use consumer::{KafkaConsumer, Rejoin};
 
@@ -61,13 +62,44 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl KafkaConfig {
-    fn client_config(&self) -> ClientConfig {
+    /// The settings every client shares: the brokers, the extra `client` settings, and the
+    /// connection's security (TLS files, SASL user and the password read now).
+    fn client_config(&self) -> Result<ClientConfig, BusError> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
         for (key, value) in &self.client {
             config.set(key, value);
         }
-        config
+        let protocol = self.security_protocol;
+        config.set("security.protocol", protocol.as_str());
+        for (key, path, setting) in [
+            ("bus.kafka.ssl_ca", &self.ssl_ca, "ssl.ca.location"),
+            (
+                "bus.kafka.ssl_cert",
+                &self.ssl_cert,
+                "ssl.certificate.location",
+            ),
+            ("bus.kafka.ssl_key", &self.ssl_key, "ssl.key.location"),
+        ] {
+            if path.as_os_str().is_empty() {
+                continue;
+            }
+            // librdkafka's own message for a missing file does not name the configuration key.
+            std::fs::File::open(path).map_err(|err| {
+                BusError::Config(ConfigError::Invalid {
+                    key,
+                    message: format!("cannot read {}: {err}", path.display()),
+                })
+            })?;
+            config.set(setting, path.display().to_string());
+        }
+        if protocol.sasl() {
+            config
+                .set("sasl.mechanism", self.sasl_mechanism.as_str())
+                .set("sasl.username", &self.sasl_username)
+                .set("sasl.password", self.sasl_password()?.expose());
+        }
+        Ok(config)
     }
 }
 
@@ -82,6 +114,7 @@ impl KafkaBus {
     /// Connects, creates or verifies the topics, and starts the producer.
     pub async fn connect(config: &KafkaConfig) -> Result<Self, BusError> {
         let bus = Self::producer_only(config)?;
+        bus.probe().await?;
         let partitions = bus.ensure_topics().await?;
         info!(
             bootstrap = %config.bootstrap,
@@ -95,7 +128,7 @@ impl KafkaBus {
     /// The producer side, without touching the topics.
     pub(crate) fn producer_only(config: &KafkaConfig) -> Result<Self, BusError> {
         let producer: FutureProducer = config
-            .client_config()
+            .client_config()?
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", config.message_timeout_ms.to_string())
