@@ -194,13 +194,23 @@ fn encoded_len(event: &Event) -> usize {
     }
 }
 
+/// Waits until `due`, and not at all when it has passed. tokio's timer rounds a deadline up to
+/// its next millisecond tick, so sleeping until a moment already past holds the event for up to
+/// a millisecond: flat out (every event due now) that capped each client at about one event per
+/// millisecond — the no-op stream ceiling of 6,700/s with 8 clients was this, not gRPC.
+async fn wait_until(due: Instant) {
+    if due > Instant::now() {
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
 async fn unary_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tally {
     let mut publisher = PublisherClient::new(channel);
     let mut rng = Rng::new(plan.start.elapsed().as_nanos() as u64 ^ (client as u64) << 40);
     let mut tally = Tally::default();
     let mut sent = 0;
     while let Some((mut event, due)) = plan.next(&mut rng, client, &mut sent) {
-        tokio::time::sleep_until(due.into()).await;
+        wait_until(due).await;
         stamp(&mut event);
         let bytes = encoded_len(&event);
         let answer = match event {
@@ -229,7 +239,7 @@ async fn stream_client(plan: Arc<Plan>, channel: Channel, client: usize) -> Tall
             let mut rng = Rng::new(plan.start.elapsed().as_nanos() as u64 ^ (client as u64) << 40);
             let mut sent = 0;
             while let Some((mut event, due)) = plan.next(&mut rng, client, &mut sent) {
-                tokio::time::sleep_until(due.into()).await;
+                wait_until(due).await;
                 stamp(&mut event);
                 let bytes = encoded_len(&event);
                 pending
