@@ -131,8 +131,11 @@ async fn the_console_works_in_a_real_browser() {
         .unwrap();
     crate::referrals::wait_for_state(&server, "r-web", xiezhi::proto::ReferralState::Reported)
         .await;
-    // Past the agency's 3-day decision limit: the referral turns overdue.
-    clock.advance(jiff::SignedDuration::from_hours(5 * 24));
+    // Past the agency's 3-day decision limit: the referral turns overdue. The limit is counted
+    // in Beijing days and a period ending on a rest day or holiday runs on to the next working
+    // day (up to a week after 国庆), so a fixed 5 days missed it when the test started on a
+    // Wednesday morning in Beijing; 15 days is past it from any start.
+    clock.advance(jiff::SignedDuration::from_hours(15 * 24));
     crate::referrals::wait_for_alert(&server, "330100-SFJ", xiezhi::proto::AlertKind::Overdue)
         .await;
 
