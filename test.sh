@@ -10,7 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-deploy/build-deps.sh
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
@@ -21,13 +20,7 @@ command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk' || missing+=(fonts-wqy-zenhei)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "test.sh: installing ${missing[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+deploy/build-deps.sh "${missing[@]}"
 # Kafka's jars, cached under target/kafka (the tests would fetch them too; fetching first keeps
 # a download problem apart from test failures).
 deploy/kafka/kafka.sh fetch

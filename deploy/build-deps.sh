@@ -3,10 +3,13 @@
 # root): a C compiler and make for librdkafka (built by the rdkafka crate), and perl for the
 # OpenSSL it builds with (rdkafka's `ssl-vendored`: Kafka over TLS and SCRAM without the
 # system's OpenSSL headers). protoc is not needed: build.rs compiles the .proto files with
-# protox. Called by ./test.sh and .ci/run; harmless to run again.
+# protox. Called by ./test.sh (which passes the test-only packages it found missing, so that
+# one apt run installs both) and .ci/run; harmless to run again.
+#
+#   deploy/build-deps.sh [PACKAGE...]   also install these Debian packages
 set -euo pipefail
 
-missing=()
+missing=("$@")
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v make >/dev/null 2>&1 || missing+=(make)
 # OpenSSL 3's Configure needs perl with its core modules (IPC::Cmd), which perl-base lacks.

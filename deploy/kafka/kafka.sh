@@ -174,6 +174,22 @@ wait_port() {
   die "broker did not listen on 127.0.0.1:$port within 60 s; see $log"
 }
 
+# The settings of a one-node cluster (single and secure): data in DIR/data, internal topics
+# without replicas, topics only when created on purpose.
+one_node_settings() {
+  cat <<EOF
+log.dirs=$1/data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+}
+
 cluster_id() {
   local file=$1/cluster.id
   [ -f "$file" ] || java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 >"$file"
@@ -196,15 +212,7 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$((PORT 
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$dir/data
-num.partitions=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
+$(one_node_settings "$dir")
 EOF
   launch "$dir" "${KAFKA_HEAP:-1g}" --standalone
   wait_port "$PORT" "$dir/pid" "$dir/server.log"

@@ -128,15 +128,7 @@ ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/\$1/,DEFAULT
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:broker;User:admin
 allow.everyone.if.no.acl.found=false
-log.dirs=$dir/data
-num.partitions=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
+$(one_node_settings "$dir")
 EOF
   cat >"$SECURE/admin.properties" <<EOF
 bootstrap.servers=127.0.0.1:$SECURE_PORT

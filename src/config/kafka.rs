@@ -394,6 +394,23 @@ mod tests {
     }
 
     #[test]
+    fn the_password_is_read_from_the_variable_named() {
+        // PATH is always set: reading it needs no change to the test process's environment.
+        let config = KafkaConfig {
+            sasl_password_env: "PATH".into(),
+            ..secure()
+        };
+        let expected = std::env::var("PATH").unwrap();
+        assert_eq!(
+            config.sasl_password().unwrap().expose(),
+            expected.trim_end()
+        );
+        let unset = secure();
+        let err = unset.sasl_password().unwrap_err().to_string();
+        assert!(err.contains("bus.kafka.sasl_password_env"), "{err}");
+    }
+
+    #[test]
     fn the_password_is_read_from_its_file_without_the_newline_and_never_printed() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("password");

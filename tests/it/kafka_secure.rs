@@ -110,6 +110,22 @@ async fn refused(config: Config) -> String {
     }
 }
 
+/// PLAIN over TLS (what brokers without SCRAM offer) carries events as SCRAM does.
+#[tokio::test]
+async fn a_plain_login_over_tls_publishes_and_routes() {
+    let server = TestServer::start_with(Log::SecureKafka, |c| {
+        c.bus.kafka.sasl_mechanism = SaslMechanism::Plain;
+    })
+    .await;
+    server
+        .publisher()
+        .publish_lead(lead("sec-plain-1", org(2)))
+        .await
+        .expect("published over PLAIN");
+    server.wait_for_events(1).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_client_without_a_sasl_login_is_refused() {
     let dir = tempfile::tempdir().unwrap();
