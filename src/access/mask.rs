@@ -59,8 +59,17 @@ pub(crate) fn envelope(envelope: &mut proto::Envelope) {
             }
         }
         Some(Payload::Referral(referral)) => self::referral(referral),
-        // A step names no subject; its reason is the acting agency's own words.
-        Some(Payload::ReferralUpdate(_)) | None => {}
+        Some(Payload::Certificate(certificate)) => self::certificate(certificate),
+        // A step names no subject; its reason is the acting agency's own words. Inspections
+        // are about enterprises, not persons.
+        Some(
+            Payload::ReferralUpdate(_)
+            | Payload::InspectionPlan(_)
+            | Payload::InspectionRecord(_)
+            | Payload::InspectionCancel(_)
+            | Payload::JointAnswer(_),
+        )
+        | None => {}
     }
 }
 
@@ -93,6 +102,14 @@ pub(crate) fn referral_view(view: &mut proto::ReferralView) {
         }
     }
     self::referral(referral);
+}
+
+/// Masks a certificate's holder (inspections are about enterprises; the holder is the only
+/// person they name).
+pub(crate) fn certificate(certificate: &mut proto::Certificate) {
+    if let Some(person) = Person::of(certificate.holder.as_ref()) {
+        person.subject(certificate.holder.as_mut());
+    }
 }
 
 /// Masks the person an alert is about.

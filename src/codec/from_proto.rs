@@ -7,6 +7,7 @@
 use jiff::Timestamp;
 
 use super::DecodeError;
+use super::inspection;
 use super::tables::{
     ACTIONS, DECISIONS, DOCUMENT_KINDS, DOMAINS, HANDLINGS, SENSITIVITIES, SEVERITIES, from_number,
 };
@@ -199,6 +200,11 @@ pub fn envelope(raw: &proto::Envelope) -> Result<Envelope, DecodeError> {
         P::CaseOutcome(o) => Payload::CaseOutcome(outcome(o)?),
         P::Referral(r) => Payload::Referral(referral(r)?),
         P::ReferralUpdate(u) => Payload::ReferralUpdate(update(u)?),
+        P::Certificate(c) => Payload::Certificate(inspection::certificate_from(c)?),
+        P::InspectionPlan(p) => Payload::InspectionPlan(inspection::plan_from(p)?),
+        P::InspectionRecord(r) => Payload::InspectionRecord(inspection::record_from(r)?),
+        P::InspectionCancel(c) => Payload::InspectionCancel(inspection::cancel_from(c)?),
+        P::JointAnswer(a) => Payload::JointAnswer(inspection::answer_from(a)?),
     };
     Ok(Envelope {
         event_id: EventId::parse(&raw.event_id).map_err(field("event_id"))?,

@@ -9,6 +9,7 @@
 //! bytes: a retry hashes the same, a changed field does not.
 
 pub mod from_proto;
+pub mod inspection;
 pub mod json;
 pub mod log;
 pub(crate) mod tables;

@@ -205,7 +205,7 @@ pub(crate) const DOCUMENT_KINDS: [(proto::DocumentKind, DocumentKind); 5] = [
     ),
     (proto::DocumentKind::Other, DocumentKind::Other),
 ];
-pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 9] = [
+pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 11] = [
     (proto::AlertKind::PossibleCrime, AlertKind::PossibleCrime),
     (
         proto::AlertKind::PenaltyInsteadOfReferral,
@@ -229,6 +229,14 @@ pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 9] = [
     (
         proto::AlertKind::OutcomeWithoutLead,
         AlertKind::OutcomeWithoutLead,
+    ),
+    (
+        proto::AlertKind::InspectionIrregular,
+        AlertKind::InspectionIrregular,
+    ),
+    (
+        proto::AlertKind::JointInspection,
+        AlertKind::JointInspection,
     ),
 ];
 

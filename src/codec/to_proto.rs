@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use super::inspection;
 use super::tables::{
     ACTIONS, DECISIONS, DOCUMENT_KINDS, DOMAINS, HANDLINGS, SENSITIVITIES, SEVERITIES, number,
 };
@@ -67,11 +68,17 @@ pub fn kind(kind: EventKind) -> proto::EventKind {
         EventKind::CaseOutcome => proto::EventKind::CaseOutcome,
         EventKind::Referral => proto::EventKind::Referral,
         EventKind::ReferralUpdate => proto::EventKind::ReferralUpdate,
+        EventKind::Certificate => proto::EventKind::Certificate,
+        EventKind::InspectionPlan => proto::EventKind::InspectionPlan,
+        EventKind::InspectionRecord => proto::EventKind::InspectionRecord,
+        EventKind::InspectionCancel => proto::EventKind::InspectionCancel,
+        EventKind::JointAnswer => proto::EventKind::JointAnswer,
     }
 }
 
 /// An envelope as protobuf: what the log carries and readers receive.
 pub fn envelope(e: &Envelope) -> proto::Envelope {
+    use proto::envelope::Payload as P;
     let payload = match &e.payload {
         Payload::Lead(l) => proto::envelope::Payload::Lead(proto::Lead {
             subject: Some(subject(&l.subject)),
@@ -102,6 +109,11 @@ pub fn envelope(e: &Envelope) -> proto::Envelope {
         }),
         Payload::Referral(r) => proto::envelope::Payload::Referral(referral(r)),
         Payload::ReferralUpdate(u) => proto::envelope::Payload::ReferralUpdate(update(u)),
+        Payload::Certificate(c) => P::Certificate(inspection::certificate(c)),
+        Payload::InspectionPlan(p) => P::InspectionPlan(inspection::plan(p)),
+        Payload::InspectionRecord(r) => P::InspectionRecord(inspection::record(r)),
+        Payload::InspectionCancel(c) => P::InspectionCancel(inspection::cancel(c)),
+        Payload::JointAnswer(a) => P::JointAnswer(inspection::answer(a)),
     };
     proto::Envelope {
         event_id: e.event_id.to_string(),

@@ -89,6 +89,7 @@ impl Config {
             &mut config.registry.file,
             &mut config.rules.thresholds,
             &mut config.rules.discretion,
+            &mut config.rules.inspection_items,
             &mut config.rules.divisions,
             &mut config.security.tls_cert,
             &mut config.security.tls_key,

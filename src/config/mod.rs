@@ -27,6 +27,8 @@ pub use security::{SecurityConfig, fingerprint};
 pub const SAMPLE_REGISTRY: &str = include_str!("../../deploy/registry.toml");
 /// The shipped prosecution thresholds (`rules/thresholds.toml`).
 pub const BUILTIN_THRESHOLDS: &str = include_str!("../../rules/thresholds.toml");
+/// The shipped inspection items and caps (`rules/inspection-items.toml`).
+pub const BUILTIN_INSPECTION_ITEMS: &str = include_str!("../../rules/inspection-items.toml");
 /// The shipped discretion bands (`rules/discretion.toml`).
 pub const BUILTIN_DISCRETION: &str = include_str!("../../rules/discretion.toml");
 

@@ -5,9 +5,13 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{BUILTIN_DISCRETION, BUILTIN_THRESHOLDS, Config, ConfigError, SAMPLE_REGISTRY};
+use super::{
+    BUILTIN_DISCRETION, BUILTIN_INSPECTION_ITEMS, BUILTIN_THRESHOLDS, Config, ConfigError,
+    SAMPLE_REGISTRY,
+};
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::divisions::{BUILTIN_DIVISIONS, Divisions};
+use crate::domain::inspection::InspectionRules;
 use crate::domain::rules::{Discretion, Thresholds};
 use crate::domain::{Agency, AlertWindows, Policy, Registry};
 
@@ -52,6 +56,8 @@ impl Config {
         let thresholds = Thresholds::parse(&text, &origin)?;
         let (text, origin) = rules_file(&self.rules.discretion, BUILTIN_DISCRETION)?;
         let discretion = Discretion::parse(&text, &origin)?;
+        let (text, origin) = rules_file(&self.rules.inspection_items, BUILTIN_INSPECTION_ITEMS)?;
+        let inspections = InspectionRules::parse(&text, &origin)?;
         let divisions = if self.rules.divisions.as_os_str().is_empty() {
             Divisions::default()
         } else {
@@ -74,6 +80,7 @@ impl Config {
             registry: self.load_registry()?,
             thresholds,
             discretion,
+            inspections,
             calendar,
             divisions,
             windows: AlertWindows {

@@ -160,6 +160,8 @@ pub struct RulesConfig {
     pub thresholds: PathBuf,
     /// Discretion bands (裁量基准).
     pub discretion: PathBuf,
+    /// Published inspection items and yearly caps (涉企行政检查).
+    pub inspection_items: PathBuf,
     /// The division codes that exist (GB/T 2260; `rules/divisions.txt`'s format).
     pub divisions: PathBuf,
 }

@@ -113,6 +113,17 @@ fn what(event: &StoredEvent) -> (String, String) {
         ),
         Payload::Referral(referral) => ("移送".into(), referral.case_number.clone()),
         Payload::ReferralUpdate(update) => ("移送进展".into(), format!("{:?}", update.action)),
+        Payload::Certificate(c) => ("执法证".into(), format!("{} {}", c.number, c.agency)),
+        Payload::InspectionPlan(p) => (
+            "检查计划".into(),
+            format!("{} {}–{}", p.items.join("、"), p.window_start, p.window_end),
+        ),
+        Payload::InspectionRecord(r) => ("检查记录".into(), format!("{} {}", r.plan_id, r.date)),
+        Payload::InspectionCancel(c) => ("检查取消".into(), format!("{} {}", c.plan_id, c.reason)),
+        Payload::JointAnswer(a) => (
+            "联合检查答复".into(),
+            format!("{} {}", a.plan_id, if a.accept { "参加" } else { "不参加" }),
+        ),
     }
 }
 

@@ -35,11 +35,15 @@ pub enum AlertKind {
     AnswerByNonRecipient,
     /// An outcome naming a lead that had not arrived after the configured wait.
     OutcomeWithoutLead,
+    /// An inspection that breaks a rule of 涉企行政检查 (the rule id names the check).
+    InspectionIrregular,
+    /// Agencies planning to inspect one enterprise at about the same time: 综合查一次 proposed.
+    JointInspection,
 }
 
 impl AlertKind {
     /// Every kind, for the metrics' series present from start.
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::PossibleCrime,
         AlertKind::PenaltyInsteadOfReferral,
         AlertKind::DuplicatePenalty,
@@ -49,6 +53,8 @@ impl AlertKind {
         AlertKind::LateDisclosure,
         AlertKind::AnswerByNonRecipient,
         AlertKind::OutcomeWithoutLead,
+        AlertKind::InspectionIrregular,
+        AlertKind::JointInspection,
     ];
 
     /// Its name in snake case, as in JSON and metrics.
@@ -63,6 +69,8 @@ impl AlertKind {
             AlertKind::LateDisclosure => "late_disclosure",
             AlertKind::AnswerByNonRecipient => "answer_by_non_recipient",
             AlertKind::OutcomeWithoutLead => "outcome_without_lead",
+            AlertKind::InspectionIrregular => "inspection_irregular",
+            AlertKind::JointInspection => "joint_inspection",
         }
     }
 }

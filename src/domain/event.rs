@@ -9,7 +9,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode};
+use super::ids::{AgencyId, DivisionCode, EventId, OffenceCode, SubjectKey};
+use super::inspection::{
+    Certificate, InspectionCancel, InspectionPlan, InspectionRecord, JointAnswer, PlanKey,
+};
 use super::referral::{Referral, ReferralKey, ReferralUpdate};
 use super::vocab::{Domain, Facts, Handling, Sensitivity, Severity, Subject};
 
@@ -124,6 +127,16 @@ pub enum Payload {
     Referral(Referral),
     /// A step on a referral.
     ReferralUpdate(ReferralUpdate),
+    /// A law-enforcement certificate (执法证).
+    Certificate(Certificate),
+    /// An inspection planned.
+    InspectionPlan(InspectionPlan),
+    /// An inspection carried out.
+    InspectionRecord(InspectionRecord),
+    /// A planned inspection called off.
+    InspectionCancel(InspectionCancel),
+    /// An answer to a joint-inspection proposal.
+    JointAnswer(JointAnswer),
 }
 
 /// The kind of payload, for logs and filters.
@@ -138,15 +151,30 @@ pub enum EventKind {
     Referral,
     /// [`ReferralUpdate`].
     ReferralUpdate,
+    /// [`Certificate`].
+    Certificate,
+    /// [`InspectionPlan`].
+    InspectionPlan,
+    /// [`InspectionRecord`].
+    InspectionRecord,
+    /// [`InspectionCancel`].
+    InspectionCancel,
+    /// [`JointAnswer`].
+    JointAnswer,
 }
 
 impl EventKind {
     /// Every kind, for the metrics' series present from start.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::Lead,
         EventKind::CaseOutcome,
         EventKind::Referral,
         EventKind::ReferralUpdate,
+        EventKind::Certificate,
+        EventKind::InspectionPlan,
+        EventKind::InspectionRecord,
+        EventKind::InspectionCancel,
+        EventKind::JointAnswer,
     ];
 
     /// Its name in snake case, as in JSON and metrics.
@@ -156,6 +184,11 @@ impl EventKind {
             EventKind::CaseOutcome => "case_outcome",
             EventKind::Referral => "referral",
             EventKind::ReferralUpdate => "referral_update",
+            EventKind::Certificate => "certificate",
+            EventKind::InspectionPlan => "inspection_plan",
+            EventKind::InspectionRecord => "inspection_record",
+            EventKind::InspectionCancel => "inspection_cancel",
+            EventKind::JointAnswer => "joint_answer",
         }
     }
 }
@@ -214,17 +247,39 @@ impl Envelope {
             Payload::CaseOutcome(_) => EventKind::CaseOutcome,
             Payload::Referral(_) => EventKind::Referral,
             Payload::ReferralUpdate(_) => EventKind::ReferralUpdate,
+            Payload::Certificate(_) => EventKind::Certificate,
+            Payload::InspectionPlan(_) => EventKind::InspectionPlan,
+            Payload::InspectionRecord(_) => EventKind::InspectionRecord,
+            Payload::InspectionCancel(_) => EventKind::InspectionCancel,
+            Payload::JointAnswer(_) => EventKind::JointAnswer,
         }
     }
 
-    /// The party the event is about (a referral update names its referral instead).
+    /// The party the event is about (a referral update names its referral instead, an
+    /// inspection's later steps their plan; a certificate's holder is not a party).
     pub fn subject(&self) -> Option<&Subject> {
         match &self.payload {
             Payload::Lead(lead) => Some(&lead.subject),
             Payload::CaseOutcome(outcome) => Some(&outcome.subject),
             Payload::Referral(referral) => Some(&referral.subject),
-            Payload::ReferralUpdate(_) => None,
+            Payload::InspectionPlan(plan) => Some(&plan.enterprise),
+            _ => None,
         }
+    }
+
+    /// The inspection plan an inspection event belongs to.
+    pub fn plan_key(&self) -> Option<PlanKey> {
+        let plan_id = match &self.payload {
+            Payload::InspectionPlan(plan) => &plan.plan_id,
+            Payload::InspectionRecord(record) => &record.plan_id,
+            Payload::InspectionCancel(cancel) => &cancel.plan_id,
+            Payload::JointAnswer(answer) => &answer.plan_id,
+            _ => return None,
+        };
+        Some(PlanKey {
+            agency: self.producer.clone(),
+            plan_id: plan_id.clone(),
+        })
     }
 
     /// The referral a referral event belongs to.
@@ -235,13 +290,27 @@ impl Envelope {
                 id: referral.referral_id.clone(),
             }),
             Payload::ReferralUpdate(update) => Some(update.referral.clone()),
-            Payload::Lead(_) | Payload::CaseOutcome(_) => None,
+            _ => None,
         }
     }
 
     /// The key that orders and partitions the event on the log: the subject, or for referral
     /// events the referral, so that a referral's steps stay in order behind its report.
     pub fn log_key(&self) -> String {
+        // An inspection's steps follow its enterprise, so that one enterprise's plans of every
+        // agency are decided in order (caps, joint inspections).
+        let enterprise = match &self.payload {
+            Payload::InspectionRecord(record) => Some(&record.enterprise),
+            Payload::InspectionCancel(cancel) => Some(&cancel.enterprise),
+            Payload::JointAnswer(answer) => Some(&answer.enterprise),
+            Payload::Certificate(certificate) => {
+                return format!("certificate:{}", certificate.number);
+            }
+            _ => None,
+        };
+        if let Some(code) = enterprise {
+            return SubjectKey::organization(code).as_str().to_owned();
+        }
         match self.referral_key() {
             Some(referral) => format!("referral:{referral}"),
             None => self
@@ -265,7 +334,8 @@ impl Envelope {
             Payload::Lead(lead) => Some(&lead.division),
             Payload::CaseOutcome(outcome) => Some(&outcome.division),
             Payload::Referral(referral) => Some(&referral.division),
-            Payload::ReferralUpdate(_) => None,
+            Payload::InspectionPlan(plan) => Some(&plan.division),
+            _ => None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod divisions;
 pub mod event;
 pub mod expr;
 pub mod ids;
+pub mod inspection;
 pub mod money;
 pub mod policy;
 pub mod referral;

@@ -4,6 +4,7 @@
 use super::alert::AlertWindows;
 use super::calendar::WorkCalendar;
 use super::divisions::Divisions;
+use super::inspection::InspectionRules;
 use super::registry::Registry;
 use super::rules::{Discretion, Thresholds};
 
@@ -22,6 +23,8 @@ pub struct Policy {
     pub divisions: Divisions,
     /// Alert windows.
     pub windows: AlertWindows,
+    /// Published inspection items and the provinces' frequency rules (涉企行政检查).
+    pub inspections: InspectionRules,
 }
 
 impl Policy {

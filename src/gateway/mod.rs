@@ -1,4 +1,4 @@
-//! The agency-facing gRPC server: `Publisher`, `Inbox`, `Query`, `Referrals`, plus
+//! The agency-facing gRPC server: `Publisher`, `Inbox`, `Query`, `Referrals`, `Inspections`, plus
 //! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so old and new grpcurl work
 //! without the .proto).
 //!
@@ -13,6 +13,7 @@ pub(crate) mod convert;
 mod deadline;
 pub mod identity;
 mod inbox;
+mod inspections;
 mod publisher;
 mod query;
 pub mod receipt;
@@ -143,7 +144,7 @@ async fn clarify_transport_errors(
         tonic::Code::Unimplemented if status.message().is_empty() => {
             tonic::Status::unimplemented(format!(
                 "{path} is not a method of this server (services: xiezhi.v1.Publisher, Inbox, \
-                 Query, Referrals; grpc.health.v1.Health; reflection)"
+                 Query, Referrals, Inspections; grpc.health.v1.Health; reflection)"
             ))
         }
         tonic::Code::Internal
@@ -200,6 +201,13 @@ pub async fn serve(
         })
         .max_decoding_message_size(limit)
     });
+    let inspections = readers.as_ref().map(|store| {
+        proto::inspections_server::InspectionsServer::new(inspections::InspectionsService {
+            shared: shared.clone(),
+            store: store.clone(),
+        })
+        .max_decoding_message_size(limit)
+    });
     let query = readers.as_ref().map(|store| {
         proto::query_server::QueryServer::new(query::QueryService {
             shared: shared.clone(),
@@ -221,6 +229,11 @@ pub async fn serve(
             .await;
         health
             .set_serving::<proto::referrals_server::ReferralsServer<referrals::ReferralsService>>()
+            .await;
+        health
+            .set_serving::<
+                proto::inspections_server::InspectionsServer<inspections::InspectionsService>,
+            >()
             .await;
     }
     let reflection = || {
@@ -248,6 +261,9 @@ pub async fn serve(
     }
     if let Some(referrals) = referrals {
         routes.add_service(referrals);
+    }
+    if let Some(inspections) = inspections {
+        routes.add_service(inspections);
     }
     let shutdown = shared.shutdown.clone();
     run_server(listener, transport, routes, pages, async move {

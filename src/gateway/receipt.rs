@@ -108,6 +108,25 @@ impl ReceiptSigner {
         self.key.public_key().as_ref()
     }
 
+    /// The verification code of an inspection plan (扫码入企): 20 characters of base32 from the
+    /// broker's signature over the plan's key. Ed25519 signatures are deterministic, so a retry
+    /// of the plan gets the same code (and the same content hash); without the key nobody can
+    /// compute a plan's code, and 100 bits cannot be guessed.
+    pub fn verify_code(&self, agency: &str, plan_id: &str) -> String {
+        const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+        let signature = self
+            .key
+            .sign(format!("xiezhi-verify-v1\n{agency}\n{plan_id}").as_bytes());
+        let digest = Sha256::digest(signature.as_ref());
+        let mut bits: u128 = 0;
+        for byte in &digest[..16] {
+            bits = (bits << 8) | u128::from(*byte);
+        }
+        (0..20)
+            .map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize]))
+            .collect()
+    }
+
     /// A receipt for an accepted event.
     pub fn sign(
         &self,

@@ -39,6 +39,12 @@ pub enum ApiError {
     /// The step is not allowed now, or not for this caller.
     #[error("{0}")]
     StepRefused(String),
+    /// No such inspection plan.
+    #[error("no inspection plan {0}")]
+    NoPlan(String),
+    /// The inspection plan id is taken.
+    #[error("inspection plan {0} already exists")]
+    PlanExists(String),
     /// No usable identity.
     #[error("{0}")]
     Unauthenticated(String),
@@ -117,6 +123,8 @@ fn count_rejection(err: &ApiError) {
         ApiError::NoReferral(_) => metrics.rejected("referral.unknown"),
         ApiError::ReferralExists(_) => metrics.rejected("referral.exists"),
         ApiError::StepRefused(_) => metrics.rejected("referral.step_refused"),
+        ApiError::NoPlan(_) => metrics.rejected("inspection.unknown"),
+        ApiError::PlanExists(_) => metrics.rejected("inspection.exists"),
         ApiError::Unauthenticated(_) => metrics.rejected("unauthenticated"),
         ApiError::PermissionDenied(_) => metrics.rejected("permission_denied"),
         ApiError::RateLimited(_) => metrics.rejected("rate_limited"),
@@ -142,10 +150,10 @@ impl From<ApiError> for Status {
                 }],
             ),
             ApiError::OutOfRange(violation) => bad_request(Code::OutOfRange, message, &[violation]),
-            ApiError::Conflict { .. } | ApiError::ReferralExists(_) => {
+            ApiError::Conflict { .. } | ApiError::ReferralExists(_) | ApiError::PlanExists(_) => {
                 Status::already_exists(message)
             }
-            ApiError::NoReferral(_) => Status::not_found(message),
+            ApiError::NoReferral(_) | ApiError::NoPlan(_) => Status::not_found(message),
             ApiError::StepRefused(_) => Status::failed_precondition(message),
             ApiError::Unauthenticated(_) => Status::unauthenticated(message),
             ApiError::PermissionDenied(_) => Status::permission_denied(message),

@@ -202,6 +202,28 @@ pub async fn publish_json(
                 })
                 .await?
         }
+        Some(inspection) => {
+            use proto::envelope::Payload as P;
+            use proto::publish_inspection_request::Body;
+            let body = match inspection {
+                P::Certificate(c) => Body::Certificate(c),
+                P::InspectionPlan(p) => Body::Plan(p),
+                P::InspectionRecord(r) => Body::Record(r),
+                P::InspectionCancel(c) => Body::Cancel(c),
+                P::JointAnswer(a) => Body::JointAnswer(a),
+                P::Lead(_) | P::CaseOutcome(_) | P::Referral(_) | P::ReferralUpdate(_) => {
+                    unreachable!("matched above")
+                }
+            };
+            proto::inspections_client::InspectionsClient::new(client_channel.clone())
+                .publish(proto::PublishInspectionRequest {
+                    event_id: envelope.event_id,
+                    producer: envelope.producer,
+                    produced_at: envelope.produced_at,
+                    body: Some(body),
+                })
+                .await?
+        }
         None => return Err(ClientError::NoPayload),
     };
     Ok(ack.into_inner())

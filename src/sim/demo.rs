@@ -250,6 +250,8 @@ impl Demo {
                         Some(proto::envelope::Payload::CaseOutcome(_)) => "outcome",
                         Some(proto::envelope::Payload::Referral(_)) => "referral",
                         Some(proto::envelope::Payload::ReferralUpdate(_)) => "step",
+                        Some(proto::envelope::Payload::Certificate(_)) => "cert",
+                        Some(_) => "inspect",
                         None => "event",
                     };
                     println!(

@@ -121,7 +121,7 @@ impl Batch<'_> {
         seq
     }
 
-    fn put(&mut self, key: Vec<u8>, value: impl Into<Vec<u8>>) {
+    pub(super) fn put(&mut self, key: Vec<u8>, value: impl Into<Vec<u8>>) {
         self.writes.insert(key, Some(value.into()));
     }
 
@@ -289,6 +289,9 @@ impl Batch<'_> {
         }
         if let Some((due, referral)) = ws.expired_deadline {
             self.remove(keys::deadline(due, &referral));
+        }
+        if let Some(write) = ws.inspection {
+            self.stage_inspection(write);
         }
         for mark in ws.split_marks {
             self.put(

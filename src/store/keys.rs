@@ -26,11 +26,17 @@
 //! | `U` audit | audit seq | `AuditRecord`: reads, denials, refusals (events and alerts carry their own link) |
 //! | `Q` position | partition | next log offset to apply |
 //! | `Z` text | 16 bytes of its SHA-256 | a rule's title or citation, named by alerts and watches |
+//! | `V` certificate | number | `CertificateEntry` (执法证) |
+//! | `B` inspection | agency `/` plan id | `InspectionEntry`: a plan, its records and answers |
+//! | `Y` enterprise year | credit code 0 year 0 agency `/` plan id | — the caps' tally |
+//! | `G` verify code | code | plan key (扫码入企) |
+//! | `J` joint | proposal id | `JointProposal` (综合查一次) |
 //!
 //! The small fixed-layout values of these rows are in `values.rs`.
 
 use jiff::Timestamp;
 
+use crate::domain::inspection::PlanKey;
 use crate::domain::{AgencyId, DivisionCode, EventKey, OffenceCode, ReferralKey, SubjectKey};
 
 pub(super) const META: u8 = b'M';
@@ -53,6 +59,11 @@ pub(super) const AWAIT: u8 = b'N';
 pub(super) const AUDIT: u8 = b'U';
 pub(super) const POSITION: u8 = b'Q';
 pub(super) const TEXT: u8 = b'Z';
+pub(super) const CERTIFICATE: u8 = b'V';
+pub(super) const INSPECTION: u8 = b'B';
+pub(super) const ENTERPRISE_YEAR: u8 = b'Y';
+pub(super) const VERIFY: u8 = b'G';
+pub(super) const JOINT: u8 = b'J';
 
 /// Builds a key from its family and parts.
 struct Key(Vec<u8>);
@@ -280,6 +291,41 @@ pub(super) fn token(key: &[u8]) -> String {
 /// The key a page token stands for; `None` if the token is not ours.
 pub(super) fn untoken(token: &str) -> Option<Vec<u8>> {
     hex::decode(token).ok()
+}
+
+/// A certificate's row.
+pub(super) fn certificate(number: &str) -> Vec<u8> {
+    Key::new(CERTIFICATE, number.len()).text(number).0
+}
+
+/// A plan's row.
+pub(super) fn inspection(plan: &PlanKey) -> Vec<u8> {
+    Key::new(INSPECTION, 48).text(&plan.to_string()).0
+}
+
+/// Every plan of an enterprise whose window starts in `year`.
+pub(super) fn enterprise_year_scope(enterprise: &str, year: i16) -> Vec<u8> {
+    Key::new(ENTERPRISE_YEAR, 30)
+        .part(enterprise)
+        .part(&year.to_string())
+        .0
+}
+
+/// A plan in its enterprise's year.
+pub(super) fn enterprise_year(enterprise: &str, year: i16, plan: &PlanKey) -> Vec<u8> {
+    let mut key = enterprise_year_scope(enterprise, year);
+    key.extend_from_slice(plan.to_string().as_bytes());
+    key
+}
+
+/// A verification code's row.
+pub(super) fn verify(code: &str) -> Vec<u8> {
+    Key::new(VERIFY, code.len()).text(code).0
+}
+
+/// A joint proposal's row.
+pub(super) fn joint(id: &str) -> Vec<u8> {
+    Key::new(JOINT, id.len()).text(id).0
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod batch;
 mod bloom;
 pub mod ceiling;
 mod commit;
+mod inspections;
 mod keys;
 mod lists;
 mod read;
@@ -46,8 +47,8 @@ pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
 pub use view::{Applied, OutcomeEntry, View};
 pub use write::{
-    AlertWrite, AwaitedLead, Decision, EventWrite, Incoming, LeadEntry, LeadWrite, NewWatch,
-    OutcomeRow, OutcomeWrite, ReferralWrite, SplitMark, Watch, WriteSet,
+    AlertWrite, AwaitedLead, Decision, EventWrite, Incoming, InspectionWrite, LeadEntry, LeadWrite,
+    NewWatch, OutcomeRow, OutcomeWrite, ReferralWrite, SplitMark, Watch, WriteSet,
 };
 
 /// Keys and values in key order.

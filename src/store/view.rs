@@ -5,9 +5,11 @@
 use jiff::Timestamp;
 
 use super::batch::Batch;
+use super::inspections;
 use super::records;
 use super::write::{AwaitedLead, Watch};
 use super::{Entries, LeadEntry, StoreError, keys, values};
+use crate::domain::inspection::{CertificateEntry, InspectionEntry, JointProposal, PlanKey};
 use crate::domain::referral::ReferralRecord;
 use crate::domain::{
     AgencyId, DivisionCode, EventKey, OffenceCode, ReferralKey, StoredEvent, SubjectKey,
@@ -64,6 +66,18 @@ pub trait View {
     fn due_watches(&self, now: Timestamp) -> Result<Vec<Watch>, StoreError>;
     /// The outcomes whose wait for the lead they name ended by `now`.
     fn due_awaited(&self, now: Timestamp) -> Result<Vec<AwaitedLead>, StoreError>;
+    /// What is known of certificate `number`.
+    fn certificate(&self, number: &str) -> Result<Option<CertificateEntry>, StoreError>;
+    /// A plan by key.
+    fn inspection(&self, key: &PlanKey) -> Result<Option<InspectionEntry>, StoreError>;
+    /// An enterprise's plans whose window starts in `year`, by plan key.
+    fn inspections_of(
+        &self,
+        enterprise: &str,
+        year: i16,
+    ) -> Result<Vec<InspectionEntry>, StoreError>;
+    /// A joint proposal by id.
+    fn joint(&self, id: &str) -> Result<Option<JointProposal>, StoreError>;
 }
 
 impl Batch<'_> {
@@ -249,5 +263,40 @@ impl View for Batch<'_> {
             });
         }
         Ok(due)
+    }
+
+    fn certificate(&self, number: &str) -> Result<Option<CertificateEntry>, StoreError> {
+        self.get(&keys::certificate(number))?
+            .map(|raw| inspections::decode_certificate(&raw))
+            .transpose()
+    }
+
+    fn inspection(&self, key: &PlanKey) -> Result<Option<InspectionEntry>, StoreError> {
+        self.get(&keys::inspection(key))?
+            .map(|raw| inspections::decode_inspection(&raw))
+            .transpose()
+    }
+
+    fn inspections_of(
+        &self,
+        enterprise: &str,
+        year: i16,
+    ) -> Result<Vec<InspectionEntry>, StoreError> {
+        let scope = keys::enterprise_year_scope(enterprise, year);
+        let mut found = Vec::new();
+        for (key, _) in self.scan(&scope)? {
+            let text = String::from_utf8_lossy(&key[scope.len()..]).into_owned();
+            let plan = inspections::plan_key("enterprise years", &text)?;
+            if let Some(entry) = self.inspection(&plan)? {
+                found.push(entry);
+            }
+        }
+        Ok(found)
+    }
+
+    fn joint(&self, id: &str) -> Result<Option<JointProposal>, StoreError> {
+        self.get(&keys::joint(id))?
+            .map(|raw| inspections::decode_joint(&raw))
+            .transpose()
     }
 }

@@ -64,6 +64,19 @@ pub struct WriteSet {
     pub split_marks: Vec<SplitMark>,
     /// Alerts to raise after the event, each delivered once to each recipient.
     pub alerts: Vec<AlertWrite>,
+    /// Certificates, plans and joint proposals written (涉企行政检查).
+    pub inspection: Option<InspectionWrite>,
+}
+
+/// What an inspection event writes.
+#[derive(Debug, Default)]
+pub struct InspectionWrite {
+    /// A certificate as now known.
+    pub certificate: Option<crate::domain::inspection::CertificateEntry>,
+    /// Plans as they now stand (the event's own, and others it joined in a proposal).
+    pub plans: Vec<crate::domain::inspection::InspectionEntry>,
+    /// A joint proposal made or changed.
+    pub joint: Option<crate::domain::inspection::JointProposal>,
 }
 
 /// The event's own writes: its deliveries and its place on a timeline.

@@ -63,7 +63,8 @@ fn subject_of(event: &proto::Envelope) -> proto::Subject {
         proto::envelope::Payload::Lead(lead) => lead.subject.clone().unwrap(),
         proto::envelope::Payload::CaseOutcome(outcome) => outcome.subject.clone().unwrap(),
         proto::envelope::Payload::Referral(referral) => referral.subject.clone().unwrap(),
-        proto::envelope::Payload::ReferralUpdate(_) => panic!("a step has no subject"),
+        proto::envelope::Payload::InspectionPlan(plan) => plan.enterprise.clone().unwrap(),
+        other => panic!("{other:?} has no subject"),
     }
 }
 

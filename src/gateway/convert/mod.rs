@@ -2,12 +2,14 @@
 //! every broken rule collected with the path of its field — and stored values are turned back
 //! into protobuf messages. This file holds what every message shares (enum tables, times,
 //! agencies, subjects, the envelope); `events.rs` leads and outcomes, `referrals.rs` referrals
-//! and alerts.
+//! and alerts, `inspections.rs` inspections and certificates.
 
 mod events;
+mod inspections;
 mod referrals;
 
 pub(crate) use events::{delivery, lead_summary, stored};
+pub(crate) use inspections::inspection_view;
 pub(crate) use referrals::{referral_view, state_filter};
 
 use jiff::Timestamp;

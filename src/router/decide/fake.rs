@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use super::{Decided, decide};
 use crate::codec::log::EnvelopeBytes;
+use crate::domain::inspection::{CertificateEntry, InspectionEntry, JointProposal, PlanKey};
 use crate::domain::referral::ReferralRecord;
 use crate::domain::{
     AgencyId, Alert, DivisionCode, Envelope, EventKey, LogPosition, OffenceCode, Policy,
@@ -41,6 +42,10 @@ pub(crate) struct Fake {
     deadlines: BTreeSet<(Timestamp, ReferralKey)>,
     watches: Vec<Watch>,
     awaited: Vec<AwaitedLead>,
+    certificates: HashMap<String, CertificateEntry>,
+    /// Inspection plans as they stand.
+    pub(crate) inspections: BTreeMap<PlanKey, InspectionEntry>,
+    joints: HashMap<String, JointProposal>,
     /// Every alert raised, in order.
     pub(crate) alerts: Vec<(Alert, Vec<AgencyId>)>,
 }
@@ -86,7 +91,7 @@ impl Fake {
             .collect()
     }
 
-    fn keep(&mut self, incoming: Option<&Incoming>, ws: WriteSet) -> u64 {
+    fn keep(&mut self, incoming: Option<&Incoming>, mut ws: WriteSet) -> u64 {
         self.next_seq += 1;
         let seq = self.next_seq;
         if let Some(incoming) = incoming {
@@ -111,6 +116,18 @@ impl Fake {
                     content_hash: incoming.bytes.content_hash,
                 },
             );
+        }
+        if let Some(write) = ws.inspection.take() {
+            if let Some(c) = write.certificate {
+                self.certificates
+                    .insert(c.certificate.number.to_string(), c);
+            }
+            for plan in write.plans {
+                self.inspections.insert(plan.key(), plan);
+            }
+            if let Some(joint) = write.joint {
+                self.joints.insert(joint.id.clone(), joint);
+            }
         }
         match ws.lead {
             Some(LeadWrite::Open { division, entry }) => {
@@ -273,5 +290,33 @@ impl View for Fake {
             .collect();
         due.sort_by_key(|w| w.due);
         Ok(due)
+    }
+
+    fn certificate(&self, number: &str) -> Result<Option<CertificateEntry>, StoreError> {
+        Ok(self.certificates.get(number).cloned())
+    }
+
+    fn inspection(&self, key: &PlanKey) -> Result<Option<InspectionEntry>, StoreError> {
+        Ok(self.inspections.get(key).cloned())
+    }
+
+    fn inspections_of(
+        &self,
+        enterprise: &str,
+        year: i16,
+    ) -> Result<Vec<InspectionEntry>, StoreError> {
+        Ok(self
+            .inspections
+            .values()
+            .filter(|e| {
+                e.plan.window_start.year() == year
+                    && matches!(&e.plan.enterprise.id, crate::domain::SubjectId::Organization(c) if c.as_str() == enterprise)
+            })
+            .cloned()
+            .collect())
+    }
+
+    fn joint(&self, id: &str) -> Result<Option<JointProposal>, StoreError> {
+        Ok(self.joints.get(id).cloned())
     }
 }

@@ -7,6 +7,8 @@
 //! - [`outcome`]: closing the lead an outcome answers and feeding back to its producer; the
 //!   以罚代刑 watch, 多头受罚, 化整为零, discretion bands, 双公示 timeliness;
 //! - [`referral`]: opening a referral and moving it by the Decree 310 state machine;
+//! - [`inspection`]: 涉企行政检查 — certificates, plans and records checked against the published
+//!   items, certificates, territory, caps and repeats; joint inspections proposed;
 //! - [`due`]: what the clock decides — deadlines missed, watches whose grace period ended.
 //!
 //! A record applied before gives [`Decision::Duplicate`] (or [`Decision::Conflict`] if its
@@ -14,6 +16,7 @@
 
 mod checks;
 pub mod due;
+pub mod inspection;
 pub mod lead;
 pub mod outcome;
 pub mod referral;
@@ -87,6 +90,20 @@ pub fn decide(
             Ok(writes) => writes,
             Err(reason) => return Ok(Decision::Refused(reason).into()),
         },
+        payload => {
+            let decided = match payload {
+                Payload::Certificate(c) => inspection::certificate(view, envelope, c, policy),
+                Payload::InspectionPlan(p) => inspection::plan(view, incoming, p, policy),
+                Payload::InspectionRecord(r) => inspection::record(view, envelope, r, policy),
+                Payload::InspectionCancel(c) => inspection::cancel(view, envelope, c),
+                Payload::JointAnswer(a) => inspection::answer(view, envelope, a, policy),
+                _ => unreachable!("matched above"),
+            };
+            match decided? {
+                Ok(writes) => writes,
+                Err(reason) => return Ok(Decision::Refused(reason).into()),
+            }
+        }
     };
     decided.decision = Decision::Apply(Box::new(finish(envelope, writes)));
     Ok(decided)
