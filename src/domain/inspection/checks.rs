@@ -246,4 +246,4 @@ pub fn joinable(rules: &ProvinceRules, a: &InspectionEntry, plan: &InspectionPla
 
 #[cfg(test)]
 #[path = "checks_tests.rs"]
-mod tests;
+pub(crate) mod tests;

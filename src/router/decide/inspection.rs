@@ -417,3 +417,7 @@ pub fn answer(
         ..WriteSet::default()
     }))
 }
+
+#[cfg(test)]
+#[path = "inspection_tests.rs"]
+mod tests;
