@@ -326,6 +326,7 @@ pub async fn start(
         clock: clock.clone(),
         shutdown: CancellationToken::new(),
         revoked: Arc::new(revoked_fingerprints(security)),
+        complaints: Arc::default(),
     };
     let http = tokio::spawn(crate::console::serve(
         http_listener,

@@ -1,6 +1,7 @@
 //! The broker's HTTP side: `/healthz` for orchestrators and load balancers, `/metrics` for
-//! Prometheus, the public disclosure feed `/public/penalties` ([`public`]), and the
-//! coordinator console's pages ([`pages`]). axum stays in this module.
+//! Prometheus, the public disclosure feed `/public/penalties` ([`public`]), the inspections'
+//! public verification pages `/verify/<code>` ([`verify`]), and the coordinator console's
+//! pages ([`pages`]). axum stays in this module.
 
 mod boards;
 mod handlers;
@@ -8,6 +9,7 @@ mod live;
 mod overview;
 pub mod pages;
 pub mod public;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +49,8 @@ pub struct Console {
     pub shutdown: CancellationToken,
     /// SHA-256 fingerprints of revoked client certificates.
     pub revoked: Arc<std::collections::HashSet<[u8; 32]>>,
+    /// Complaints from the verification pages, per address.
+    pub complaints: Arc<verify::ComplaintLimiter>,
 }
 
 /// The HTTP server failed.
@@ -73,7 +77,29 @@ pub fn router(console: Console) -> Router {
         .route("/live", get(handlers::live_alerts))
         .route("/alerts", get(handlers::alert_list))
         .route("/penalties", get(handlers::penalty_report))
+        .route("/verify/{code}", get(verify::page))
+        .route("/verify/{code}/qr.svg", get(verify::qr))
+        .route(
+            "/verify/{code}/complaint",
+            axum::routing::post(verify::complaint),
+        )
         .with_state(console)
+}
+
+/// The address a request came from (on the plain HTTP listener).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<
+        axum::serve::IncomingStream<'_, crate::gateway::conn::GuardedListener>,
+    > for Peer
+{
+    fn connect_info(
+        stream: axum::serve::IncomingStream<'_, crate::gateway::conn::GuardedListener>,
+    ) -> Self {
+        Peer(*stream.remote_addr())
+    }
 }
 
 /// Serves until `shutdown` is cancelled.
@@ -97,7 +123,8 @@ pub async fn serve(
     };
     let listener = crate::gateway::conn::GuardedListener::new(listener, hygiene)
         .map_err(|source| ConsoleError { addr, source })?;
-    axum::serve(listener, app)
+    // The peer's address, for the verification pages' per-address complaint limit.
+    axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(|source| ConsoleError { addr, source })
@@ -263,6 +290,7 @@ mod tests {
             clock: Arc::new(SystemClock),
             shutdown: CancellationToken::new(),
             revoked: Arc::default(),
+            complaints: Arc::default(),
         });
         let (status, body) = probe(app.clone()).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));

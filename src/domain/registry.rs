@@ -3,7 +3,7 @@
 //!
 //! Routing of a lead: the agencies the producer named, plus the agencies responsible for the
 //! lead's domain at the nearest level whose division covers the lead's division (a county
-//! agency before the city's). The producer never receives its own lead. A lead nobody is
+//! agency before the city's). The producer receives its own lead only if it names itself. A lead nobody is
 //! responsible for and nobody was named for goes to the nearest coordinator covering its
 //! division, so no lead is silently dropped.
 
@@ -206,8 +206,11 @@ impl Registry {
     /// and nowhere else.
     pub fn route_lead(&self, producer: &AgencyId, lead: &Lead, only_targets: bool) -> LeadRouting {
         let mut recipients: Vec<(AgencyId, DeliveryReason)> = Vec::new();
+        // A producer receives its own lead only when it names itself (an intake desk, such
+        // as the coordinator that takes the verification pages' complaints).
         let mut add = |id: &AgencyId, reason| {
-            if id != producer && !recipients.iter().any(|(r, _)| r == id) {
+            let own = id == producer && reason != DeliveryReason::ExplicitTarget;
+            if !own && !recipients.iter().any(|(r, _)| r == id) {
                 recipients.push((id.clone(), reason));
             }
         };

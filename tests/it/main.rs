@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod idempotency;
 mod inbox;
+mod inspections;
 mod kafka;
 mod kafka_secure;
 mod limits;
