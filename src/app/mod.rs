@@ -327,6 +327,7 @@ pub async fn start(
         shutdown: CancellationToken::new(),
         revoked: Arc::new(revoked_fingerprints(security)),
         complaints: Arc::default(),
+        public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
     };
     let http = tokio::spawn(crate::console::serve(
         http_listener,

@@ -120,6 +120,13 @@ impl Config {
             key,
             message: message.to_owned(),
         };
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(invalid(
+                "server.public_url",
+                "must be empty or an http:// or https:// address",
+            ));
+        }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_request_bytes) {
             return Err(invalid(
                 "server.max_request_bytes",

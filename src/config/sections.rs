@@ -50,6 +50,11 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Seconds in-flight requests get to finish when shutting down.
     pub shutdown_grace_secs: u64,
+    /// Where enterprises reach the inspections' verification pages (扫码入企), e.g.
+    /// `https://xiezhi.example.gov.cn`: the QR images encode `<public_url>/verify/<code>`.
+    /// Empty: the address the request for the image came to (fine on one machine, wrong
+    /// behind a proxy).
+    pub public_url: String,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +64,7 @@ impl Default for ServerConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_request_bytes: 1024 * 1024,
             shutdown_grace_secs: 10,
+            public_url: String::new(),
         }
     }
 }

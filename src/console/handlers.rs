@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::{Console, boards, live, overview, pages};
+use super::{Console, boards, inspections, live, overview, pages};
 use crate::access::{Shown, unaudited};
 use crate::domain::Agency;
 use crate::store::Store;
@@ -187,6 +187,19 @@ pub(super) async fn alert_list(State(console): State<Console>, viewer: Viewer) -
     render(console, viewer, "console alerts", |store, viewer, _| {
         boards::alerts(store, viewer)
     })
+    .await
+}
+
+/// 涉企行政检查: caps, agencies, joint inspections, alerts, verification codes.
+pub(super) async fn inspections(State(console): State<Console>, viewer: Viewer) -> Response {
+    let policy = console.policy.clone();
+    let now = console.clock.now();
+    render(
+        console,
+        viewer,
+        "console inspections",
+        move |store, viewer, _| inspections::page_html(store, &policy, viewer, now),
+    )
     .await
 }
 

@@ -5,6 +5,7 @@
 
 mod boards;
 mod handlers;
+mod inspections;
 mod live;
 mod overview;
 pub mod pages;
@@ -51,6 +52,8 @@ pub struct Console {
     pub revoked: Arc<std::collections::HashSet<[u8; 32]>>,
     /// Complaints from the verification pages, per address.
     pub complaints: Arc<verify::ComplaintLimiter>,
+    /// `server.public_url`: the verification pages' address in QR images (empty: the Host).
+    pub public_url: Arc<str>,
 }
 
 /// The HTTP server failed.
@@ -77,6 +80,7 @@ pub fn router(console: Console) -> Router {
         .route("/live", get(handlers::live_alerts))
         .route("/alerts", get(handlers::alert_list))
         .route("/penalties", get(handlers::penalty_report))
+        .route("/inspections", get(handlers::inspections))
         .route("/verify/{code}", get(verify::page))
         .route("/verify/{code}/qr.svg", get(verify::qr))
         .route(
@@ -291,6 +295,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             revoked: Arc::default(),
             complaints: Arc::default(),
+            public_url: Arc::from(""),
         });
         let (status, body) = probe(app.clone()).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));

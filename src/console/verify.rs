@@ -208,14 +208,32 @@ pub(super) async fn page(State(console): State<Console>, Path(code): Path<String
     html(StatusCode::OK, "涉企行政检查登记核验", &body)
 }
 
-/// `GET /verify/<code>/qr.svg`: the code's page address as a QR image, for the agency to print.
-pub(super) async fn qr(Path(code): Path<String>) -> Response {
+/// `GET /verify/<code>/qr.svg`: the code's page address as a QR image, for the agency to print:
+/// `server.public_url`, or the address this request came to, then `/verify/<code>`.
+pub(super) async fn qr(
+    State(console): State<Console>,
+    Path(code): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if !well_formed(&code) {
         return (StatusCode::NOT_FOUND, "unknown code\n").into_response();
     }
+    let base = if console.public_url.is_empty() {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    } else {
+        console.public_url.to_string()
+    };
     (
         [(header::CONTENT_TYPE, "image/svg+xml")],
-        qr_svg(&format!("/verify/{code}")),
+        qr_svg(&format!("{base}/verify/{code}")),
     )
         .into_response()
 }

@@ -324,6 +324,12 @@ pub async fn run(
     for agency in registry.iter().cloned() {
         inboxes.spawn(demo.clone().inbox(agency));
     }
+    // Inspections need the sample registry's agencies; another registry's demo goes without.
+    if registry.iter().any(|a| a.id.as_str() == "330100-SFJ")
+        && let Err(err) = super::inspections::seed(demo.channel.clone(), &demo.run_id).await
+    {
+        eprintln!("demo: inspections failed: {err}");
+    }
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.01)));
     loop {
         tokio::select! {
