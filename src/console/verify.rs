@@ -22,6 +22,7 @@ use super::public::html_escape;
 use crate::access::mask_name;
 use crate::bus::OutgoingRecord;
 use crate::codec::log::EnvelopeBytes;
+use crate::domain::inspection::checks;
 use crate::domain::inspection::{InspectionEntry, PlanState};
 use crate::domain::{
     AgencyKind, Domain, Envelope, EventId, Handling, Lead, OffenceCode, Payload, SCHEMA_VERSION,
@@ -85,7 +86,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
         "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title>\
          <style>body{{font-family:sans-serif;margin:1.5em;max-width:40em}}td,th{{text-align:left;\
-         padding:4px 8px;vertical-align:top}}.no{{color:#b00}}</style></head><body>\
+         padding:4px 8px;vertical-align:top}}th{{white-space:nowrap}}.no{{color:#b00}}</style></head><body>\
          <h1>{title}</h1>{body}</body></html>\n"
     );
     (
@@ -124,6 +125,17 @@ fn unknown() -> Response {
     )
 }
 
+/// A certificate problem in the enterprise's words.
+fn problem_zh(why: &str) -> &'static str {
+    match why {
+        "unknown" => "未登记",
+        "revoked" => "已吊销或注销",
+        "expired" => "已过有效期",
+        "not yet valid" => "尚未生效",
+        _ => "非本机关证件",
+    }
+}
+
 /// `GET /verify/<code>`.
 pub(super) async fn page(State(console): State<Console>, Path(code): Path<String>) -> Response {
     let entry = match lookup(&console, &code).await {
@@ -150,19 +162,27 @@ pub(super) async fn page(State(console): State<Console>, Path(code): Path<String
             format!("<li>{}{}</li>", html_escape(code), html_escape(&name))
         })
         .collect::<String>();
+    // Each inspector's certificate as it stood on the day: the holder's name masked, and a
+    // certificate that did not let its holder inspect for this agency said so.
     let store = console.store.clone();
     let inspectors: Vec<String> = entry
         .records
         .iter()
-        .flat_map(|r| r.record.inspectors.iter())
-        .map(|number| {
-            let holder = store
+        .flat_map(|r| r.record.inspectors.iter().map(move |n| (n, r.record.date)))
+        .map(|(number, day)| {
+            let known = store
                 .as_ref()
-                .and_then(|s| s.certificate(number.as_str()).ok().flatten())
-                .map_or(String::new(), |c| {
-                    format!("（{}）", mask_name(&c.certificate.holder.name))
-                });
-            format!("{number}{holder}")
+                .and_then(|s| s.certificate(number.as_str()).ok().flatten());
+            let problem = checks::certificate_problem(known.as_ref(), &entry.agency, day);
+            let holder = known.map_or(String::new(), |c| mask_name(&c.certificate.holder.name));
+            match problem {
+                None => format!("{number}（{holder}）"),
+                Some(why) => format!(
+                    "{number}（{holder}{}证件无效：{}）",
+                    if holder.is_empty() { "" } else { "，" },
+                    problem_zh(why)
+                ),
+            }
         })
         .collect();
     let state = match entry.state {

@@ -2,7 +2,8 @@
 //! playwright-core (`tests/browser/console.mjs`) against a broker with data — the overview
 //! renders, the leads board filters, a subject file shows two agencies, an overdue referral is
 //! red, a district coordinator cannot see another district's leads, the public feed shows no
-//! 身份证号; and a browser holding an agency certificate opens the console over TLS. Screenshots
+//! 身份证号; a browser holding an agency certificate opens the console over TLS; the inspections
+//! page and a verification page render with the demo's inspections. Screenshots
 //! go to `target/browser/`. Never skipped: without Chromium or Node the
 //! test fails and says what to install.
 
@@ -191,6 +192,26 @@ async fn a_browser_with_an_agency_certificate_opens_the_console_over_tls() {
             ("ORG_HERE", org(61).name),
             ("ORG_THERE", org(62).name),
         ],
+    )
+    .await;
+    server.stop().await;
+}
+
+/// The inspections page and the public verification page, with the demo's inspections.
+#[tokio::test]
+async fn the_inspection_pages_render_in_a_real_browser() {
+    let chromium = prerequisites();
+    let server = TestServer::start(Log::Embedded).await;
+    xiezhi::sim::inspections::seed(server.channel.clone(), "web")
+        .await
+        .expect("the demo's inspections are published");
+    run_script(
+        &chromium,
+        "inspections.mjs",
+        &[(
+            "BASE_URL",
+            format!("http://{}", server.running().http_addr()),
+        )],
     )
     .await;
     server.stop().await;
