@@ -299,3 +299,52 @@ async fn json_records_of_the_previous_release_on_kafka_are_applied_and_rebuilt()
 }
 
 crate::on_secure_kafka!(rebuilt_store_matches_the_live_one);
+
+/// What a store says of inspections: plans as they stand (warnings, joint, answers, codes),
+/// joint proposals, and certificates.
+fn inspections(store: &Store) -> Vec<String> {
+    let mut out: Vec<String> = store
+        .inspections()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {:?} {:?} {:?} {:?} {} {:?}",
+                e.key(),
+                e.state,
+                e.warnings,
+                e.joint,
+                e.joint_accepted,
+                e.plan.verify_code,
+                e.records.iter().map(|r| &r.warnings).collect::<Vec<_>>()
+            )
+        })
+        .collect();
+    out.extend(store.joints().unwrap().iter().map(|j| format!("{j:?}")));
+    for number in ["ZJ-SCJG-0001", "ZJ-STHJ-0002"] {
+        out.push(format!("{:?}", store.certificate(number).unwrap()));
+    }
+    out
+}
+
+/// Inspections rebuild to the same plans, proposals, answers, warnings and verification codes.
+async fn rebuilt_inspections_match_the_live_ones(log: Log) {
+    let server = TestServer::start(log).await;
+    xiezhi::sim::inspections::seed(server.channel.clone(), "rb")
+        .await
+        .unwrap();
+    let config = server.config.clone();
+    let live_dir = config.store.data_dir.clone();
+    let target = tempfile::tempdir().unwrap();
+    let target_dir = target.path().join("rebuilt");
+    let _data = server.stop_keeping_data().await;
+    xiezhi::app::rebuild(&config, &live_dir, &target_dir, Arc::new(SystemClock))
+        .await
+        .expect("rebuild");
+    let live = inspections(&Store::open(&live_dir).unwrap());
+    let rebuilt = inspections(&Store::open(&target_dir).unwrap());
+    assert_eq!(live.len(), 4 + 1 + 2, "{live:#?}");
+    assert_eq!(live, rebuilt);
+}
+
+crate::on_both_logs!(rebuilt_inspections_match_the_live_ones);
