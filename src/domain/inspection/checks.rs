@@ -17,7 +17,7 @@ pub const OPINION_54: &str =
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     /// The check: `item_unpublished`, `inspectors_too_few`, `certificate_invalid`,
-    /// `outside_territory`, `cap_exceeded`, `agency_cap_exceeded`, `repeated`.
+    /// `outside_territory`, `cap_exceeded`, `agency_cap_exceeded`, `repeated`, `off_plan`.
     pub rule: &'static str,
     /// What the rule is, for people.
     pub title: &'static str,
@@ -230,6 +230,32 @@ pub fn repeated(
             again.join(", "),
             rules.repeat_window_days
         ),
+    })
+}
+
+/// A record that departs from its approved plan: a day outside the planned window, or items
+/// the plan did not name (检查必审批: what was approved is what is inspected).
+pub fn off_plan(plan: &InspectionPlan, day: Date, items: &[String]) -> Option<Finding> {
+    let mut what = Vec::new();
+    if day < plan.window_start || day > plan.window_end {
+        what.push(format!(
+            "inspected on {day}, outside the planned {}–{}",
+            plan.window_start, plan.window_end
+        ));
+    }
+    let extra: Vec<&str> = items
+        .iter()
+        .filter(|i| !plan.items.contains(i))
+        .map(String::as_str)
+        .collect();
+    if !extra.is_empty() {
+        what.push(format!("{} not in the plan", extra.join(", ")));
+    }
+    (!what.is_empty()).then(|| Finding {
+        rule: "off_plan",
+        title: "检查与审批的计划不符",
+        citation: format!("{OPINION_54}: 检查必审批、必通知"),
+        detail: what.join("; "),
     })
 }
 

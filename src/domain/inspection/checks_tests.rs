@@ -302,3 +302,19 @@ fn joint_windows_overlap_or_lie_within_the_configured_days() {
         2
     );
 }
+
+#[test]
+fn a_record_on_the_planned_days_and_items_is_on_plan() {
+    let p = plan("p", &["SCJG-SP-01"], "2026-03-01", "2026-03-05");
+    let items = ["SCJG-SP-01".to_owned()];
+    assert_eq!(off_plan(&p, day("2026-03-01"), &items), None);
+    assert_eq!(off_plan(&p, day("2026-03-05"), &items), None);
+    let late = off_plan(&p, day("2026-03-06"), &items).unwrap();
+    assert!(
+        late.detail.contains("outside the planned"),
+        "{}",
+        late.detail
+    );
+    let extra = off_plan(&p, day("2026-03-02"), &["SCJG-CP-01".to_owned()]).unwrap();
+    assert_eq!(extra.detail, "SCJG-CP-01 not in the plan");
+}

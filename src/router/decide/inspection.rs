@@ -297,6 +297,7 @@ pub fn record(
         }
     }
     findings.extend(checks::uncertified(&problems));
+    findings.extend(checks::off_plan(&entry.plan, record.date, &record.items));
     if policy
         .inspections
         .province(entry.plan.division.as_str())
