@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::proto;
+use crate::proto::publish_inspection_request::Body;
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +157,11 @@ pub async fn publish_json(
 ) -> Result<proto::Ack, ClientError> {
     let envelope: proto::Envelope = from_json("xiezhi.v1.Envelope", what, json)?;
     let client_channel = channel.clone();
+    let envelope_head = (
+        envelope.event_id.clone(),
+        envelope.producer.clone(),
+        envelope.produced_at,
+    );
     let mut client = proto::publisher_client::PublisherClient::new(channel);
     let ack = match envelope.payload {
         Some(proto::envelope::Payload::Lead(lead)) => {
@@ -202,31 +208,42 @@ pub async fn publish_json(
                 })
                 .await?
         }
-        Some(inspection) => {
-            use proto::envelope::Payload as P;
-            use proto::publish_inspection_request::Body;
-            let body = match inspection {
-                P::Certificate(c) => Body::Certificate(c),
-                P::InspectionPlan(p) => Body::Plan(p),
-                P::InspectionRecord(r) => Body::Record(r),
-                P::InspectionCancel(c) => Body::Cancel(c),
-                P::JointAnswer(a) => Body::JointAnswer(a),
-                P::Lead(_) | P::CaseOutcome(_) | P::Referral(_) | P::ReferralUpdate(_) => {
-                    unreachable!("matched above")
-                }
-            };
-            proto::inspections_client::InspectionsClient::new(client_channel.clone())
-                .publish(proto::PublishInspectionRequest {
-                    event_id: envelope.event_id,
-                    producer: envelope.producer,
-                    produced_at: envelope.produced_at,
-                    body: Some(body),
-                })
-                .await?
+        Some(proto::envelope::Payload::Certificate(c)) => {
+            publish_inspection(&client_channel, envelope_head, Body::Certificate(c)).await?
+        }
+        Some(proto::envelope::Payload::InspectionPlan(p)) => {
+            publish_inspection(&client_channel, envelope_head, Body::Plan(p)).await?
+        }
+        Some(proto::envelope::Payload::InspectionRecord(r)) => {
+            publish_inspection(&client_channel, envelope_head, Body::Record(r)).await?
+        }
+        Some(proto::envelope::Payload::InspectionCancel(c)) => {
+            publish_inspection(&client_channel, envelope_head, Body::Cancel(c)).await?
+        }
+        Some(proto::envelope::Payload::JointAnswer(a)) => {
+            publish_inspection(&client_channel, envelope_head, Body::JointAnswer(a)).await?
         }
         None => return Err(ClientError::NoPayload),
     };
     Ok(ack.into_inner())
+}
+
+/// Publishes one inspection event (`Inspections.Publish`); `head` is the envelope's event id,
+/// producer and time.
+async fn publish_inspection(
+    channel: &Channel,
+    head: (String, String, Option<prost_types::Timestamp>),
+    body: proto::publish_inspection_request::Body,
+) -> Result<tonic::Response<proto::Ack>, tonic::Status> {
+    let (event_id, producer, produced_at) = head;
+    proto::inspections_client::InspectionsClient::new(channel.clone())
+        .publish(proto::PublishInspectionRequest {
+            event_id,
+            producer,
+            produced_at,
+            body: Some(body),
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ fn field_paths(value: &serde_json::Value) -> std::collections::BTreeSet<String> 
 async fn publish_json_sends_the_example_events() {
     let server = TestServer::start(Log::Embedded).await;
     let endpoint = format!("http://{}", server.running().grpc_addr());
-    for file in ["lead.json", "outcome.json"] {
+    for file in ["lead.json", "outcome.json", "inspection-plan.json"] {
         let mut command = xiezhi();
         command
             .args(["publish", "--server", &endpoint, "--json"])
@@ -100,7 +100,7 @@ async fn publish_json_sends_the_example_events() {
             );
         }
     }
-    server.wait_for_events(2).await;
+    server.wait_for_events(3).await;
     // The lead went to the police it names; its sales (62,000 yuan) reach the CL-140
     // threshold, so the police of the division also get a possible-crime alert.
     let police = server

@@ -267,7 +267,12 @@ fn a_record_needs_two_valid_certificates_of_the_agency() {
         &mut fake,
         SCJG,
         "e2",
-        plan("p2", &["SCJG-CP-01", "SCJG-SP-01"], "2026-05-01", "2026-05-05"),
+        plan(
+            "p2",
+            &["SCJG-CP-01", "SCJG-SP-01"],
+            "2026-05-01",
+            "2026-05-05",
+        ),
     );
     let alerts = apply(
         &mut fake,

@@ -71,39 +71,29 @@ pub fn decide(
         .into());
     }
     let mut decided = Decided::from(Decision::Duplicate);
-    let writes = match &envelope.payload {
+    // Referral and inspection decisions may refuse the event (recorded in the audit chain).
+    let decided_writes: Result<WriteSet, String> = match &envelope.payload {
         Payload::Lead(lead) => {
             let (writes, status) = lead::decide(view, envelope, lead, policy)?;
             decided.lead_status = Some(status);
-            writes
+            Ok(writes)
         }
         Payload::CaseOutcome(outcome) => {
             let (writes, found) = outcome::decide(view, incoming, outcome, policy)?;
             decided.lead_found = found;
-            writes
+            Ok(writes)
         }
-        Payload::Referral(report) => match referral::open(view, incoming, report, policy)? {
-            Ok(writes) => writes,
-            Err(reason) => return Ok(Decision::Refused(reason).into()),
-        },
-        Payload::ReferralUpdate(update) => match referral::step(view, incoming, update, policy)? {
-            Ok(writes) => writes,
-            Err(reason) => return Ok(Decision::Refused(reason).into()),
-        },
-        payload => {
-            let decided = match payload {
-                Payload::Certificate(c) => inspection::certificate(view, envelope, c, policy),
-                Payload::InspectionPlan(p) => inspection::plan(view, incoming, p, policy),
-                Payload::InspectionRecord(r) => inspection::record(view, envelope, r, policy),
-                Payload::InspectionCancel(c) => inspection::cancel(view, envelope, c),
-                Payload::JointAnswer(a) => inspection::answer(view, envelope, a, policy),
-                _ => unreachable!("matched above"),
-            };
-            match decided? {
-                Ok(writes) => writes,
-                Err(reason) => return Ok(Decision::Refused(reason).into()),
-            }
-        }
+        Payload::Referral(report) => referral::open(view, incoming, report, policy)?,
+        Payload::ReferralUpdate(update) => referral::step(view, incoming, update, policy)?,
+        Payload::Certificate(c) => inspection::certificate(view, envelope, c, policy)?,
+        Payload::InspectionPlan(p) => inspection::plan(view, incoming, p, policy)?,
+        Payload::InspectionRecord(r) => inspection::record(view, envelope, r, policy)?,
+        Payload::InspectionCancel(c) => inspection::cancel(view, envelope, c)?,
+        Payload::JointAnswer(a) => inspection::answer(view, envelope, a, policy)?,
+    };
+    let writes = match decided_writes {
+        Ok(writes) => writes,
+        Err(reason) => return Ok(Decision::Refused(reason).into()),
     };
     decided.decision = Decision::Apply(Box::new(finish(envelope, writes)));
     Ok(decided)
