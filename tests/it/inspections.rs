@@ -1,7 +1,6 @@
-//! 涉企行政检查 through the gRPC API and the public verification page: joint proposals,
-//! certificate checks raised to the right coordinator, the checks in the Ack, the verify page
-//! without personal data, complaints reaching the coordinator's inbox, jurisdiction and
-//! masking.
+//! 涉企行政检查 through the gRPC API: joint proposals, certificate checks raised to the right
+//! coordinator and not to others, the checks in the Ack, validation, masking of certificate
+//! holders. The public verification page is in `verify.rs`.
 
 use std::time::Duration;
 
@@ -11,18 +10,17 @@ use xiezhi::proto;
 use xiezhi::proto::inspections_client::InspectionsClient;
 use xiezhi::proto::publish_inspection_request::Body;
 
-use crate::console::get;
 use crate::support::{Log, TestServer, alert_of, event_of, now, org, violations};
 
-const SCJG: &str = "330106-SCJG";
-const STHJ: &str = "330100-STHJ";
-const SFJ: &str = "330100-SFJ";
+pub(crate) const SCJG: &str = "330106-SCJG";
+pub(crate) const STHJ: &str = "330100-STHJ";
+pub(crate) const SFJ: &str = "330100-SFJ";
 /// A coordinator of another city: hears nothing of Hangzhou's inspections.
-const NINGBO: &str = "330200-SFJ";
-const HOLDER_ID: &str = "11010519491231002X";
+pub(crate) const NINGBO: &str = "330200-SFJ";
+pub(crate) const HOLDER_ID: &str = "11010519491231002X";
 
 /// Starts a broker whose registry also has Ningbo's coordinator.
-async fn start(log: Log) -> TestServer {
+pub(crate) async fn start(log: Log) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("registry.toml");
     let text = format!(
@@ -36,11 +34,15 @@ async fn start(log: Log) -> TestServer {
     server
 }
 
-fn client(server: &TestServer) -> InspectionsClient<Channel> {
+pub(crate) fn client(server: &TestServer) -> InspectionsClient<Channel> {
     InspectionsClient::new(server.channel.clone())
 }
 
-fn request(event_id: &str, producer: &str, body: Body) -> proto::PublishInspectionRequest {
+pub(crate) fn request(
+    event_id: &str,
+    producer: &str,
+    body: Body,
+) -> proto::PublishInspectionRequest {
     proto::PublishInspectionRequest {
         event_id: event_id.into(),
         producer: producer.into(),
@@ -49,7 +51,7 @@ fn request(event_id: &str, producer: &str, body: Body) -> proto::PublishInspecti
     }
 }
 
-fn plan(plan_id: &str, n: u64, items: &[&str], from: &str, to: &str) -> Body {
+pub(crate) fn plan(plan_id: &str, n: u64, items: &[&str], from: &str, to: &str) -> Body {
     Body::Plan(proto::InspectionPlan {
         plan_id: plan_id.into(),
         enterprise: Some(org(n)),
@@ -62,7 +64,7 @@ fn plan(plan_id: &str, n: u64, items: &[&str], from: &str, to: &str) -> Body {
     })
 }
 
-fn record(plan_id: &str, n: u64, inspectors: &[&str]) -> Body {
+pub(crate) fn record(plan_id: &str, n: u64, inspectors: &[&str]) -> Body {
     Body::Record(proto::InspectionRecord {
         plan_id: plan_id.into(),
         enterprise: org(n).id,
@@ -74,7 +76,7 @@ fn record(plan_id: &str, n: u64, inspectors: &[&str]) -> Body {
     })
 }
 
-fn certificate(number: &str) -> Body {
+pub(crate) fn certificate(number: &str) -> Body {
     Body::Certificate(proto::Certificate {
         number: number.into(),
         holder: Some(proto::Subject {
@@ -90,7 +92,12 @@ fn certificate(number: &str) -> Body {
     })
 }
 
-async fn publish(server: &TestServer, event_id: &str, producer: &str, body: Body) -> proto::Ack {
+pub(crate) async fn publish(
+    server: &TestServer,
+    event_id: &str,
+    producer: &str,
+    body: Body,
+) -> proto::Ack {
     client(server)
         .publish(request(event_id, producer, body))
         .await
@@ -109,7 +116,7 @@ async fn alerts(server: &TestServer, agency: &str) -> Vec<String> {
 }
 
 /// Reads as `agency` (development mode names the reader in a header).
-fn as_agency<T>(agency: &str, message: T) -> tonic::Request<T> {
+pub(crate) fn as_agency<T>(agency: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
@@ -249,192 +256,6 @@ async fn an_uncertified_inspector_alerts_the_coordinator_of_that_division_only(l
     server.stop().await;
 }
 
-async fn the_verify_page_shows_a_registered_inspection_without_personal_data(log: Log) {
-    let server = start(log).await;
-    publish(&server, "c-1", SFJ, certificate("ZJ-0001")).await;
-    publish(&server, "c-2", SFJ, certificate("ZJ-0002")).await;
-    publish(
-        &server,
-        "p-1",
-        SCJG,
-        plan("scjg-1", 3, &["SCJG-SP-01"], "2026-11-10", "2026-11-20"),
-    )
-    .await;
-    publish(
-        &server,
-        "r-1",
-        SCJG,
-        record("scjg-1", 3, &["ZJ-0001", "ZJ-0002"]),
-    )
-    .await;
-    let year = client(&server)
-        .list_inspections(as_agency(
-            SCJG,
-            proto::ListInspectionsRequest {
-                enterprise: org(3).id,
-                year: 2026,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let code = year.inspections[0]
-        .plan
-        .as_ref()
-        .unwrap()
-        .verify_code
-        .clone();
-    assert_eq!(code.len(), 20);
-    let http = server.running().http_addr();
-    let (status, page) = get(http, &format!("/verify/{code}")).await;
-    assert_eq!(status, 200, "{page}");
-    for shown in [
-        "西湖区市场监督管理局",
-        "SCJG-SP-01",
-        "食品安全法",
-        "ZJ-0001",
-        "张*",
-        "已实施",
-        "2026-11-10",
-    ] {
-        assert!(page.contains(shown), "{shown} missing: {page}");
-    }
-    assert!(
-        !page.contains("张三") && !page.contains(HOLDER_ID),
-        "personal data on a public page"
-    );
-    let (status, page) = get(http, "/verify/23456789ABCDEFGHJKLM").await;
-    assert_eq!(status, 404);
-    assert!(page.contains("未查到此检查"), "{page}");
-    let (status, _) = get(http, "/verify/%3Cscript%3E").await;
-    assert_eq!(status, 404);
-    // A cancelled plan's code says so.
-    publish(
-        &server,
-        "p-2",
-        SCJG,
-        plan("scjg-2", 4, &["SCJG-SP-01"], "2026-12-10", "2026-12-11"),
-    )
-    .await;
-    let cancel = Body::Cancel(proto::InspectionCancel {
-        plan_id: "scjg-2".into(),
-        enterprise: org(4).id,
-        reason: "企业已停业".into(),
-    });
-    publish(&server, "x-2", SCJG, cancel).await;
-    let year = client(&server)
-        .list_inspections(proto::ListInspectionsRequest {
-            enterprise: org(4).id,
-            year: 2026,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let code = &year.inspections[0].plan.as_ref().unwrap().verify_code;
-    let (status, page) = get(http, &format!("/verify/{code}")).await;
-    assert_eq!(status, 200);
-    assert!(page.contains("已取消"), "{page}");
-    // Another district's agency does not see the plans (nor their codes).
-    let other = client(&server)
-        .list_inspections(as_agency(
-            "330102-SCJG",
-            proto::ListInspectionsRequest {
-                enterprise: org(4).id,
-                year: 2026,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(other.inspections.is_empty());
-    server.stop().await;
-}
-
-/// Posts the complaint form; the status and body.
-async fn complain(http: std::net::SocketAddr, code: &str, text: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let body = format!(
-        "text={}",
-        text.bytes()
-            .map(|b| format!("%{b:02X}"))
-            .collect::<String>()
-    );
-    let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
-    let request = format!(
-        "POST /verify/{code}/complaint HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
-
-async fn a_complaint_from_the_page_reaches_the_coordinators_inbox(log: Log) {
-    let server = start(log).await;
-    publish(
-        &server,
-        "p-1",
-        SCJG,
-        plan("scjg-1", 5, &["SCJG-SP-01"], "2026-11-10", "2026-11-20"),
-    )
-    .await;
-    let year = client(&server)
-        .list_inspections(proto::ListInspectionsRequest {
-            enterprise: org(5).id,
-            year: 2026,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let code = year.inspections[0]
-        .plan
-        .as_ref()
-        .unwrap()
-        .verify_code
-        .clone();
-    let http = server.running().http_addr();
-    let (status, page) = complain(http, &code, "检查人员未出示执法证").await;
-    assert_eq!(status, 200, "{page}");
-    let delivered = server
-        .drain_inbox(SFJ, Some(0), Duration::from_millis(1_500))
-        .await;
-    let complaint = delivered
-        .iter()
-        .filter(|d| alert_of(d).is_none())
-        .map(event_of)
-        .find(|e| e.event_id.starts_with("complaint-"))
-        .expect("the complaint in the coordinator's inbox");
-    let Some(proto::envelope::Payload::Lead(lead)) = &complaint.payload else {
-        panic!("{complaint:?}");
-    };
-    assert_eq!(lead.offence_code, "INSPECTION-COMPLAINT");
-    assert!(lead.summary.contains("检查人员未出示执法证") && lead.summary.contains("scjg-1"));
-    let at_agency = server
-        .drain_inbox(SCJG, Some(0), Duration::from_millis(500))
-        .await;
-    assert!(
-        at_agency
-            .iter()
-            .all(|d| alert_of(d).is_some() || !event_of(d).event_id.starts_with("complaint-")),
-        "the agency complained about does not receive it"
-    );
-    // Five an hour from one address; the sixth is refused.
-    for _ in 0..4 {
-        assert_eq!(complain(http, &code, "再次投诉").await.0, 200);
-    }
-    let (status, page) = complain(http, &code, "第六次").await;
-    assert_eq!(status, 429, "{page}");
-    assert_eq!(complain(http, &code, "").await.0, 400);
-    server.stop().await;
-}
-
 async fn inspection_events_are_validated(log: Log) {
     let server = start(log).await;
     let mut bad = plan("p", 6, &[], "2026-11-20", "2026-11-10");
@@ -509,7 +330,5 @@ async fn inspection_events_are_validated(log: Log) {
 crate::on_both_logs!(
     two_agencies_plans_produce_one_joint_proposal,
     an_uncertified_inspector_alerts_the_coordinator_of_that_division_only,
-    the_verify_page_shows_a_registered_inspection_without_personal_data,
-    a_complaint_from_the_page_reaches_the_coordinators_inbox,
     inspection_events_are_validated,
 );

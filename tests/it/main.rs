@@ -25,3 +25,4 @@ mod server;
 mod stream;
 mod support;
 mod validation;
+mod verify;
