@@ -20,6 +20,7 @@ pub mod disclosure;
 pub mod divisions;
 pub mod event;
 pub mod expr;
+pub mod finding;
 pub mod ids;
 pub mod inspection;
 pub mod money;

@@ -13,26 +13,7 @@ use crate::domain::registry::Agency;
 pub const OPINION_54: &str =
     "国办发〔2024〕54号《国务院办公厅关于严格规范涉企行政检查的意见》(2025-01-03 发布)";
 
-/// A check an inspection failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// The check: `item_unpublished`, `inspectors_too_few`, `certificate_invalid`,
-    /// `outside_territory`, `cap_exceeded`, `agency_cap_exceeded`, `repeated`, `off_plan`.
-    pub rule: &'static str,
-    /// What the rule is, for people.
-    pub title: &'static str,
-    /// Its source.
-    pub citation: String,
-    /// What this inspection did.
-    pub detail: String,
-}
-
-impl Finding {
-    /// As the Ack and the view carry it: `inspection.<rule>: <detail>`.
-    pub fn warning(&self) -> String {
-        format!("inspection.{}: {}", self.rule, self.detail)
-    }
-}
+pub use crate::domain::finding::Finding;
 
 /// Items not on the agency's published list on `day` (事项未经公布的，不得实施).
 pub fn unpublished_items(
@@ -47,7 +28,7 @@ pub fn unpublished_items(
         .map(String::as_str)
         .collect();
     (!missing.is_empty()).then(|| Finding {
-        rule: "item_unpublished",
+        rule: "inspection.item_unpublished",
         title: "检查事项未经公布",
         citation: format!("{OPINION_54}: 行政检查事项未经公布的，不得实施"),
         detail: format!(
@@ -86,7 +67,7 @@ const CERTIFICATE_SOURCE: &str = "《中华人民共和国行政处罚法》(202
 /// An on-site inspection by fewer than two inspectors.
 pub fn too_few_inspectors(count: usize, remote: bool) -> Option<Finding> {
     (!remote && count < 2).then(|| Finding {
-        rule: "inspectors_too_few",
+        rule: "inspection.inspectors_too_few",
         title: "现场检查执法人员少于两人",
         citation: CERTIFICATE_SOURCE.to_owned(),
         detail: format!("{count} inspector(s) on site; at least two are required"),
@@ -97,7 +78,7 @@ pub fn too_few_inspectors(count: usize, remote: bool) -> Option<Finding> {
 /// each number with [`certificate_problem`]'s answer.
 pub fn uncertified(problems: &[(String, &'static str)]) -> Option<Finding> {
     (!problems.is_empty()).then(|| Finding {
-        rule: "certificate_invalid",
+        rule: "inspection.certificate_invalid",
         title: "未取得有效执法证件的人员实施检查",
         citation: format!(
             "{OPINION_54}: 未取得执法证件的人员不得实施行政检查; {CERTIFICATE_SOURCE}"
@@ -114,7 +95,7 @@ pub fn uncertified(problems: &[(String, &'static str)]) -> Option<Finding> {
 pub fn outside_territory(agency: &Agency, plan: &InspectionPlan) -> Option<Finding> {
     let inside = agency.division.covers(&plan.division);
     (!inside && plan.assistance_reason.trim().is_empty()).then(|| Finding {
-        rule: "outside_territory",
+        rule: "inspection.outside_territory",
         title: "跨辖区检查未说明协助事由",
         citation: format!("{OPINION_54}: 属地管辖, 跨区域检查通过协助机制"),
         detail: format!(
@@ -165,7 +146,7 @@ pub fn caps_exceeded(
     let citation = || format!("{OPINION_54}; {} ({})", rules.citation, rules.name);
     if let Some(cap) = rules.caps.get(&grade).filter(|cap| all > **cap) {
         found.push(Finding {
-            rule: "cap_exceeded",
+            rule: "inspection.cap_exceeded",
             title: "超过企业年度检查频次上限 (全部机关)",
             citation: citation(),
             detail: format!(
@@ -175,7 +156,7 @@ pub fn caps_exceeded(
     }
     if let Some(cap) = rules.agency_caps.get(&grade).filter(|cap| own > **cap) {
         found.push(Finding {
-            rule: "agency_cap_exceeded",
+            rule: "inspection.agency_cap_exceeded",
             title: "超过同一机关对企业年度检查频次上限",
             citation: citation(),
             detail: format!(
@@ -219,7 +200,7 @@ pub fn repeated(
         }
     }
     (!again.is_empty()).then(|| Finding {
-        rule: "repeated",
+        rule: "inspection.repeated",
         title: "重复检查",
         citation: format!(
             "{OPINION_54}: 运用大数据对重复检查进行预警; {}",
@@ -252,7 +233,7 @@ pub fn off_plan(plan: &InspectionPlan, day: Date, items: &[String]) -> Option<Fi
         what.push(format!("{} not in the plan", extra.join(", ")));
     }
     (!what.is_empty()).then(|| Finding {
-        rule: "off_plan",
+        rule: "inspection.off_plan",
         title: "检查与审批的计划不符",
         citation: format!("{OPINION_54}: 检查必审批、必通知"),
         detail: what.join("; "),

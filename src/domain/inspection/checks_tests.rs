@@ -83,7 +83,7 @@ fn published_items_pass_and_others_are_named() {
     );
     let bad = ["SCJG-SP-01".to_owned(), "STHJ-PW-01".to_owned()];
     let found = unpublished_items(&rules(), &scjg, &bad, day("2026-03-01")).unwrap();
-    assert_eq!(found.rule, "item_unpublished");
+    assert_eq!(found.rule, "inspection.item_unpublished");
     assert!(
         found.detail.starts_with("STHJ-PW-01 not on"),
         "{}",
@@ -145,7 +145,7 @@ fn two_inspectors_on_site_suffice_one_does_not_remote_needs_none() {
     assert_eq!(too_few_inspectors(2, false), None);
     assert_eq!(
         too_few_inspectors(1, false).unwrap().rule,
-        "inspectors_too_few"
+        "inspection.inspectors_too_few"
     );
     assert_eq!(too_few_inspectors(1, true), None);
 }
@@ -162,7 +162,7 @@ fn outside_territory_needs_an_assistance_reason() {
     let mut p = plan("p1", &["SCJG-SP-01"], "2026-03-01", "2026-03-05");
     assert_eq!(
         outside_territory(&home, &p).unwrap().rule,
-        "outside_territory"
+        "inspection.outside_territory"
     );
     p.assistance_reason = "协助西湖区市场监管局调查".into();
     assert_eq!(outside_territory(&home, &p), None);
@@ -187,12 +187,12 @@ fn reaching_the_cap_is_allowed_passing_it_is_not() {
     let found = caps_exceeded(&rules, None, &scjg, (4, 2));
     assert_eq!(
         found.iter().map(|f| f.rule).collect::<Vec<_>>(),
-        ["cap_exceeded"]
+        ["inspection.cap_exceeded"]
     );
     let found = caps_exceeded(&rules, None, &scjg, (3, 3));
     assert_eq!(
         found.iter().map(|f| f.rule).collect::<Vec<_>>(),
-        ["agency_cap_exceeded"]
+        ["inspection.agency_cap_exceeded"]
     );
     // Grade D allows more.
     assert!(caps_exceeded(&rules, Some(RiskGrade::D), &scjg, (4, 3)).is_empty());
@@ -259,7 +259,7 @@ fn a_repeat_is_the_same_item_within_the_window() {
         plan("a", &["SCJG-SP-01"], "2026-01-01", "2026-01-10"),
     );
     let edge = plan("b", &["SCJG-SP-01"], "2026-07-09", "2026-07-09"); // 180 days after Jan 10
-    assert_eq!(repeated(&rules, &edge, &[&first]).unwrap().rule, "repeated");
+    assert_eq!(repeated(&rules, &edge, &[&first]).unwrap().rule, "inspection.repeated");
     let after = plan("c", &["SCJG-SP-01"], "2026-07-10", "2026-07-10"); // 181 days
     assert_eq!(repeated(&rules, &after, &[&first]), None);
     let other_item = plan("d", &["SCJG-CP-01"], "2026-01-05", "2026-01-05");

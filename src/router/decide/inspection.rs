@@ -83,7 +83,7 @@ fn alert(
             id: 0,
             kind,
             raised_at: jiff::Timestamp::UNIX_EPOCH,
-            rule_id: format!("inspection.{}", finding.rule),
+            rule_id: finding.rule.to_owned(),
             title: finding.title.to_owned(),
             citation: finding.citation.clone(),
             facts: Default::default(),
@@ -202,7 +202,7 @@ pub fn plan(
         let proposal = propose(view, &mut entry, &mut joined)?;
         let agencies: Vec<AgencyId> = proposal.plans.iter().map(|p| p.agency.clone()).collect();
         let finding = Finding {
-            rule: "joint",
+            rule: "inspection.joint",
             title: "综合查一次: 建议联合检查",
             citation: format!("{OPINION_54}: 综合查一次, 一表通查"),
             detail: format!(
