@@ -148,6 +148,11 @@ fn outcome(raw: &proto::CaseOutcome) -> Result<CaseOutcome, DecodeError> {
             0 => None,
             n => Some(enumerated("outcome.severity", &SEVERITIES, n)?),
         },
+        procedure: raw
+            .procedure
+            .as_ref()
+            .map(super::procedure::procedure_from)
+            .transpose()?,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod from_proto;
 pub mod inspection;
 pub mod json;
 pub mod log;
+pub mod procedure;
 pub(crate) mod tables;
 pub mod to_proto;
 

@@ -113,6 +113,9 @@ pub struct CaseOutcome {
     /// How grave the case is, for discretion benchmarks (absent: not graded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
+    /// How the decision was reached (absent: not recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<super::procedure::Procedure>,
 }
 
 /// The payload of an envelope.

@@ -25,6 +25,7 @@ pub mod ids;
 pub mod inspection;
 pub mod money;
 pub mod policy;
+pub mod procedure;
 pub mod referral;
 pub mod registry;
 pub mod rules;

@@ -155,6 +155,7 @@ fn envelopes(ops: &[Op]) -> Vec<Envelope> {
                     legal_basis: String::new(),
                     sensitivity: Sensitivity::Public,
                     severity: None,
+                    procedure: None,
                 });
             }
             Op::Refer { subject: s, case } => {

@@ -275,6 +275,7 @@ pub fn outcome(
             lead: None,
             legal_basis: "《中华人民共和国行政处罚法》第二十八条".to_owned(),
             severity: proto::Severity::General as i32,
+            procedure: None,
             sensitivity: proto::Sensitivity::Public as i32,
         }),
     }

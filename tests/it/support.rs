@@ -546,6 +546,7 @@ pub fn outcome(
             legal_basis: "《中华人民共和国产品质量法》第五十条".into(),
             sensitivity: proto::Sensitivity::Public as i32,
             severity: 0,
+            procedure: None,
         }),
     }
 }

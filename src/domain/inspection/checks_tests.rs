@@ -259,7 +259,10 @@ fn a_repeat_is_the_same_item_within_the_window() {
         plan("a", &["SCJG-SP-01"], "2026-01-01", "2026-01-10"),
     );
     let edge = plan("b", &["SCJG-SP-01"], "2026-07-09", "2026-07-09"); // 180 days after Jan 10
-    assert_eq!(repeated(&rules, &edge, &[&first]).unwrap().rule, "inspection.repeated");
+    assert_eq!(
+        repeated(&rules, &edge, &[&first]).unwrap().rule,
+        "inspection.repeated"
+    );
     let after = plan("c", &["SCJG-SP-01"], "2026-07-10", "2026-07-10"); // 181 days
     assert_eq!(repeated(&rules, &after, &[&first]), None);
     let other_item = plan("d", &["SCJG-CP-01"], "2026-01-05", "2026-01-05");

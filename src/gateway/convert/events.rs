@@ -140,6 +140,11 @@ impl Validator<'_> {
             true,
         );
         let severity = enum_field(v, "outcome.severity", raw.severity, &SEVERITIES, false);
+        let decided_on = decided_at.map(|at| crate::domain::calendar::CHINA.to_datetime(at).date());
+        let procedure = raw
+            .procedure
+            .as_ref()
+            .map(|p| self.procedure(v, p, decided_on));
         Some(CaseOutcome {
             case_number: case_number?,
             subject: subject?,
@@ -155,6 +160,7 @@ impl Validator<'_> {
             legal_basis: legal_basis?,
             sensitivity: sensitivity?,
             severity,
+            procedure,
         })
     }
 }

@@ -2,10 +2,11 @@
 //! every broken rule collected with the path of its field — and stored values are turned back
 //! into protobuf messages. This file holds what every message shares (enum tables, times,
 //! agencies, subjects, the envelope); `events.rs` leads and outcomes, `referrals.rs` referrals
-//! and alerts, `inspections.rs` inspections and certificates.
+//! and alerts, `inspections.rs` inspections and certificates, `procedure.rs` the procedure of a decision.
 
 mod events;
 mod inspections;
+mod procedure;
 mod referrals;
 
 pub(crate) use events::{delivery, lead_summary, stored};

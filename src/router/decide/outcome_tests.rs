@@ -42,6 +42,7 @@ fn outcome(id: &str, producer: &str, facts: &[(&str, i64)], at: &str) -> Envelop
         legal_basis: String::new(),
         sensitivity: Sensitivity::Internal,
         severity: None,
+        procedure: None,
     });
     envelope
 }
