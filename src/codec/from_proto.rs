@@ -151,7 +151,7 @@ fn outcome(raw: &proto::CaseOutcome) -> Result<CaseOutcome, DecodeError> {
         procedure: raw
             .procedure
             .as_ref()
-            .map(super::procedure::procedure_from)
+            .map(|p| super::procedure::procedure_from(p).map(Box::new))
             .transpose()?,
     })
 }

@@ -205,7 +205,7 @@ pub(crate) const DOCUMENT_KINDS: [(proto::DocumentKind, DocumentKind); 5] = [
     ),
     (proto::DocumentKind::Other, DocumentKind::Other),
 ];
-pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 11] = [
+pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 12] = [
     (proto::AlertKind::PossibleCrime, AlertKind::PossibleCrime),
     (
         proto::AlertKind::PenaltyInsteadOfReferral,
@@ -237,6 +237,10 @@ pub(crate) const ALERT_KINDS: [(proto::AlertKind, AlertKind); 11] = [
     (
         proto::AlertKind::JointInspection,
         AlertKind::JointInspection,
+    ),
+    (
+        proto::AlertKind::ProcedureIrregular,
+        AlertKind::ProcedureIrregular,
     ),
 ];
 

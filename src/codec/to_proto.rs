@@ -106,7 +106,7 @@ pub fn envelope(e: &Envelope) -> proto::Envelope {
             legal_basis: o.legal_basis.clone(),
             sensitivity: number(&SENSITIVITIES, o.sensitivity),
             severity: o.severity.map_or(0, |s| number(&SEVERITIES, s)),
-            procedure: o.procedure.as_ref().map(super::procedure::procedure),
+            procedure: o.procedure.as_deref().map(super::procedure::procedure),
         }),
         Payload::Referral(r) => proto::envelope::Payload::Referral(referral(r)),
         Payload::ReferralUpdate(u) => proto::envelope::Payload::ReferralUpdate(update(u)),

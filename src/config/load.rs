@@ -90,6 +90,8 @@ impl Config {
             &mut config.rules.thresholds,
             &mut config.rules.discretion,
             &mut config.rules.inspection_items,
+            &mut config.rules.procedure,
+            &mut config.rules.exemptions,
             &mut config.rules.divisions,
             &mut config.security.tls_cert,
             &mut config.security.tls_key,

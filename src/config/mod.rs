@@ -29,6 +29,10 @@ pub const SAMPLE_REGISTRY: &str = include_str!("../../deploy/registry.toml");
 pub const BUILTIN_THRESHOLDS: &str = include_str!("../../rules/thresholds.toml");
 /// The shipped inspection items and caps (`rules/inspection-items.toml`).
 pub const BUILTIN_INSPECTION_ITEMS: &str = include_str!("../../rules/inspection-items.toml");
+/// The shipped procedure figures (`rules/procedure.toml`).
+pub const BUILTIN_PROCEDURE: &str = include_str!("../../rules/procedure.toml");
+/// The shipped 首违不罚 lists (`rules/exemptions.toml`).
+pub const BUILTIN_EXEMPTIONS: &str = include_str!("../../rules/exemptions.toml");
 /// The shipped discretion bands (`rules/discretion.toml`).
 pub const BUILTIN_DISCRETION: &str = include_str!("../../rules/discretion.toml");
 

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{
-    BUILTIN_DISCRETION, BUILTIN_INSPECTION_ITEMS, BUILTIN_THRESHOLDS, Config, ConfigError,
-    SAMPLE_REGISTRY,
+    BUILTIN_DISCRETION, BUILTIN_EXEMPTIONS, BUILTIN_INSPECTION_ITEMS, BUILTIN_PROCEDURE,
+    BUILTIN_THRESHOLDS, Config, ConfigError, SAMPLE_REGISTRY,
 };
 use crate::domain::calendar::WorkCalendar;
 use crate::domain::divisions::{BUILTIN_DIVISIONS, Divisions};
 use crate::domain::inspection::InspectionRules;
+use crate::domain::procedure::ProcedureRules;
 use crate::domain::rules::{Discretion, Thresholds};
 use crate::domain::{Agency, AlertWindows, Policy, Registry};
 
@@ -58,6 +59,11 @@ impl Config {
         let discretion = Discretion::parse(&text, &origin)?;
         let (text, origin) = rules_file(&self.rules.inspection_items, BUILTIN_INSPECTION_ITEMS)?;
         let inspections = InspectionRules::parse(&text, &origin)?;
+        let (procedure_text, procedure_origin) =
+            rules_file(&self.rules.procedure, BUILTIN_PROCEDURE)?;
+        let (text, origin) = rules_file(&self.rules.exemptions, BUILTIN_EXEMPTIONS)?;
+        let procedure =
+            ProcedureRules::parse(&procedure_text, &text, (&procedure_origin, &origin))?;
         let divisions = if self.rules.divisions.as_os_str().is_empty() {
             Divisions::default()
         } else {
@@ -81,6 +87,7 @@ impl Config {
             thresholds,
             discretion,
             inspections,
+            procedure,
             calendar,
             divisions,
             windows: AlertWindows {

@@ -168,6 +168,10 @@ pub struct RulesConfig {
     pub discretion: PathBuf,
     /// Published inspection items and yearly caps (涉企行政检查).
     pub inspection_items: PathBuf,
+    /// Hearing thresholds (较大数额) and the 法制审核 line (执法监督).
+    pub procedure: PathBuf,
+    /// Minor first offences not to be fined (首违不罚).
+    pub exemptions: PathBuf,
     /// The division codes that exist (GB/T 2260; `rules/divisions.txt`'s format).
     pub divisions: PathBuf,
 }

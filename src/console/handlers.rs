@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::{Console, boards, inspections, live, overview, pages};
+use super::{Console, boards, inspections, live, overview, pages, procedure};
 use crate::access::{Shown, unaudited};
 use crate::domain::Agency;
 use crate::store::Store;
@@ -199,6 +199,19 @@ pub(super) async fn inspections(State(console): State<Console>, viewer: Viewer) 
         viewer,
         "console inspections",
         move |store, viewer, _| inspections::page_html(store, &policy, viewer, now),
+    )
+    .await
+}
+
+/// 执法监督: 案卷评查 scores, the 罚没指标 signal, procedure alerts.
+pub(super) async fn procedure(State(console): State<Console>, viewer: Viewer) -> Response {
+    let policy = console.policy.clone();
+    let now = console.clock.now();
+    render(
+        console,
+        viewer,
+        "console procedure",
+        move |store, viewer, _| procedure::page_html(store, &policy, viewer, now),
     )
     .await
 }

@@ -9,6 +9,7 @@ mod inspections;
 mod live;
 mod overview;
 pub mod pages;
+mod procedure;
 pub mod public;
 pub mod verify;
 
@@ -81,6 +82,7 @@ pub fn router(console: Console) -> Router {
         .route("/alerts", get(handlers::alert_list))
         .route("/penalties", get(handlers::penalty_report))
         .route("/inspections", get(handlers::inspections))
+        .route("/procedure", get(handlers::procedure))
         .route("/verify/{code}", get(verify::page))
         .route("/verify/{code}/qr.svg", get(verify::qr))
         .route(

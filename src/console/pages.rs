@@ -72,6 +72,7 @@ pub(super) fn page(title: &str, body: &str, viewer: Option<&Agency>) -> String {
          <a href=\"/leads{q}\">线索</a> · <a href=\"/referrals{q}\">移送</a> · \
          <a href=\"/alerts{q}\">预警</a> · <a href=\"/penalties{q}\">处罚一致性</a> · \
          <a href=\"/inspections{q}\">涉企检查</a> · \
+         <a href=\"/procedure{q}\">执法监督</a> · \
          <a href=\"/public/penalties\">公示</a></nav>\
          <h1>{title}</h1>{body}</body></html>\n"
     )

@@ -39,11 +39,13 @@ pub enum AlertKind {
     InspectionIrregular,
     /// Agencies planning to inspect one enterprise at about the same time: 综合查一次 proposed.
     JointInspection,
+    /// A penalty decision whose procedure breaks the 行政处罚法 (the rule id names the article).
+    ProcedureIrregular,
 }
 
 impl AlertKind {
     /// Every kind, for the metrics' series present from start.
-    pub const ALL: [AlertKind; 11] = [
+    pub const ALL: [AlertKind; 12] = [
         AlertKind::PossibleCrime,
         AlertKind::PenaltyInsteadOfReferral,
         AlertKind::DuplicatePenalty,
@@ -55,6 +57,7 @@ impl AlertKind {
         AlertKind::OutcomeWithoutLead,
         AlertKind::InspectionIrregular,
         AlertKind::JointInspection,
+        AlertKind::ProcedureIrregular,
     ];
 
     /// Its name in snake case, as in JSON and metrics.
@@ -71,6 +74,7 @@ impl AlertKind {
             AlertKind::OutcomeWithoutLead => "outcome_without_lead",
             AlertKind::InspectionIrregular => "inspection_irregular",
             AlertKind::JointInspection => "joint_inspection",
+            AlertKind::ProcedureIrregular => "procedure_irregular",
         }
     }
 }

@@ -115,7 +115,7 @@ pub struct CaseOutcome {
     pub severity: Option<Severity>,
     /// How the decision was reached (absent: not recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub procedure: Option<super::procedure::Procedure>,
+    pub procedure: Option<Box<super::procedure::Procedure>>,
 }
 
 /// The payload of an envelope.

@@ -5,6 +5,7 @@ use super::alert::AlertWindows;
 use super::calendar::WorkCalendar;
 use super::divisions::Divisions;
 use super::inspection::InspectionRules;
+use super::procedure::ProcedureRules;
 use super::registry::Registry;
 use super::rules::{Discretion, Thresholds};
 
@@ -25,6 +26,8 @@ pub struct Policy {
     pub windows: AlertWindows,
     /// Published inspection items and the provinces' frequency rules (涉企行政检查).
     pub inspections: InspectionRules,
+    /// Hearing thresholds, review lines and 首违不罚 lists (执法监督).
+    pub procedure: ProcedureRules,
 }
 
 impl Policy {

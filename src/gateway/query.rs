@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::procedure::quota;
 use tonic::{Request, Response, Status};
 
 use super::status::ApiError;
@@ -206,5 +207,102 @@ impl proto::query_server::Query for QueryService {
                 })
                 .collect(),
         }))
+    }
+
+    async fn procedure_report(
+        &self,
+        request: Request<proto::ProcedureReportRequest>,
+    ) -> Result<Response<proto::ProcedureReportResponse>, Status> {
+        let reader = self.shared.reader(&request)?;
+        let report = QueryService::procedure_report(self, reader.as_ref(), request.into_inner())?;
+        Ok(Response::new(report))
+    }
+}
+
+/// A `YYYY-MM` month as `YYYYMM`.
+fn month(v: &mut Violations, field: &str, raw: &str) -> Option<u32> {
+    let parsed = raw
+        .split_once('-')
+        .filter(|(y, m)| y.len() == 4 && m.len() == 2)
+        .and_then(|(y, m)| Some((y.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+        .filter(|(_, m)| (1..=12).contains(m))
+        .map(|(y, m)| y * 100 + m);
+    if parsed.is_none() {
+        v.push(field, RuleError::new("month.format", "must be YYYY-MM"));
+    }
+    parsed
+}
+
+impl QueryService {
+    /// 执法监督's report: 案卷评查 scores and the 罚没指标 signal.
+    pub(super) fn procedure_report(
+        &self,
+        reader: Option<&crate::domain::Agency>,
+        mut req: proto::ProcedureReportRequest,
+    ) -> Result<proto::ProcedureReportResponse, ApiError> {
+        if let Some(reader) = reader
+            && req.division_prefix.is_empty()
+        {
+            req.division_prefix = reader.division.jurisdiction_prefix().to_owned();
+        }
+        if let Some(reader) = reader
+            && !access::may_survey(reader, &req.division_prefix)
+        {
+            return Err(self.shared.deny(reader, &format!("the procedure report for division prefix {:?} (coordinators and procuratorates, within their own division)", req.division_prefix)));
+        }
+        let today = crate::domain::calendar::CHINA
+            .to_datetime(self.shared.clock.now())
+            .date();
+        let mut v = Violations::new();
+        if req.division_prefix.len() > 12
+            || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
+        {
+            v.push(
+                "division_prefix",
+                RuleError::new("division.prefix", "must be up to 12 digits"),
+            );
+        }
+        let to = match req.to_month.as_str() {
+            "" => Some(today.year() as u32 * 100 + today.month() as u32),
+            raw => month(&mut v, "to_month", raw),
+        };
+        let from = match req.from_month.as_str() {
+            "" => to.map(|t| t - 100),
+            raw => month(&mut v, "from_month", raw),
+        };
+        v.finish().map_err(ApiError::Invalid)?;
+        let (from, to) = (from.unwrap_or(0), to.unwrap_or(0));
+        let scores = self
+            .store
+            .procedure_scores(&req.division_prefix, from, to)?
+            .into_iter()
+            .map(|s| proto::ProcedureScore {
+                agency: s
+                    .agency
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                month: format!("{}-{:02}", s.month / 100, s.month % 100),
+                decisions: s.decisions,
+                recorded: s.recorded,
+                complete: s.complete,
+                passing: s.passing,
+                complete_pct: s.complete_pct(),
+                passing_pct: s.passing_pct(),
+            })
+            .collect();
+        let clustering = quota::clustering(&self.store.fines(&req.division_prefix)?, today)
+            .into_iter()
+            .map(|c| proto::FineClustering {
+                agency: c.agency.to_string(),
+                decisions: c.decisions,
+                total_fen: c.total_fen,
+                end_share_pct: c.end_share_pct,
+                baseline_pct: c.baseline_pct,
+                peers_pct: c.peers_pct,
+                flagged: c.flagged,
+            })
+            .collect();
+        Ok(proto::ProcedureReportResponse { scores, clustering })
     }
 }

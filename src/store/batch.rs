@@ -293,6 +293,9 @@ impl Batch<'_> {
         if let Some(write) = ws.inspection {
             self.stage_inspection(write);
         }
+        if let Some(row) = &ws.procedure {
+            self.stage_procedure(row, this);
+        }
         for mark in ws.split_marks {
             self.put(
                 keys::split(&mark.subject, &mark.offence, &mark.rule),

@@ -27,6 +27,7 @@ mod commit;
 mod inspections;
 mod keys;
 mod lists;
+mod procedure;
 mod read;
 mod records;
 mod texts;
@@ -44,11 +45,12 @@ use tokio::sync::{Mutex, watch};
 pub use batch::{Batch, Staged};
 pub use commit::{Committed, Frozen};
 pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
+pub use procedure::ProcedureScore;
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
 pub use view::{Applied, OutcomeEntry, View};
 pub use write::{
     AlertWrite, AwaitedLead, Decision, EventWrite, Incoming, InspectionWrite, LeadEntry, LeadWrite,
-    NewWatch, OutcomeRow, OutcomeWrite, ReferralWrite, SplitMark, Watch, WriteSet,
+    NewWatch, OutcomeRow, OutcomeWrite, ProcedureRow, ReferralWrite, SplitMark, Watch, WriteSet,
 };
 
 /// Keys and values in key order.

@@ -66,6 +66,23 @@ pub struct WriteSet {
     pub alerts: Vec<AlertWrite>,
     /// Certificates, plans and joint proposals written (涉企行政检查).
     pub inspection: Option<InspectionWrite>,
+    /// A penalty decision's 案卷评查 row (执法监督).
+    pub procedure: Option<ProcedureRow>,
+}
+
+/// A penalty decision's procedure as 案卷评查 counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcedureRow {
+    /// The deciding agency.
+    pub agency: AgencyId,
+    /// The month of the decision, `YYYYMM` (China Standard Time).
+    pub month: u32,
+    /// A procedural record came with the decision.
+    pub recorded: bool,
+    /// It holds what the checks need.
+    pub complete: bool,
+    /// Complete, and it passed every check.
+    pub passing: bool,
 }
 
 /// What an inspection event writes.

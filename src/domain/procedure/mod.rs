@@ -2,9 +2,11 @@
 //! (2021 revision, in force 2021-07-15). The record travels on the outcome ([`Procedure`]); the
 //! rules that differ by province — hearing thresholds (较大数额), the amount above which 法制审核
 //! is required, the minor first offences not to be fined (首违不罚) — are in [`rules`]; the
-//! checks, pure functions each citing its article, in [`checks`].
+//! checks, pure functions each citing its article, in [`checks`]; the 罚没指标 signal in
+//! [`quota`].
 
 pub mod checks;
+pub mod quota;
 pub mod rules;
 
 use jiff::civil::Date;

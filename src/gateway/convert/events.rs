@@ -144,7 +144,7 @@ impl Validator<'_> {
         let procedure = raw
             .procedure
             .as_ref()
-            .map(|p| self.procedure(v, p, decided_on));
+            .map(|p| Box::new(self.procedure(v, p, decided_on)));
         Some(CaseOutcome {
             case_number: case_number?,
             subject: subject?,

@@ -46,6 +46,8 @@ pub(crate) struct Fake {
     /// Inspection plans as they stand.
     pub(crate) inspections: BTreeMap<PlanKey, InspectionEntry>,
     joints: HashMap<String, JointProposal>,
+    /// 案卷评查 rows, in order.
+    pub(crate) procedure_rows: Vec<crate::store::ProcedureRow>,
     /// Every alert raised, in order.
     pub(crate) alerts: Vec<(Alert, Vec<AgencyId>)>,
 }
@@ -116,6 +118,9 @@ impl Fake {
                     content_hash: incoming.bytes.content_hash,
                 },
             );
+        }
+        if let Some(row) = ws.procedure.take() {
+            self.procedure_rows.push(row);
         }
         if let Some(write) = ws.inspection.take() {
             if let Some(c) = write.certificate {

@@ -6,6 +6,7 @@
 //! - [`lead`]: routing a lead to the responsible agencies; 追诉预警 against the thresholds;
 //! - [`outcome`]: closing the lead an outcome answers and feeding back to its producer; the
 //!   以罚代刑 watch, 多头受罚, 化整为零, discretion bands, 双公示 timeliness;
+//! - `procedure`: 执法监督 — each penalty decision's procedure against the 行政处罚法 (2021);
 //! - [`referral`]: opening a referral and moving it by the Decree 310 state machine;
 //! - [`inspection`]: 涉企行政检查 — certificates, plans and records checked against the published
 //!   items, certificates, territory, caps and repeats; joint inspections proposed;
@@ -19,6 +20,7 @@ pub mod due;
 pub mod inspection;
 pub mod lead;
 pub mod outcome;
+mod procedure;
 pub mod referral;
 
 #[cfg(test)]

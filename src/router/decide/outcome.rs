@@ -2,7 +2,8 @@
 //! lead's producer, index it for the subject's history and the penalty report, start a 以罚代刑
 //! watch when a penalty's facts meet a prosecution threshold (if no referral of the case arrives
 //! within the grace period, the procuratorate is alerted: [`super::due`]), and run the checks of
-//! [`super::checks`] — 多头受罚, 化整为零, discretion bands, 双公示.
+//! [`super::checks`] — 多头受罚, 化整为零, discretion bands, 双公示 — and, for a penalty, its
+//! procedure (执法监督, `super::procedure`).
 
 use jiff::Timestamp;
 
@@ -109,6 +110,7 @@ pub fn decide(
     let earlier = Earlier::read(view, &history)?;
     if penalty {
         check_duplicates(envelope, outcome, &earlier, policy, &mut writes.alerts);
+        super::procedure::check(view, envelope, outcome, &history, policy, &mut writes)?;
     }
     if hits.is_empty() {
         check_split(view, envelope, outcome, &earlier, policy, &mut writes)?;
