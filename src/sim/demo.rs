@@ -107,12 +107,17 @@ impl Demo {
         let Some(proto::envelope::Payload::Lead(lead)) = &event.payload else {
             return Ok(());
         };
-        let fine = {
+        let today = crate::domain::calendar::CHINA
+            .to_datetime(jiff::Timestamp::now())
+            .date();
+        let (fine, procedure) = {
             let mut rng = self.rng.lock().await;
             if rng.below(10) < 3 {
                 return Ok(()); // not every lead is decided while the demo runs
             }
-            10_000 * (1 + rng.below(2_000) as i64)
+            let fine = 10_000 * (1 + rng.below(2_000) as i64);
+            let record = super::procedure::record(&mut rng, agency.id.as_str(), today, fine);
+            (fine, record)
         };
         let event_id = self.next_id();
         let request = proto::PublishOutcomeRequest {
@@ -141,7 +146,7 @@ impl Demo {
                 }),
                 legal_basis: "《中华人民共和国行政处罚法》".to_owned(),
                 severity: proto::Severity::General as i32,
-                procedure: None,
+                procedure,
                 sensitivity: proto::Sensitivity::Public as i32,
             }),
         };
@@ -327,7 +332,8 @@ pub async fn run(
     }
     // Inspections need the sample registry's agencies; another registry's demo goes without.
     if registry.iter().any(|a| a.id.as_str() == "330100-SFJ")
-        && let Err(err) = super::inspections::seed(demo.channel.clone(), &demo.run_id).await
+        && let Err(err) =
+            super::inspections::seed(demo.channel.clone(), &demo.run_id, registry).await
     {
         eprintln!("demo: inspections failed: {err}");
     }

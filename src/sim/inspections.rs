@@ -9,8 +9,8 @@ use tonic::transport::Channel;
 
 use super::client::ClientError;
 use crate::codec::to_proto::ts;
-use crate::domain::Uscc;
 use crate::domain::calendar::CHINA;
+use crate::domain::{AgencyKind, Registry, Uscc};
 use crate::proto;
 use crate::proto::inspections_client::InspectionsClient;
 use crate::proto::publish_inspection_request::Body;
@@ -29,7 +29,7 @@ fn enterprise(n: u64, name: &str) -> proto::Subject {
     }
 }
 
-fn certificate(number: &str, agency: &str, domain: proto::Domain, revoked: bool) -> Body {
+fn certificate(number: &str, agency: &str, domain: i32, revoked: bool) -> Body {
     Body::Certificate(proto::Certificate {
         number: number.into(),
         holder: Some(proto::Subject {
@@ -38,7 +38,7 @@ fn certificate(number: &str, agency: &str, domain: proto::Domain, revoked: bool)
             name: "张执法".into(),
         }),
         agency: agency.into(),
-        domains: vec![domain as i32],
+        domains: vec![domain],
         valid_from: "2025-01-01".into(),
         valid_until: "2028-12-31".into(),
         revoked,
@@ -69,19 +69,38 @@ fn plan(
     })
 }
 
-/// Publishes the demo's inspections; `run` makes the ids unique to this run.
-pub async fn seed(channel: Channel, run: &str) -> Result<(), ClientError> {
+/// Publishes the demo's inspections, and two officers' certificates for every administrative
+/// agency of `registry` (`super::procedure::officers`); `run` makes the ids unique to this run.
+pub async fn seed(channel: Channel, run: &str, registry: &Registry) -> Result<(), ClientError> {
     let mut client = InspectionsClient::new(channel);
     let today = CHINA.to_datetime(jiff::Timestamp::now()).date();
     let a = enterprise(880_001, "杭州示范食品有限公司");
     let b = enterprise(880_002, "杭州示范化工有限公司");
-    let steps: Vec<(&str, Body)> = vec![
+    let mut steps: Vec<(&str, Body)> = Vec::new();
+    for agency in registry
+        .iter()
+        .filter(|a| a.kind == AgencyKind::Administrative)
+    {
+        let domain = agency
+            .domains
+            .first()
+            .map_or(proto::Domain::MarketRegulation as i32, |d| {
+                crate::codec::tables::number(&crate::codec::tables::DOMAINS, *d)
+            });
+        for number in super::procedure::officers(agency.id.as_str()) {
+            steps.push((
+                COORDINATOR,
+                certificate(&number, agency.id.as_str(), domain, false),
+            ));
+        }
+    }
+    steps.extend([
         (
             COORDINATOR,
             certificate(
                 "ZJ-SCJG-0001",
                 "330106-SCJG",
-                proto::Domain::MarketRegulation,
+                proto::Domain::MarketRegulation as i32,
                 false,
             ),
         ),
@@ -90,7 +109,7 @@ pub async fn seed(channel: Channel, run: &str) -> Result<(), ClientError> {
             certificate(
                 "ZJ-SCJG-0002",
                 "330106-SCJG",
-                proto::Domain::MarketRegulation,
+                proto::Domain::MarketRegulation as i32,
                 false,
             ),
         ),
@@ -99,7 +118,7 @@ pub async fn seed(channel: Channel, run: &str) -> Result<(), ClientError> {
             certificate(
                 "ZJ-STHJ-0001",
                 "330100-STHJ",
-                proto::Domain::EcologyEnvironment,
+                proto::Domain::EcologyEnvironment as i32,
                 false,
             ),
         ),
@@ -108,7 +127,7 @@ pub async fn seed(channel: Channel, run: &str) -> Result<(), ClientError> {
             certificate(
                 "ZJ-STHJ-0002",
                 "330100-STHJ",
-                proto::Domain::EcologyEnvironment,
+                proto::Domain::EcologyEnvironment as i32,
                 true,
             ),
         ),
@@ -182,7 +201,7 @@ pub async fn seed(channel: Channel, run: &str) -> Result<(), ClientError> {
                 2,
             ),
         ),
-    ];
+    ]);
     for (n, (producer, body)) in steps.into_iter().enumerate() {
         let ack = client
             .publish(proto::PublishInspectionRequest {

@@ -1,6 +1,6 @@
 //! Simulated agencies and load — tools that drive the broker from outside, as an agency's
 //! system would, and that the server never imports: the demo's agencies ([`demo`]) and their
-//! inspections ([`inspections`]), realistic
+//! inspections ([`inspections`]) and procedural records ([`procedure`]), realistic
 //! traffic shared by the demo and the benchmark ([`workload`]), the load generator of
 //! `xiezhi bench` ([`load`]), and a small gRPC client ([`client`]) for `xiezhi publish`.
 
@@ -8,4 +8,5 @@ pub mod client;
 pub mod demo;
 pub mod inspections;
 pub mod load;
+pub mod procedure;
 pub mod workload;

@@ -202,7 +202,7 @@ async fn a_browser_with_an_agency_certificate_opens_the_console_over_tls() {
 async fn the_inspection_pages_render_in_a_real_browser() {
     let chromium = prerequisites();
     let server = TestServer::start(Log::Embedded).await;
-    xiezhi::sim::inspections::seed(server.channel.clone(), "web")
+    xiezhi::sim::inspections::seed(server.channel.clone(), "web", server.running().registry())
         .await
         .expect("the demo's inspections are published");
     run_script(

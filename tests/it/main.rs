@@ -16,6 +16,7 @@ mod kafka;
 mod kafka_secure;
 mod limits;
 mod pages;
+mod procedure;
 mod process;
 mod rebuild;
 mod referrals;

@@ -330,7 +330,7 @@ fn inspections(store: &Store) -> Vec<String> {
 /// Inspections rebuild to the same plans, proposals, answers, warnings and verification codes.
 async fn rebuilt_inspections_match_the_live_ones(log: Log) {
     let server = TestServer::start(log).await;
-    xiezhi::sim::inspections::seed(server.channel.clone(), "rb")
+    xiezhi::sim::inspections::seed(server.channel.clone(), "rb", server.running().registry())
         .await
         .unwrap();
     let config = server.config.clone();
