@@ -1,4 +1,5 @@
-// The inspections page and the public verification page (扫码入企) in headless Chromium.
+// The inspections page, the public verification page (扫码入企) and the procedure page (执法监督)
+// in headless Chromium.
 // Run by tests/it/browser.rs, which starts the broker with the demo's inspections and passes:
 //   BASE_URL     the console, e.g. http://127.0.0.1:40123
 //   CHROMIUM     the browser executable
@@ -49,6 +50,15 @@ try {
   await page.fill('textarea[name=text]', '检查人员未出示执法证件');
   await Promise.all([page.waitForLoadState('load'), page.click('button')]);
   check((await page.textContent('h1')) === '投诉已提交', 'a complaint is filed from the page');
+
+  current = 'procedure page';
+  response = await page.goto(`${base}/procedure?as=330100-SFJ`);
+  check(response.status() === 200, 'GET /procedure answers 200');
+  const procedure = await page.textContent('body');
+  const score = await page.locator('tbody tr').first().textContent();
+  check(score.endsWith('221 (50%)1 (50%)'), `the 案卷评查 score: 2 decisions, 2 recorded, 1 complete, 1 passing (${score})`);
+  check(procedure.includes('procedure.art44_notice') && procedure.includes('第44条'), 'the notice alert with its article');
+  await page.screenshot({ path: `${shots}/console-procedure.png`, fullPage: true });
 
   current = 'unknown code';
   response = await page.goto(`${base}/verify/23456789ABCDEFGHJKLM`);

@@ -197,7 +197,8 @@ async fn a_browser_with_an_agency_certificate_opens_the_console_over_tls() {
     server.stop().await;
 }
 
-/// The inspections page and the public verification page, with the demo's inspections.
+/// The inspections page and the public verification page, with the demo's inspections; the
+/// procedure page with two decisions.
 #[tokio::test]
 async fn the_inspection_pages_render_in_a_real_browser() {
     let chromium = prerequisites();
@@ -205,6 +206,18 @@ async fn the_inspection_pages_render_in_a_real_browser() {
     xiezhi::sim::inspections::seed(server.channel.clone(), "web", server.running().registry())
         .await
         .expect("the demo's inspections are published");
+    // Two penalty decisions for the procedure page: one clean, one without a notice.
+    crate::procedure::certified(&server).await;
+    crate::procedure::decide(&server, "web-o1", 51, Some(crate::procedure::clean())).await;
+    let mut no_notice = crate::procedure::clean();
+    no_notice.notified_on.clear();
+    crate::procedure::decide(&server, "web-o2", 52, Some(no_notice)).await;
+    crate::referrals::wait_for_alert(
+        &server,
+        "330100-SFJ",
+        xiezhi::proto::AlertKind::ProcedureIrregular,
+    )
+    .await;
     run_script(
         &chromium,
         "inspections.mjs",

@@ -21,7 +21,7 @@ fn today() -> jiff::civil::Date {
 
 /// A complete, faultless record of a decision made today for a fine of 12万 yuan (a hearing
 /// kind for an organisation, and over the review line).
-fn clean() -> proto::Procedure {
+pub(crate) fn clean() -> proto::Procedure {
     let day = |n: i64| today().saturating_sub(n.days()).to_string();
     proto::Procedure {
         filed_on: day(30),
@@ -40,7 +40,12 @@ fn clean() -> proto::Procedure {
     }
 }
 
-async fn decide(server: &TestServer, event_id: &str, n: u64, procedure: Option<proto::Procedure>) {
+pub(crate) async fn decide(
+    server: &TestServer,
+    event_id: &str,
+    n: u64,
+    procedure: Option<proto::Procedure>,
+) {
     let mut request = outcome(event_id, SCJG, org(n), None);
     request.outcome.as_mut().unwrap().procedure = procedure;
     server
@@ -61,7 +66,7 @@ async fn procedure_alerts(server: &TestServer, agency: &str) -> Vec<String> {
         .collect()
 }
 
-async fn certified(server: &TestServer) {
+pub(crate) async fn certified(server: &TestServer) {
     publish(server, "c-1", SFJ, certificate("ZJ-0001")).await;
     publish(server, "c-2", SFJ, certificate("ZJ-0002")).await;
 }
