@@ -153,6 +153,7 @@ fn outcome(raw: &proto::CaseOutcome) -> Result<CaseOutcome, DecodeError> {
             .as_ref()
             .map(|p| super::procedure::procedure_from(p).map(Box::new))
             .transpose()?,
+        historic: raw.historic,
     })
 }
 

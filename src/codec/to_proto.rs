@@ -107,6 +107,7 @@ pub fn envelope(e: &Envelope) -> proto::Envelope {
             sensitivity: number(&SENSITIVITIES, o.sensitivity),
             severity: o.severity.map_or(0, |s| number(&SEVERITIES, s)),
             procedure: o.procedure.as_deref().map(super::procedure::procedure),
+            historic: o.historic,
         }),
         Payload::Referral(r) => proto::envelope::Payload::Referral(referral(r)),
         Payload::ReferralUpdate(u) => proto::envelope::Payload::ReferralUpdate(update(u)),

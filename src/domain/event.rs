@@ -116,6 +116,9 @@ pub struct CaseOutcome {
     /// How the decision was reached (absent: not recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub procedure: Option<Box<super::procedure::Procedure>>,
+    /// Loaded from a ledger of past decisions (`xiezhi import`): history, no alerts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub historic: bool,
 }
 
 /// The payload of an envelope.

@@ -156,6 +156,7 @@ fn envelopes(ops: &[Op]) -> Vec<Envelope> {
                     sensitivity: Sensitivity::Public,
                     severity: None,
                     procedure: None,
+                    historic: false,
                 });
             }
             Op::Refer { subject: s, case } => {

@@ -147,6 +147,7 @@ impl Demo {
                 legal_basis: "《中华人民共和国行政处罚法》".to_owned(),
                 severity: proto::Severity::General as i32,
                 procedure,
+                historic: false,
                 sensitivity: proto::Sensitivity::Public as i32,
             }),
         };

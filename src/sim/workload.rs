@@ -276,6 +276,7 @@ pub fn outcome(
             legal_basis: "《中华人民共和国行政处罚法》第二十八条".to_owned(),
             severity: proto::Severity::General as i32,
             procedure: None,
+            historic: false,
             sensitivity: proto::Sensitivity::Public as i32,
         }),
     }

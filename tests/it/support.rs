@@ -547,6 +547,7 @@ pub fn outcome(
             sensitivity: proto::Sensitivity::Public as i32,
             severity: 0,
             procedure: None,
+            historic: false,
         }),
     }
 }

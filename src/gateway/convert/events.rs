@@ -161,6 +161,7 @@ impl Validator<'_> {
             sensitivity: sensitivity?,
             severity,
             procedure,
+            historic: raw.historic,
         })
     }
 }

@@ -115,6 +115,15 @@ pub fn decide(
     if hits.is_empty() {
         check_split(view, envelope, outcome, &earlier, policy, &mut writes)?;
     }
+    if outcome.historic {
+        // A past decision from a ledger (`xiezhi import`): it joins the history and the
+        // reports, but what it would set off was dealt with, or not, years ago.
+        writes.alerts.clear();
+        writes.split_marks.clear();
+        writes.watch = None;
+        writes.await_lead = None;
+        writes.procedure = None;
+    }
     Ok((writes, lead_found))
 }
 

@@ -43,6 +43,7 @@ fn outcome(id: &str, producer: &str, facts: &[(&str, i64)], at: &str) -> Envelop
         sensitivity: Sensitivity::Internal,
         severity: None,
         procedure: None,
+        historic: false,
     });
     envelope
 }
@@ -342,4 +343,31 @@ fn a_public_penalty_logged_after_its_disclosure_date_is_late() {
     incoming.logged_at = t("2026-11-12T02:00:00Z");
     fake.apply(&incoming, &policy);
     assert_eq!(kinds(&fake), [AlertKind::LateDisclosure]);
+}
+
+#[test]
+fn a_historic_decision_joins_the_history_but_sets_nothing_off() {
+    let (mut fake, policy) = (Fake::default(), policy());
+    // Public, logged long after its disclosure date, and over the CL-140 threshold: live, it
+    // would be late and watched for a referral.
+    let mut past = outcome(
+        "past",
+        "330106-SCJG",
+        &[("sales_fen", 6_000_000)],
+        "2019-11-04T02:00:00Z",
+    );
+    body(&mut past).sensitivity = Sensitivity::Public;
+    body(&mut past).historic = true;
+    let incoming = fake.incoming(past);
+    fake.apply(&incoming, &policy);
+    assert!(fake.alerts.is_empty(), "{:?}", kinds(&fake));
+    let far = incoming
+        .logged_at
+        .saturating_add(policy.windows.referral_grace)
+        .unwrap();
+    assert!(fake.tick(&policy, far).is_empty(), "no 以罚代刑 watch");
+    // A later live decision of another agency on the same subject and offence sees it.
+    let live = fake.incoming(outcome("now", "330102-SCJG", &[], "2019-11-20T02:00:00Z"));
+    fake.apply(&live, &policy);
+    assert_eq!(kinds(&fake), [AlertKind::DuplicatePenalty]);
 }

@@ -135,6 +135,7 @@ mod tests {
             sensitivity: Sensitivity::Internal,
             severity: None,
             procedure: procedure.map(Box::new),
+            historic: false,
         });
         envelope
     }
