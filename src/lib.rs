@@ -57,6 +57,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod gateway;
+pub mod import;
 pub mod proto;
 pub mod router;
 pub mod sim;

@@ -3,6 +3,7 @@
 //! receipt), [`log`] (log tail), [`bench`] — and what they share (loading the configuration, signals).
 
 mod bench;
+mod import;
 mod log;
 mod serve;
 mod tools;
@@ -68,6 +69,8 @@ enum Command {
         #[command(flatten)]
         tls: TlsArgs,
     },
+    /// Load an agency's ledger of past penalty decisions (CSV or XLSX) as historic outcomes.
+    Import(import::ImportArgs),
     /// Make certificates: `certs dev` writes a development CA, server and agency certificates.
     #[command(subcommand)]
     Certs(tools::CertsCommand),
@@ -231,6 +234,7 @@ pub(crate) async fn run() -> ExitCode {
             duration,
         } => serve::run_demo(server, rate, duration).await,
         Command::Publish { json, server, tls } => tools::publish(json, server, tls).await,
+        Command::Import(args) => import::import(args).await,
         Command::Certs(command) => tools::certs(command),
         Command::Audit(command) => tools::audit(command),
         Command::Log(command) => log::log(command).await,

@@ -61,6 +61,11 @@ pub fn position(p: LogPosition) -> proto::LogPosition {
     }
 }
 
+/// A domain's `xiezhi.v1.Domain` number.
+pub fn domain_number(domain: crate::domain::Domain) -> i32 {
+    number(&DOMAINS, domain)
+}
+
 /// An event kind as protobuf.
 pub fn kind(kind: EventKind) -> proto::EventKind {
     match kind {

@@ -10,6 +10,7 @@ mod durability;
 mod faults;
 mod hostile;
 mod idempotency;
+mod import;
 mod inbox;
 mod inspections;
 mod kafka;
