@@ -6,7 +6,8 @@
 # (deploy/build-deps.sh: gcc, make, perl), Java 17 and Maven for the Kafka brokers the suite
 # starts (deploy/kafka/kafka.sh fetches Kafka's jars from Maven Central), openssl for the
 # secured broker's CA and certificates, Chromium, a CJK font, Node and npm for the console's
-# browser test, and the browser test's npm packages (playwright-core).
+# browser test, the browser test's npm packages (playwright-core), and a Python virtual
+# environment with the Python client example's packages (target/pyenv).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,7 +21,16 @@ command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
 fc-list 2>/dev/null | grep -qi 'wqy\|noto sans cjk' || missing+=(fonts-wqy-zenhei)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# A virtual environment for the Python client example (Debian's Python is externally managed).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 deploy/build-deps.sh "${missing[@]}"
+# The Python example's packages, in target/pyenv (reinstalled when requirements.txt changes).
+if ! cmp -s examples/python/requirements.txt target/pyenv/requirements.txt; then
+  rm -rf target/pyenv
+  python3 -m venv target/pyenv
+  target/pyenv/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
+  cp examples/python/requirements.txt target/pyenv/requirements.txt
+fi
 # Kafka's jars, cached under target/kafka (the tests would fetch them too; fetching first keeps
 # a download problem apart from test failures).
 deploy/kafka/kafka.sh fetch

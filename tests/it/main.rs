@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod browser;
 mod cli;
+mod clients;
 mod console;
 mod durability;
 mod faults;
