@@ -7,7 +7,8 @@
 # starts (deploy/kafka/kafka.sh fetches Kafka's jars from Maven Central), openssl for the
 # secured broker's CA and certificates, Chromium, a CJK font, Node and npm for the console's
 # browser test, the browser test's npm packages (playwright-core), and a Python virtual
-# environment with the Python client example's packages (target/pyenv).
+# environment with the Python client example's packages (target/pyenv), and buf (npm) for the
+# proto contract checks.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -37,5 +38,8 @@ deploy/kafka/kafka.sh fetch
 # playwright-core for the browser test, at the version package-lock.json pins.
 [ -d tests/browser/node_modules/playwright-core ] ||
   (cd tests/browser && npm ci --no-audit --no-fund)
+# buf for the proto contract checks (tests/it/contract.rs), at the version package-lock.json pins.
+[ -x tests/contract/node_modules/.bin/buf ] ||
+  (cd tests/contract && npm ci --no-audit --no-fund)
 
 exec cargo test "$@"

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod clients;
 mod console;
+mod contract;
 mod durability;
 mod faults;
 mod hostile;
