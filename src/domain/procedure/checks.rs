@@ -9,6 +9,7 @@ use super::Procedure;
 use super::rules::{Exemption, ProvinceProcedure};
 use crate::domain::calendar::WorkCalendar;
 pub use crate::domain::finding::Finding;
+use crate::domain::money::yuan;
 
 /// The statute.
 pub const LAW: &str = "《中华人民共和国行政处罚法》(2021-01-22 修订, 2021-07-15 施行)";
@@ -62,8 +63,9 @@ pub fn officers(case: &Case<'_>, invalid: &[(String, &'static str)]) -> Vec<Find
             "简易程序超出当场处罚数额",
             "第51条",
             format!(
-                "a fine of {} fen by simple procedure; the limit is {limit} fen",
-                case.fine_fen
+                "a fine of ¥{} by simple procedure; the limit is ¥{}",
+                yuan(case.fine_fen),
+                yuan(limit)
             ),
         ));
     }
@@ -127,8 +129,9 @@ pub fn notice(case: &Case<'_>) -> Option<Finding> {
                 "因陈述申辩加重处罚",
                 "第45条第2款",
                 format!(
-                    "{} fen decided after a defence, {proposed} fen proposed in the notice",
-                    case.fine_fen
+                    "¥{} decided after a defence, ¥{} proposed in the notice",
+                    yuan(case.fine_fen),
+                    yuan(proposed)
                 ),
             )),
             _ => None,
@@ -164,8 +167,8 @@ pub fn hearing(case: &Case<'_>) -> Option<Finding> {
             "未告知听证权利",
             "第63条",
             format!(
-                "a penalty of a hearing kind ({} fen){line} without hearing rights",
-                case.fine_fen
+                "a penalty of a hearing kind (¥{}){line} without hearing rights",
+                yuan(case.fine_fen)
             ),
         ));
     }
@@ -265,8 +268,10 @@ pub fn first_offence(
         title: "可能适用首违不罚",
         citation: format!("{LAW} 第33条第1款; {}", e.citation),
         detail: format!(
-            "a fine of {} fen for {} ({}) on a first offence",
-            case.fine_fen, e.offence, e.title
+            "a fine of ¥{} for {} ({}) on a first offence",
+            yuan(case.fine_fen),
+            e.offence,
+            e.title
         ),
     })
 }
