@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use super::labels;
 use super::pages::{Refusal, page};
 use super::public::html_escape;
 use crate::access::{mask_name, may_survey};
@@ -61,7 +62,8 @@ pub(super) fn referrals(
         party: None,
         overdue: false,
     };
-    let mut columns: BTreeMap<String, String> = BTreeMap::new();
+    // By state, in the flow's order; each column headed by its Chinese label.
+    let mut columns: BTreeMap<crate::domain::State, String> = BTreeMap::new();
     for record in store.referrals(&filter, None, 10_000)?.items {
         let subject = &record.referral.subject;
         let who = match &subject.id {
@@ -74,28 +76,30 @@ pub(super) fn referrals(
                 "<div class=\"deadline{late}\">{}：{}（{}，{}）<br><small>{}</small></div>",
                 html_escape(&d.step),
                 left(d.due, now),
-                html_escape(d.late.as_str()),
+                html_escape(&format!("{} {}", labels::party(d.party), d.late)),
                 cst(d.due),
                 html_escape(&d.citation)
             )
         });
-        columns
-            .entry(format!("{:?}", record.state))
-            .or_default()
-            .push_str(&format!(
-                "<div class=\"card\"><b>{}</b><br>{}<br>{} → {}{deadline}</div>",
-                html_escape(&record.key.to_string()),
-                html_escape(&who),
-                html_escape(record.key.agency.as_str()),
-                html_escape(record.police.as_str()),
-            ));
+        columns.entry(record.state).or_default().push_str(&format!(
+            "<div class=\"card\"><b>{}</b><br>{}<br>{} → {}{deadline}</div>",
+            html_escape(&record.key.to_string()),
+            html_escape(&who),
+            html_escape(record.key.agency.as_str()),
+            html_escape(record.police.as_str()),
+        ));
     }
     let body: String = if columns.is_empty() {
         "<p>辖区内没有移送案件。</p>".into()
     } else {
         let cols: String = columns
             .iter()
-            .map(|(state, cards)| format!("<div class=\"col\"><h2>{state}</h2>{cards}</div>"))
+            .map(|(state, cards)| {
+                format!(
+                    "<div class=\"col\"><h2>{}</h2>{cards}</div>",
+                    labels::state(*state)
+                )
+            })
             .collect();
         format!(
             "<style>.cols{{display:flex;gap:1em}}.col{{min-width:14em}}\
@@ -124,7 +128,7 @@ pub(super) fn alerts(store: &Store, viewer: Option<&Agency>) -> Result<String, R
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 cst(a.raised_at),
-                a.kind.name(),
+                labels::alert_kind(a.kind),
                 html_escape(&a.title),
                 html_escape(&a.citation),
                 html_escape(&a.detail),

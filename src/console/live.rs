@@ -56,6 +56,7 @@ pub(super) fn stream(
                     let data = serde_json::json!({
                         "id": alert.id,
                         "kind": alert.kind.name(),
+                        "label": super::labels::alert_kind(alert.kind),
                         "title": alert.title,
                         "citation": alert.citation,
                         "division": alert.division.as_ref().map(|d| d.as_str().to_owned()),

@@ -6,6 +6,7 @@
 mod boards;
 mod handlers;
 mod inspections;
+mod labels;
 mod live;
 mod overview;
 pub mod pages;

@@ -19,7 +19,7 @@ const LIVE_SCRIPT: &str = "<script>\
 new EventSource('/live' + location.search).addEventListener('alert', (e) => {\
   const a = JSON.parse(e.data);\
   const li = document.createElement('li');\
-  li.textContent = a.raised_at + ' ' + a.kind + ' ' + a.title;\
+  li.textContent = a.raised_at + ' ' + a.label + ' ' + a.title;\
   if (a.kind === 'overdue') li.className = 'overdue';\
   document.getElementById('live').prepend(li);\
 });</script>";
@@ -197,7 +197,9 @@ pub(super) fn overview(
     };
     let mut referrals: BTreeMap<String, u64> = BTreeMap::new();
     for record in store.referrals(&referral_filter, None, COUNT_LIMIT)?.items {
-        *referrals.entry(format!("{:?}", record.state)).or_default() += 1;
+        *referrals
+            .entry(super::labels::state(record.state).to_owned())
+            .or_default() += 1;
     }
     let overdue = store
         .referrals(
@@ -236,7 +238,7 @@ pub(super) fn overview(
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 CHINA.to_datetime(a.raised_at).strftime("%Y-%m-%d %H:%M"),
-                a.kind.name(),
+                super::labels::alert_kind(a.kind),
                 html_escape(&a.title),
                 html_escape(&a.citation)
             )

@@ -114,7 +114,10 @@ fn what(event: &StoredEvent) -> (String, String) {
             ),
         ),
         Payload::Referral(referral) => ("移送".into(), referral.case_number.clone()),
-        Payload::ReferralUpdate(update) => ("移送进展".into(), format!("{:?}", update.action)),
+        Payload::ReferralUpdate(update) => (
+            "移送进展".into(),
+            super::labels::action(update.action).to_owned(),
+        ),
         Payload::Certificate(c) => ("执法证".into(), format!("{} {}", c.number, c.agency)),
         Payload::InspectionPlan(p) => (
             "检查计划".into(),
@@ -210,7 +213,7 @@ fn subject_alerts(
             format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 cst(a.raised_at),
-                a.kind.name(),
+                super::labels::alert_kind(a.kind),
                 html_escape(&a.title),
                 html_escape(&a.citation)
             )
@@ -348,12 +351,12 @@ pub(crate) fn leads_board(
             )
         };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{subject}</td><td>{}</td><td>{:?}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{subject}</td><td>{}</td><td>{}</td></tr>\n",
             cst(event.envelope.produced_at),
             html_escape(&division),
             html_escape(event.envelope.producer.as_str()),
             html_escape(&text),
-            row.status,
+            super::labels::lead_status(row.status),
         ));
     }
     let body = format!(

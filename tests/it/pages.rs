@@ -61,7 +61,7 @@ async fn the_subject_file_shows_every_agency_within_the_viewers_jurisdiction_mas
     );
     assert!(page.contains("3 条"), "{page}");
     assert!(
-        page.contains("<h2>预警</h2>") && page.contains("late_disclosure"),
+        page.contains("<h2>预警</h2>") && page.contains("公示逾期"),
         "alerts about the subject inline: {page}"
     );
 
@@ -203,7 +203,7 @@ async fn the_overview_counts_the_jurisdiction_charts_its_days_and_lists_alerts()
         "the per-agency chart names its agencies: {page}"
     );
     assert!(
-        page.contains("late_disclosure"),
+        page.contains("公示逾期") && !page.contains("late_disclosure"),
         "the 双公示 alert is listed: {page}"
     );
     assert!(page.contains("第四十八条"));
@@ -248,7 +248,7 @@ async fn the_referral_pipeline_marks_overdue_cases_and_the_alerts_page_lists_the
     let (status, page) = get(http, "/referrals?as=330100-SFJ").await;
     assert_eq!(status, 200, "{page}");
     assert!(
-        page.contains("Reported") && page.contains("r-pipe"),
+        page.contains("已报告") && !page.contains("Reported") && page.contains("r-pipe"),
         "{page}"
     );
     assert!(
@@ -272,7 +272,9 @@ async fn the_referral_pipeline_marks_overdue_cases_and_the_alerts_page_lists_the
     let (status, page) = get(http, "/alerts?as=330100-SFJ").await;
     assert_eq!(status, 200);
     assert!(
-        page.contains(">overdue<") && page.contains("Decree 310 Art. 5"),
+        page.contains(">逾期<")
+            && !page.contains(">overdue<")
+            && page.contains("Decree 310 Art. 5"),
         "{page}"
     );
     let (status, _) = get(http, "/alerts?as=330106-GA").await;
