@@ -18,21 +18,24 @@ use crate::domain::{
 };
 use crate::proto;
 
-fn field(name: &'static str) -> impl FnOnce(RuleError) -> DecodeError {
+/// A field's rule error as a decode error naming the field.
+pub(crate) fn field(name: &'static str) -> impl Fn(RuleError) -> DecodeError + Copy {
     move |err| DecodeError::Field {
         field: name,
         reason: err.to_string(),
     }
 }
 
-fn missing(name: &'static str) -> DecodeError {
+/// A required field that is absent.
+pub(crate) fn missing(name: &'static str) -> DecodeError {
     DecodeError::Field {
         field: name,
         reason: "missing".into(),
     }
 }
 
-fn enumerated<P: TryFrom<i32> + PartialEq + Copy, D: Copy>(
+/// An enum field's number as its domain value.
+pub(crate) fn enumerated<P: TryFrom<i32> + PartialEq + Copy, D: Copy>(
     name: &'static str,
     table: &[(P, D)],
     raw: i32,
@@ -41,6 +44,19 @@ fn enumerated<P: TryFrom<i32> + PartialEq + Copy, D: Copy>(
         field: name,
         reason: format!("{raw} is not a known value"),
     })
+}
+
+/// A `YYYY-MM-DD` day; empty is `None`.
+pub(crate) fn day(name: &'static str, raw: &str) -> Result<Option<jiff::civil::Date>, DecodeError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|e: jiff::Error| DecodeError::Field {
+            field: name,
+            reason: e.to_string(),
+        })
 }
 
 /// A protobuf timestamp as a domain one.

@@ -4,14 +4,14 @@
 use jiff::civil::Date;
 
 use super::DecodeError;
-use super::from_proto::{event_key, subject as subject_from};
-use super::tables::{DOMAINS, from_number, number};
+use super::from_proto::{day, enumerated, event_key, field, missing, subject as subject_from};
+use super::tables::{DOMAINS, number};
 use super::to_proto::{lead_ref, subject};
 use crate::domain::inspection::{
     Certificate, CertificateNumber, InspectionCancel, InspectionPlan, InspectionRecord,
     JointAnswer, PlanReason, RiskGrade,
 };
-use crate::domain::{AgencyId, DivisionCode, EventId, RuleError, Uscc};
+use crate::domain::{AgencyId, DivisionCode, EventId, Uscc};
 use crate::proto;
 
 pub(crate) const REASONS: [(proto::InspectionReason, PlanReason); 4] = [
@@ -98,29 +98,9 @@ pub fn answer(a: &JointAnswer) -> proto::JointAnswer {
     }
 }
 
-fn field(name: &'static str) -> impl Fn(RuleError) -> DecodeError {
-    move |err| DecodeError::Field {
-        field: name,
-        reason: err.to_string(),
-    }
-}
-
+/// A required day.
 fn date(name: &'static str, raw: &str) -> Result<Date, DecodeError> {
-    raw.parse().map_err(|e: jiff::Error| DecodeError::Field {
-        field: name,
-        reason: e.to_string(),
-    })
-}
-
-fn enumerated<P: TryFrom<i32> + PartialEq + Copy, D: Copy>(
-    name: &'static str,
-    table: &[(P, D)],
-    raw: i32,
-) -> Result<D, DecodeError> {
-    from_number(table, raw).ok_or_else(|| DecodeError::Field {
-        field: name,
-        reason: format!("{raw} is not a known value"),
-    })
+    day(name, raw)?.ok_or_else(|| missing(name))
 }
 
 fn plan_id(name: &'static str, raw: &str) -> Result<EventId, DecodeError> {

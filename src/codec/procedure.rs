@@ -3,6 +3,7 @@
 use jiff::civil::Date;
 
 use super::DecodeError;
+use super::from_proto::day as read_day;
 use crate::domain::inspection::CertificateNumber;
 use crate::domain::procedure::{LegalReview, Procedure};
 use crate::proto;
@@ -37,18 +38,6 @@ pub fn procedure(p: &Procedure) -> proto::Procedure {
         closure_ordered: p.closure_ordered,
         major_public_interest: p.major_public_interest,
     }
-}
-
-fn read_day(field: &'static str, raw: &str) -> Result<Option<Date>, DecodeError> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    raw.parse()
-        .map(Some)
-        .map_err(|e: jiff::Error| DecodeError::Field {
-            field,
-            reason: e.to_string(),
-        })
 }
 
 /// A procedure from protobuf (as the log and the store carry it).

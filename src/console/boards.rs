@@ -17,7 +17,7 @@ use crate::domain::{Agency, OffenceCode, SubjectId};
 use crate::store::{ReferralFilter, ReportFilter, Store};
 
 /// The viewer's jurisdiction prefix, if it may survey it.
-fn jurisdiction(viewer: Option<&Agency>) -> Result<String, Refusal> {
+pub(super) fn jurisdiction(viewer: Option<&Agency>) -> Result<String, Refusal> {
     let prefix = viewer.map_or(String::new(), |v| {
         v.division.jurisdiction_prefix().to_owned()
     });

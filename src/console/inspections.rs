@@ -9,7 +9,6 @@ use jiff::Timestamp;
 
 use super::pages::{Refusal, page};
 use super::public::html_escape;
-use crate::access::may_survey;
 use crate::domain::calendar::CHINA;
 use crate::domain::inspection::checks;
 use crate::domain::inspection::{InspectionEntry, PlanState};
@@ -38,17 +37,7 @@ pub(super) fn page_html(
     viewer: Option<&Agency>,
     now: Timestamp,
 ) -> Result<String, Refusal> {
-    let prefix = viewer.map_or(String::new(), |v| {
-        v.division.jurisdiction_prefix().to_owned()
-    });
-    if let Some(viewer) = viewer
-        && !may_survey(viewer, &prefix)
-    {
-        return Err(Refusal::Forbidden(format!(
-            "{} is not a coordinator or procuratorate",
-            viewer.id
-        )));
-    }
+    let prefix = super::boards::jurisdiction(viewer)?;
     let year = CHINA.to_datetime(now).date().year();
     let as_param = viewer.map_or(String::new(), |v| format!("&as={}", v.id));
     let plans: Vec<InspectionEntry> = store

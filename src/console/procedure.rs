@@ -7,7 +7,6 @@ use jiff::Timestamp;
 
 use super::pages::{Refusal, page};
 use super::public::html_escape;
-use crate::access::may_survey;
 use crate::domain::calendar::CHINA;
 use crate::domain::money::yuan;
 use crate::domain::procedure::quota;
@@ -21,17 +20,7 @@ pub(super) fn page_html(
     viewer: Option<&Agency>,
     now: Timestamp,
 ) -> Result<String, Refusal> {
-    let prefix = viewer.map_or(String::new(), |v| {
-        v.division.jurisdiction_prefix().to_owned()
-    });
-    if let Some(viewer) = viewer
-        && !may_survey(viewer, &prefix)
-    {
-        return Err(Refusal::Forbidden(format!(
-            "{} is not a coordinator or procuratorate",
-            viewer.id
-        )));
-    }
+    let prefix = super::boards::jurisdiction(viewer)?;
     let today = CHINA.to_datetime(now).date();
     let to = today.year() as u32 * 100 + today.month() as u32;
     let name = |id: &crate::domain::AgencyId| {

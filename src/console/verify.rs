@@ -97,8 +97,15 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
         .into_response()
 }
 
-/// The plan behind `code`, read on the blocking pool.
-async fn lookup(console: &Console, code: &str) -> Result<Option<InspectionEntry>, Response> {
+/// A registered plan and its inspectors' certificates by number (`None`: never published).
+struct Found {
+    entry: InspectionEntry,
+    certificates: HashMap<String, Option<crate::domain::inspection::CertificateEntry>>,
+}
+
+/// The plan behind `code` and what the store knows of its inspectors' certificates, read on
+/// the blocking pool.
+async fn lookup(console: &Console, code: &str) -> Result<Option<Found>, Response> {
     let Some(store) = console.store.clone() else {
         return Err((StatusCode::NOT_FOUND, "this process has no store\n").into_response());
     };
@@ -106,8 +113,21 @@ async fn lookup(console: &Console, code: &str) -> Result<Option<InspectionEntry>
         return Ok(None);
     }
     let code = code.to_owned();
-    match tokio::task::spawn_blocking(move || store.inspection_by_code(&code)).await {
-        Ok(Ok(entry)) => Ok(entry),
+    let read = move || -> Result<Option<Found>, crate::store::StoreError> {
+        let Some(entry) = store.inspection_by_code(&code)? else {
+            return Ok(None);
+        };
+        let mut certificates = HashMap::new();
+        for number in entry.records.iter().flat_map(|r| &r.record.inspectors) {
+            certificates.insert(number.to_string(), store.certificate(number.as_str())?);
+        }
+        Ok(Some(Found {
+            entry,
+            certificates,
+        }))
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(found)) => Ok(found),
         Ok(Err(err)) => {
             tracing::error!(error = %crate::telemetry::chain(&err), "verify page failed");
             Err((StatusCode::INTERNAL_SERVER_ERROR, "the store failed\n").into_response())
@@ -138,8 +158,11 @@ fn problem_zh(why: &str) -> &'static str {
 
 /// `GET /verify/<code>`.
 pub(super) async fn page(State(console): State<Console>, Path(code): Path<String>) -> Response {
-    let entry = match lookup(&console, &code).await {
-        Ok(Some(entry)) => entry,
+    let Found {
+        entry,
+        certificates,
+    } = match lookup(&console, &code).await {
+        Ok(Some(found)) => found,
         Ok(None) => return unknown(),
         Err(response) => return response,
     };
@@ -164,15 +187,12 @@ pub(super) async fn page(State(console): State<Console>, Path(code): Path<String
         .collect::<String>();
     // Each inspector's certificate as it stood on the day: the holder's name masked, and a
     // certificate that did not let its holder inspect for this agency said so.
-    let store = console.store.clone();
     let inspectors: Vec<String> = entry
         .records
         .iter()
         .flat_map(|r| r.record.inspectors.iter().map(move |n| (n, r.record.date)))
         .map(|(number, day)| {
-            let known = store
-                .as_ref()
-                .and_then(|s| s.certificate(number.as_str()).ok().flatten());
+            let known = certificates.get(number.as_str()).cloned().flatten();
             let problem = checks::certificate_problem(known.as_ref(), &entry.agency, day);
             let holder = known.map_or(String::new(), |c| mask_name(&c.certificate.holder.name));
             match problem {
@@ -280,7 +300,7 @@ pub(super) async fn complaint(
         );
     }
     let entry = match lookup(&console, &code).await {
-        Ok(Some(entry)) => entry,
+        Ok(Some(found)) => found.entry,
         Ok(None) => return unknown(),
         Err(response) => return response,
     };

@@ -7,12 +7,11 @@
 //! before it goes that a plan exceeds a cap or names an unpublished item.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
-use super::publisher::{check_size, incoming_traceparent, publish};
+use super::publisher::{check_size, incoming_traceparent, publish_applied};
 use super::status::ApiError;
 use super::{Shared, convert};
 use crate::access::mask;
@@ -23,9 +22,6 @@ use crate::domain::inspection::{InspectionEntry, PlanState};
 use crate::domain::{Agency, AgencyKind, Envelope, Payload, RuleError, Uscc, Violations};
 use crate::proto;
 use crate::store::Store;
-
-/// How long an answer waits for the router to apply the event.
-const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// The inspections service.
 pub(crate) struct InspectionsService {
@@ -112,17 +108,9 @@ impl proto::inspections_server::Inspections for InspectionsService {
             self.precheck(envelope)?;
         }
         let envelope = validated.as_ref().ok().cloned();
-        let mut ack = publish(&self.shared, validated, traceparent.as_deref()).await?;
+        let mut ack =
+            publish_applied(&self.shared, &self.store, validated, traceparent.as_deref()).await?;
         if let Some(envelope) = envelope {
-            let key = envelope.key();
-            if !self
-                .store
-                .wait_applied(&key, APPLY_WAIT)
-                .await
-                .map_err(ApiError::Store)?
-            {
-                tracing::warn!(event = %key, "inspection acknowledged before the router applied it");
-            }
             ack.warnings.extend(self.warnings(&envelope)?);
         }
         Ok(Response::new(ack))
@@ -141,18 +129,11 @@ impl proto::inspections_server::Inspections for InspectionsService {
             crate::domain::inspection::CertificateNumber::parse(&req.number),
         );
         let agency = validator.agency(&mut v, "agency", &req.agency);
-        let day = if req.day.is_empty() {
-            Some(CHINA.to_datetime(self.shared.clock.now()).date())
-        } else {
-            let parsed = req.day.parse().ok().filter(|_| req.day.len() == 10);
-            if parsed.is_none() {
-                v.push(
-                    "day",
-                    RuleError::new("date.format", "must be a real day as YYYY-MM-DD"),
-                );
-            }
-            parsed
-        };
+        let day = convert::day(&mut v, "day", &req.day, false).or_else(|| {
+            req.day
+                .is_empty()
+                .then(|| CHINA.to_datetime(self.shared.clock.now()).date())
+        });
         v.finish().map_err(ApiError::Invalid)?;
         let (number, agency, day) = number
             .zip(agency)

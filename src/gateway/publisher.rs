@@ -137,6 +137,29 @@ pub(super) async fn publish(
     ))
 }
 
+/// How long an answer waits for the router to apply the event it acknowledges.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Publishes, then waits (briefly) for the router to apply the event, so that the caller's
+/// next step is checked against the state this one produced (read-your-writes) and the answer
+/// can carry what the router found. The Ack already means the event is durable on the log; if
+/// the wait runs out it is answered anyway. Referral steps and inspection events answer so.
+pub(super) async fn publish_applied(
+    shared: &Shared,
+    store: &crate::store::Store,
+    validated: Result<Envelope, Vec<FieldViolation>>,
+    traceparent: Option<&str>,
+) -> Result<proto::Ack, ApiError> {
+    let key = validated.as_ref().ok().map(Envelope::key);
+    let ack = publish(shared, validated, traceparent).await?;
+    if let Some(key) = key
+        && !store.wait_applied(&key, APPLY_WAIT).await?
+    {
+        tracing::warn!(event = %key, "acknowledged before the router applied it");
+    }
+    Ok(ack)
+}
+
 /// The answer to an accepted event, with the broker's signed receipt.
 fn ack(
     shared: &Shared,

@@ -6,12 +6,11 @@
 //! learns at once whether it is theirs to take; the router checks again when it applies it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
-use super::publisher::{check_size, incoming_traceparent, publish};
+use super::publisher::{check_size, incoming_traceparent, publish_applied};
 use super::status::ApiError;
 use super::{Shared, convert};
 use crate::access::Access;
@@ -23,8 +22,6 @@ use crate::store::{ReferralFilter, Store};
 
 /// Page size when the request leaves it 0.
 const DEFAULT_PAGE: usize = 100;
-/// How long a step's answer waits for the router to apply it.
-const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// The referrals service.
 pub(crate) struct ReferralsService {
@@ -39,25 +36,14 @@ impl ReferralsService {
         Ok(self.store.applied(&envelope.key())?.is_none())
     }
 
-    /// Publishes, then waits (briefly) for the router to apply the step, so the caller's next
-    /// step is checked against the state this one produced (read-your-writes). The Ack already
-    /// means the step is durable on the log; if the wait runs out it is answered anyway.
+    /// Publishes the step and waits for the router to apply it ([`publish_applied`]).
     async fn published(
         &self,
         validated: Result<crate::domain::Envelope, Vec<crate::domain::FieldViolation>>,
         traceparent: Option<String>,
     ) -> Result<Response<proto::Ack>, Status> {
-        let key = validated.as_ref().ok().map(crate::domain::Envelope::key);
-        let ack = publish(&self.shared, validated, traceparent.as_deref()).await?;
-        if let Some(key) = key
-            && !self
-                .store
-                .wait_applied(&key, APPLY_WAIT)
-                .await
-                .map_err(ApiError::Store)?
-        {
-            tracing::warn!(event = %key, "referral step acknowledged before the router applied it");
-        }
+        let ack =
+            publish_applied(&self.shared, &self.store, validated, traceparent.as_deref()).await?;
         Ok(Response::new(ack))
     }
 

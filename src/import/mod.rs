@@ -100,7 +100,6 @@ pub fn report_path(input: &Path) -> PathBuf {
 struct Report {
     path: PathBuf,
     writer: Option<csv::Writer<std::fs::File>>,
-    lines: u64,
 }
 
 impl Report {
@@ -121,7 +120,6 @@ impl Report {
                 .write_record([row.to_string().as_str(), column, rule, value])
                 .map_err(error)?;
         }
-        self.lines += 1;
         Ok(())
     }
 
@@ -257,7 +255,6 @@ pub async fn run(channel: Channel, options: Options) -> Result<Summary, ImportEr
     let mut report = Report {
         path: report_path(&options.file),
         writer: None,
-        lines: 0,
     };
     let (rows_tx, mut rows_rx) = mpsc::channel::<Item>(64);
     // The reading thread's std channel, bridged to async.

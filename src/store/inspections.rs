@@ -214,14 +214,12 @@ impl Store {
         enterprise: &str,
         year: i16,
     ) -> Result<Vec<InspectionEntry>, StoreError> {
+        let scope = keys::enterprise_year_scope(enterprise, year);
         let mut found = Vec::new();
-        for row in self
-            .tree
-            .scan_prefix(keys::enterprise_year_scope(enterprise, year))
-        {
+        for row in self.tree.scan_prefix(&scope) {
             let (key, _) = row.map_err(StoreError::sled("read"))?;
-            let scope = keys::enterprise_year_scope(enterprise, year).len();
-            let plan = plan_key("enterprise years", &String::from_utf8_lossy(&key[scope..]))?;
+            let text = String::from_utf8_lossy(&key[scope.len()..]);
+            let plan = plan_key("enterprise years", &text)?;
             if let Some(entry) = self.inspection(&plan)? {
                 found.push(entry);
             }

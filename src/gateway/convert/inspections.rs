@@ -2,8 +2,6 @@
 
 use std::collections::BTreeSet;
 
-use jiff::civil::Date;
-
 use super::*;
 use crate::codec::inspection::{self as codec, GRADES, REASONS};
 use crate::domain::AgencyKind;
@@ -20,22 +18,6 @@ const MAX_INSPECTORS: usize = 20;
 const MAX_WINDOW_DAYS: i32 = 366;
 /// Longest reason or remark of a cancellation, answer or revocation.
 const REASON: usize = 500;
-
-/// A `YYYY-MM-DD` day.
-fn day(v: &mut Violations, field: &str, raw: &str) -> Option<Date> {
-    if raw.is_empty() {
-        v.push(field, RuleError::new("required", "must be set"));
-        return None;
-    }
-    let parsed = raw.parse::<Date>().ok().filter(|_| raw.len() == 10);
-    if parsed.is_none() {
-        v.push(
-            field,
-            RuleError::new("date.format", "must be a real day as YYYY-MM-DD"),
-        );
-    }
-    parsed
-}
 
 /// Item codes: 1–50, unique, 1–32 characters from `A-Z 0-9 - .`.
 fn items(v: &mut Violations, field: &str, raw: &[String]) -> Vec<String> {
@@ -140,8 +122,8 @@ impl Validator<'_> {
         }
         let division = self.division(v, "plan.division", &raw.division);
         let items = items(v, "plan.items", &raw.items);
-        let start = day(v, "plan.window_start", &raw.window_start);
-        let end = day(v, "plan.window_end", &raw.window_end);
+        let start = day(v, "plan.window_start", &raw.window_start, true);
+        let end = day(v, "plan.window_end", &raw.window_end, true);
         if let (Some(s), Some(e)) = (start, end)
             && (e < s || (e - s).get_days() > MAX_WINDOW_DAYS)
         {
@@ -176,7 +158,7 @@ impl Validator<'_> {
     ) -> Option<InspectionRecord> {
         let plan_id = self.plan_id(v, "record.plan_id", &raw.plan_id);
         let enterprise = self.enterprise(v, "record.enterprise", &raw.enterprise);
-        let date = day(v, "record.date", &raw.date);
+        let date = day(v, "record.date", &raw.date, true);
         if date.is_some_and(|d| d > crate::domain::calendar::CHINA.to_datetime(self.now).date()) {
             v.push(
                 "record.date",
@@ -322,8 +304,8 @@ impl Validator<'_> {
                 enum_field(v, &format!("certificate.domains[{i}]"), *d, &DOMAINS, true)
             })
             .collect();
-        let from = day(v, "certificate.valid_from", &raw.valid_from);
-        let until = day(v, "certificate.valid_until", &raw.valid_until);
+        let from = day(v, "certificate.valid_from", &raw.valid_from, true);
+        let until = day(v, "certificate.valid_until", &raw.valid_until, true);
         if let (Some(f), Some(u)) = (from, until)
             && u < f
         {

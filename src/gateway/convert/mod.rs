@@ -76,6 +76,33 @@ fn timestamp(ts: &prost_types::Timestamp) -> Result<Timestamp, RuleError> {
     Timestamp::new(ts.seconds, ts.nanos).map_err(|_| invalid())
 }
 
+/// A `YYYY-MM-DD` day (China Standard Time). Empty is `None` — a `required` violation when
+/// `required`; anything but a real day written so is `date.format`.
+pub(crate) fn day(
+    v: &mut Violations,
+    field: &str,
+    raw: &str,
+    required: bool,
+) -> Option<jiff::civil::Date> {
+    if raw.is_empty() {
+        if required {
+            v.push(field, RuleError::new("required", "must be set"));
+        }
+        return None;
+    }
+    let parsed = raw
+        .parse::<jiff::civil::Date>()
+        .ok()
+        .filter(|_| raw.len() == 10);
+    if parsed.is_none() {
+        v.push(
+            field,
+            RuleError::new("date.format", "must be a real day as YYYY-MM-DD"),
+        );
+    }
+    parsed
+}
+
 /// The fields every publish request has.
 pub(crate) struct Head<'a> {
     pub(crate) event_id: &'a str,

@@ -13,21 +13,6 @@ const MAX_OFFICERS: usize = 20;
 /// Longest extension basis or reviewer name.
 const TEXT: usize = 500;
 
-/// An optional `YYYY-MM-DD` day.
-fn day(v: &mut Violations, field: &str, raw: &str) -> Option<Date> {
-    if raw.is_empty() {
-        return None;
-    }
-    let parsed = raw.parse::<Date>().ok().filter(|_| raw.len() == 10);
-    if parsed.is_none() {
-        v.push(
-            field,
-            RuleError::new("date.format", "must be a real day as YYYY-MM-DD"),
-        );
-    }
-    parsed
-}
-
 impl Validator<'_> {
     /// The procedure of an outcome decided on `decided_on`.
     pub(super) fn procedure(
@@ -39,7 +24,7 @@ impl Validator<'_> {
         // 立案 and the violation come before the decision; a notice, hearing or review after it
         // is what the router's checks report, so those are only read as days here.
         let before_decision = |v: &mut Violations, field: &str, raw: &str| {
-            let parsed = day(v, field, raw);
+            let parsed = day(v, field, raw, false);
             if let (Some(d), Some(decided)) = (parsed, decided_on)
                 && d > decided
             {
@@ -63,13 +48,19 @@ impl Validator<'_> {
                 RuleError::new("date.order", "the violation comes before 立案"),
             );
         }
-        let notified_on = day(v, "outcome.procedure.notified_on", &raw.notified_on);
+        let notified_on = day(v, "outcome.procedure.notified_on", &raw.notified_on, false);
         let hearing_requested_on = day(
             v,
             "outcome.procedure.hearing_requested_on",
             &raw.hearing_requested_on,
+            false,
         );
-        let hearing_held_on = day(v, "outcome.procedure.hearing_held_on", &raw.hearing_held_on);
+        let hearing_held_on = day(
+            v,
+            "outcome.procedure.hearing_held_on",
+            &raw.hearing_held_on,
+            false,
+        );
         if raw.officers.len() > MAX_OFFICERS {
             v.push(
                 "outcome.procedure.officers",
@@ -101,20 +92,19 @@ impl Validator<'_> {
                 "outcome.procedure.review.reviewer",
                 validate::required_text(&r.reviewer, limits::NAME),
             );
-            let on = day(v, "outcome.procedure.review.reviewed_on", &r.reviewed_on);
-            if r.reviewed_on.is_empty() {
-                v.push(
-                    "outcome.procedure.review.reviewed_on",
-                    RuleError::new("required", "must be set"),
-                );
-            }
+            let on = day(
+                v,
+                "outcome.procedure.review.reviewed_on",
+                &r.reviewed_on,
+                true,
+            );
             Some(LegalReview {
                 reviewer: reviewer?,
                 reviewed_on: on?,
                 passed: r.passed,
             })
         });
-        let served_on = day(v, "outcome.procedure.served_on", &raw.served_on);
+        let served_on = day(v, "outcome.procedure.served_on", &raw.served_on, false);
         if let (Some(served), Some(decided)) = (served_on, decided_on)
             && served < decided
         {

@@ -70,8 +70,15 @@ pub fn decide(
     let subject = outcome.subject.key();
     let history = view.outcomes(&subject, &outcome.offence_code)?;
     let penalty = outcome.decision == Decision::Penalty;
-    let outside_band = check_discretion(envelope, outcome, policy, &mut writes.alerts);
-    check_disclosure(incoming, outcome, policy, &mut writes.alerts);
+    // A past decision from a ledger (`xiezhi import`) joins the history and the reports, but
+    // what it would set off was dealt with, or not, years ago: none of the checks below run.
+    let mut discarded = Vec::new();
+    let band_alerts = if outcome.historic {
+        &mut discarded
+    } else {
+        &mut writes.alerts
+    };
+    let outside_band = check_discretion(envelope, outcome, policy, band_alerts);
     writes.outcome = Some(OutcomeWrite {
         subject: subject.clone(),
         offence: outcome.offence_code.clone(),
@@ -84,6 +91,11 @@ pub fn decide(
             outside_band,
         },
     });
+    if outcome.historic {
+        writes.await_lead = None;
+        return Ok((writes, lead_found));
+    }
+    check_disclosure(incoming, outcome, policy, &mut writes.alerts);
     let prior = |months| prior_penalties(&history, outcome.decided_at, months);
     let ctx = Context {
         facts: &outcome.facts,
@@ -114,15 +126,6 @@ pub fn decide(
     }
     if hits.is_empty() {
         check_split(view, envelope, outcome, &earlier, policy, &mut writes)?;
-    }
-    if outcome.historic {
-        // A past decision from a ledger (`xiezhi import`): it joins the history and the
-        // reports, but what it would set off was dealt with, or not, years ago.
-        writes.alerts.clear();
-        writes.split_marks.clear();
-        writes.watch = None;
-        writes.await_lead = None;
-        writes.procedure = None;
     }
     Ok((writes, lead_found))
 }
