@@ -97,6 +97,7 @@ impl Config {
                 outcome_lead_wait: jiff::SignedDuration::from_secs(i64::from(
                     self.alerts.outcome_lead_wait_secs,
                 )),
+                lead_answer_working_days: self.alerts.lead_answer_working_days,
             },
         })
     }

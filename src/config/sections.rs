@@ -227,6 +227,9 @@ pub struct AlertsConfig {
     /// Seconds an outcome waits for the lead it names before the coordinators are told it
     /// answers a lead that never arrived (a lead may still be on its way on another partition).
     pub outcome_lead_wait_secs: u32,
+    /// Working days after a lead within which its answer counts as timely in the statistics
+    /// (反馈及时率). The deployment's policy: local rules on 线索移交 set it (often 10–15).
+    pub lead_answer_working_days: u32,
 }
 
 impl Default for AlertsConfig {
@@ -236,6 +239,7 @@ impl Default for AlertsConfig {
             duplicate_window_days: 180,
             split_window_days: 365,
             outcome_lead_wait_secs: 600,
+            lead_answer_working_days: 15,
         }
     }
 }

@@ -128,6 +128,8 @@ pub struct AlertWindows {
     pub split_window: SignedDuration,
     /// How long an outcome waits for the lead it names before the coordinators are told.
     pub outcome_lead_wait: SignedDuration,
+    /// Working days within which an answer to a lead counts as timely (反馈及时率).
+    pub lead_answer_working_days: u32,
 }
 
 impl Default for AlertWindows {
@@ -137,6 +139,7 @@ impl Default for AlertWindows {
             duplicate_window: SignedDuration::from_hours(180 * 24),
             split_window: SignedDuration::from_hours(365 * 24),
             outcome_lead_wait: SignedDuration::from_secs(600),
+            lead_answer_working_days: 15,
         }
     }
 }

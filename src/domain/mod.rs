@@ -29,6 +29,7 @@ pub mod procedure;
 pub mod referral;
 pub mod registry;
 pub mod rules;
+pub mod stats;
 pub mod stored;
 pub mod validate;
 pub mod vocab;

@@ -75,6 +75,8 @@ pub struct Batch<'a> {
     moved: BTreeSet<u32>,
     /// Texts this batch writes, cached once it is on disk.
     texts: Vec<(TextRef, Arc<str>)>,
+    /// Additions to the console's counters, per key (`tallies.rs`).
+    pub(super) tallies: BTreeMap<Vec<u8>, i64>,
 }
 
 impl Store {
@@ -101,6 +103,7 @@ impl Store {
             touched: BTreeSet::new(),
             moved: BTreeSet::new(),
             texts: Vec::new(),
+            tallies: BTreeMap::new(),
         }
     }
 }
@@ -296,6 +299,7 @@ impl Batch<'_> {
         if let Some(row) = &ws.procedure {
             self.stage_procedure(row, this);
         }
+        self.stage_tallies(ws.tallies);
         for mark in ws.split_marks {
             self.put(
                 keys::split(&mark.subject, &mark.offence, &mark.rule),
@@ -375,6 +379,7 @@ impl Batch<'_> {
             touched,
             moved,
             texts,
+            tallies,
             prior: _,
         } = self;
         guard.counters = counters.clone();
@@ -391,6 +396,7 @@ impl Batch<'_> {
             touched,
             moved,
             texts,
+            tallies,
         });
         store
             .inflight

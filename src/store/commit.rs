@@ -30,6 +30,7 @@ pub(super) struct FrozenBatch {
     pub(super) touched: BTreeSet<String>,
     pub(super) moved: BTreeSet<u32>,
     pub(super) texts: Vec<(TextRef, Arc<str>)>,
+    pub(super) tallies: BTreeMap<Vec<u8>, i64>,
 }
 
 /// A batch whose staging is over, waiting for [`Store::apply`].
@@ -83,6 +84,7 @@ impl Store {
             touched,
             moved,
             texts,
+            tallies,
             ..
         } = batch;
         let now = *now;
@@ -103,6 +105,10 @@ impl Store {
         for agency in touched {
             let head = counters.heads.get(agency).copied().unwrap_or(0);
             out.put(keys::head(agency), head.to_be_bytes());
+        }
+        // Batches are applied one at a time, in order: the values on disk are the last batch's.
+        for (key, value) in store.tally_values(tallies)? {
+            out.put(key, value);
         }
         for partition in moved {
             let next = counters.positions.get(partition).copied().unwrap_or(0);

@@ -32,6 +32,7 @@
 //! | `G` verify code | code | plan key (扫码入企) |
 //! | `J` joint | proposal id | `JointProposal` (综合查一次) |
 //! | `F` procedure | agency 0 month (`YYYYMM`) 0 seq | three flags: recorded, complete, passing (案卷评查) |
+//! | `c` count | jurisdiction 0 period measure dimension | i64: the console's counters (`tallies.rs`) |
 //!
 //! The small fixed-layout values of these rows are in `values.rs`.
 
@@ -66,6 +67,8 @@ pub(super) const ENTERPRISE_YEAR: u8 = b'Y';
 pub(super) const VERIFY: u8 = b'G';
 pub(super) const JOINT: u8 = b'J';
 pub(super) const PROCEDURE: u8 = b'F';
+/// Every capital letter is taken: the counters have a small one.
+pub(super) const TALLY: u8 = b'c';
 
 /// Builds a key from its family and parts.
 struct Key(Vec<u8>);
@@ -95,6 +98,19 @@ impl Key {
 /// `M` + name.
 pub(super) fn meta(name: &str) -> Vec<u8> {
     Key::new(META, name.len()).text(name).0
+}
+
+/// `c` + jurisdiction + 0 + period (`d` `YYYYMMDD`, `m` `YYYYMM`, or `g` for standing counts)
+/// + measure byte + dimension. The dimension runs to the key's end.
+pub(super) fn tally(scope: &str, period: &str, measure: u8, dimension: &str) -> Vec<u8> {
+    let mut key = Key::new(TALLY, 24 + dimension.len()).part(scope).text(period);
+    key.0.push(measure);
+    key.text(dimension).0
+}
+
+/// `c` + jurisdiction + 0 + period: where a period's counters start.
+pub(super) fn tally_period(scope: &str, period: &str) -> Vec<u8> {
+    Key::new(TALLY, 16).part(scope).text(period).0
 }
 
 /// `E` + seq.

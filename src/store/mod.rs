@@ -30,6 +30,7 @@ mod lists;
 mod procedure;
 mod read;
 mod records;
+mod tallies;
 mod texts;
 mod values;
 mod view;
@@ -46,6 +47,7 @@ pub use batch::{Batch, Staged};
 pub use commit::{Committed, Frozen};
 pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
 pub use procedure::ProcedureScore;
+pub use tallies::{Count, Period};
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
 pub use view::{Applied, OutcomeEntry, View};
 pub use write::{

@@ -68,6 +68,8 @@ pub struct WriteSet {
     pub inspection: Option<InspectionWrite>,
     /// A penalty decision's 案卷评查 row (执法监督).
     pub procedure: Option<ProcedureRow>,
+    /// Additions to the console's counters (统计分析).
+    pub tallies: Vec<crate::domain::stats::Tally>,
 }
 
 /// A penalty decision's procedure as 案卷评查 counts it.
@@ -174,6 +176,8 @@ pub struct ReferralWrite {
     pub record: ReferralRecord,
     /// The due time of the deadline it had, whose index row goes.
     pub previous_due: Option<Timestamp>,
+    /// The state it left and whether its deadline had passed (`None`: it opens now).
+    pub previous: Option<(crate::domain::State, bool)>,
     /// On opening: the agency's case number, indexed so that outcomes find the referral.
     pub case_number: Option<String>,
 }

@@ -57,9 +57,11 @@ pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<Writ
                 parties: record.parties(&policy.registry),
             };
             writes.alerts.push(AlertWrite { alert, to });
+            let previous = Some((record.state, false));
             writes.referral = Some(ReferralWrite {
                 record,
                 previous_due: None,
+                previous,
                 case_number: None,
             });
         }
@@ -113,6 +115,9 @@ pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<Writ
             });
         }
         out.push(writes);
+    }
+    for writes in &mut out {
+        writes.tallies = super::tally::of_clock(writes, now);
     }
     Ok(out)
 }

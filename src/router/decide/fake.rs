@@ -50,6 +50,8 @@ pub(crate) struct Fake {
     pub(crate) procedure_rows: Vec<crate::store::ProcedureRow>,
     /// Every alert raised, in order.
     pub(crate) alerts: Vec<(Alert, Vec<AgencyId>)>,
+    /// Every counter addition, in order.
+    pub(crate) tallies: Vec<crate::domain::stats::Tally>,
 }
 
 impl Fake {
@@ -119,6 +121,7 @@ impl Fake {
                 },
             );
         }
+        self.tallies.append(&mut ws.tallies);
         if let Some(row) = ws.procedure.take() {
             self.procedure_rows.push(row);
         }

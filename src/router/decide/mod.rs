@@ -22,6 +22,7 @@ pub mod lead;
 pub mod outcome;
 mod procedure;
 pub mod referral;
+mod tally;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -97,7 +98,9 @@ pub fn decide(
         Ok(writes) => writes,
         Err(reason) => return Ok(Decision::Refused(reason).into()),
     };
-    decided.decision = Decision::Apply(Box::new(finish(envelope, writes)));
+    let mut writes = finish(envelope, writes);
+    writes.tallies = tally::of_event(incoming, &writes, policy);
+    decided.decision = Decision::Apply(Box::new(writes));
     Ok(decided)
 }
 

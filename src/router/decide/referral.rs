@@ -56,6 +56,7 @@ pub fn open(
         referral: Some(ReferralWrite {
             record,
             previous_due: None,
+            previous: None,
             case_number: Some(report.case_number.clone()),
         }),
         ..WriteSet::default()
@@ -82,6 +83,8 @@ pub fn step(
         .as_ref()
         .filter(|d| !d.overdue)
         .map(|d| d.due);
+    let overdue = record.deadline.as_ref().is_some_and(|d| d.overdue);
+    let previous = Some((record.state, overdue));
     record.state = transition.to;
     match update.action {
         Action::Forward => {
@@ -114,6 +117,7 @@ pub fn step(
         referral: Some(ReferralWrite {
             record,
             previous_due,
+            previous,
             case_number: None,
         }),
         ..WriteSet::default()
