@@ -72,10 +72,8 @@ impl Store {
         additions: &BTreeMap<Vec<u8>, i64>,
     ) -> Result<Vec<(Vec<u8>, [u8; 8])>, StoreError> {
         let mut out = Vec::with_capacity(additions.len());
+        // A sum of 0 is written too: the counter exists however the batches were split.
         for (key, delta) in additions {
-            if *delta == 0 {
-                continue;
-            }
             let now = self
                 .tree
                 .get(key)
