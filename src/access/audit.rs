@@ -73,6 +73,15 @@ impl Shown {
         ));
     }
 
+    /// The same reads, made by a download (XLSX or CSV): each entry's action says `export`
+    /// instead of `read`, so an auditor finds every copy of personal data that left the console.
+    pub fn export(mut self) -> Self {
+        for record in &mut self.records {
+            record.action = format!("export {}", self.action);
+        }
+        self
+    }
+
     /// What was collected, to append to the audit chain before answering.
     pub fn into_records(self) -> Vec<Record> {
         self.records

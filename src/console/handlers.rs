@@ -1,13 +1,14 @@
 //! The console pages' handlers: who the viewer is ([`Viewer`]), then the page built on the
 //! blocking pool (store reads), or the refusal as a status with a message.
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Query, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::{Console, boards, inspections, live, overview, pages, procedure};
+use super::table::{Output, TableQuery};
+use super::{Console, boards, inspections, live, overview, pages, procedure, stats};
 use crate::access::{Shown, unaudited};
 use crate::domain::Agency;
 use crate::store::Store;
@@ -90,6 +91,22 @@ async fn render(
     + Send
     + 'static,
 ) -> Response {
+    render_output(console, viewer, page, move |store, viewer, shown| {
+        build(store, viewer, shown).map(Output::Html)
+    })
+    .await
+}
+
+/// [`render`] for boards that may answer with an export: an XLSX or CSV file is audited as the
+/// page is (each person shown in full is a read), under its own name.
+async fn render_output(
+    console: Console,
+    viewer: Viewer,
+    page: &'static str,
+    build: impl FnOnce(&Store, Option<&Agency>, &mut Shown) -> Result<Output, pages::Refusal>
+    + Send
+    + 'static,
+) -> Response {
     let Some(store) = console.store.clone() else {
         return (StatusCode::NOT_FOUND, "this process has no store\n").into_response();
     };
@@ -98,26 +115,61 @@ async fn render(
         tokio::task::spawn_blocking(move || {
             let viewer = viewer.0.as_ref();
             let mut shown = Shown::new(viewer, page);
-            build(&store, viewer, &mut shown).map(|html| (html, shown.into_records()))
+            build(&store, viewer, &mut shown).map(|out| (out, shown))
         })
         .await
     };
-    let (html, reads) = match built {
+    let (output, shown) = match built {
         Ok(Ok(built)) => built,
         Ok(Err(refused)) => return refusal(refused),
         Err(_) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "page task failed\n").into_response();
         }
     };
+    let reads = match &output {
+        Output::Html(_) => shown.into_records(),
+        Output::File { .. } => shown.export().into_records(),
+    };
     match store.audit_durably(reads, console.clock.now()).await {
         Ok(entries) => {
             if !entries.is_empty() {
                 tokio::spawn(async move { console.bus.archive(&entries).await });
             }
-            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+            match output {
+                Output::Html(html) => {
+                    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+                }
+                Output::File { name, mime, body } => (
+                    [
+                        (header::CONTENT_TYPE, mime.to_owned()),
+                        (header::CONTENT_DISPOSITION, attachment(&name)),
+                    ],
+                    body,
+                )
+                    .into_response(),
+            }
         }
         Err(err) => (StatusCode::SERVICE_UNAVAILABLE, unaudited(&err)).into_response(),
     }
+}
+
+/// `Content-Disposition` for a download: an ASCII fallback and the UTF-8 name (RFC 6266).
+fn attachment(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// `/subject` options.
@@ -142,30 +194,52 @@ pub(super) async fn subject_file(
     .await
 }
 
-/// The leads board.
+/// The leads board (or its export).
 pub(super) async fn leads_board(
     State(console): State<Console>,
     viewer: Viewer,
     Query(query): Query<pages::BoardQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    render(
+    let table = TableQuery::parse(raw.as_deref());
+    let policy = console.policy.clone();
+    render_output(
         console,
         viewer,
         "console leads",
-        move |store, viewer, shown| pages::leads_board(store, viewer, &query, shown),
+        move |store, viewer, shown| {
+            pages::leads_board(store, viewer, &policy.registry, &query, &table, shown)
+        },
     )
+    .await
+}
+
+/// 统计分析 (or one of its tables exported).
+pub(super) async fn statistics(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<stats::StatsQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let table = TableQuery::parse(raw.as_deref());
+    let policy = console.policy.clone();
+    let now = console.clock.now();
+    render_output(console, viewer, "console stats", move |store, viewer, _| {
+        stats::page(store, &policy.registry, viewer, &query, &table, now)
+    })
     .await
 }
 
 /// The overview.
 pub(super) async fn overview(State(console): State<Console>, viewer: Viewer) -> Response {
     let now = console.clock.now();
+    let policy = console.policy.clone();
     // The overview, pipeline, alerts and penalties show no person in full.
     render(
         console,
         viewer,
         "console overview",
-        move |store, viewer, _| overview::overview(store, viewer, now),
+        move |store, viewer, _| overview::overview(store, &policy.registry, viewer, now),
     )
     .await
 }

@@ -1,7 +1,30 @@
 //! Chinese labels for the enums the console shows — referral states and steps, parties, alert
 //! kinds, lead standings — in one place, so no page prints an English enum name.
 
-use crate::domain::{Action, AlertKind, LeadStatus, Party, State};
+use crate::domain::{Action, AgencyId, AlertKind, Domain, LeadStatus, Party, Registry, State};
+
+/// Every referral state, in the flow's order.
+pub(crate) const STATES: [State; 19] = [
+    State::Reported,
+    State::RefusedByAgency,
+    State::Approved,
+    State::Transferred,
+    State::Received,
+    State::Filed,
+    State::NotFiled,
+    State::ReconsiderationRequested,
+    State::ReconsiderationUpheld,
+    State::SupervisionRequested,
+    State::ExplanationRequested,
+    State::Explained,
+    State::FilingOrdered,
+    State::SupervisionClosed,
+    State::Prosecuted,
+    State::NotProsecuted,
+    State::ReverseTransferred,
+    State::OpinionIssued,
+    State::PenaltyReported,
+];
 
 /// A referral state (移送 flow, Decree 310 and the procuratorate's supervision).
 pub(crate) fn state(state: State) -> &'static str {
@@ -105,4 +128,19 @@ mod tests {
             assert!(han(party(p)));
         }
     }
+}
+
+/// A domain's name in addresses (`food_drug`): what the boards' `domain` filter takes.
+pub(crate) fn domain_key(domain: Domain) -> String {
+    serde_json::to_value(domain)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// An agency's registered name, or its id when the registry does not know it.
+pub(crate) fn agency_name(registry: &Registry, id: &AgencyId) -> String {
+    registry
+        .get(id)
+        .map_or_else(|| id.to_string(), |a| a.name.clone())
 }

@@ -3,7 +3,10 @@
 //! public verification pages `/verify/<code>` ([`verify`]), and the coordinator console's
 //! pages ([`pages`]). axum stays in this module.
 
+mod assets;
 mod boards;
+mod charts;
+mod frame;
 mod handlers;
 mod inspections;
 mod labels;
@@ -12,6 +15,8 @@ mod overview;
 pub mod pages;
 mod procedure;
 pub mod public;
+mod stats;
+mod table;
 pub mod verify;
 
 use std::net::SocketAddr;
@@ -73,10 +78,12 @@ pub struct ConsoleError {
 pub fn router(console: Console) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/assets/{name}", get(assets::serve))
         .route("/metrics", get(render_metrics))
         .route("/public/penalties", get(public_penalties))
         .route("/", get(handlers::overview))
         .route("/subject", get(handlers::subject_file))
+        .route("/stats", get(handlers::statistics))
         .route("/leads", get(handlers::leads_board))
         .route("/referrals", get(handlers::referral_pipeline))
         .route("/live", get(handlers::live_alerts))

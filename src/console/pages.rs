@@ -15,6 +15,9 @@ use crate::domain::{
 };
 use crate::store::{LeadFilter, Store, StoreError};
 
+pub(super) use super::frame::page;
+use super::table::{Cell, Output, Table, TableQuery};
+use maud::html;
 use super::public::html_escape;
 
 /// A page the viewer may not have, or asked for wrongly.
@@ -59,23 +62,6 @@ pub fn viewer(
 
 fn cst(t: jiff::Timestamp) -> String {
     CHINA.to_datetime(t).strftime("%Y-%m-%d %H:%M").to_string()
-}
-
-/// A page with the console's frame; its links keep the viewer (`?as=`).
-pub(super) fn page(title: &str, body: &str, viewer: Option<&Agency>) -> String {
-    let q = viewer.map_or(String::new(), |v| format!("?as={}", v.id));
-    format!(
-        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}.num{{text-align:right}}\
-         .overdue{{color:#b00}}</style></head><body><nav><a href=\"/{q}\">总览</a> · \
-         <a href=\"/leads{q}\">线索</a> · <a href=\"/referrals{q}\">移送</a> · \
-         <a href=\"/alerts{q}\">预警</a> · <a href=\"/penalties{q}\">处罚一致性</a> · \
-         <a href=\"/inspections{q}\">涉企检查</a> · \
-         <a href=\"/procedure{q}\">执法监督</a> · \
-         <a href=\"/public/penalties\">公示</a></nav>\
-         <h1>{title}</h1>{body}</body></html>\n"
-    )
 }
 
 /// The party of an event as this viewer may see it: (name, id).
@@ -249,14 +235,19 @@ pub struct BoardQuery {
     pub viewer: Option<String>,
 }
 
+/// Most rows a board reads for one page or export.
+pub(super) const BOARD_ROWS: usize = 5_000;
+
 /// The leads board: leads in the viewer's jurisdiction, newest division order, with where each
 /// stands; each row links to the subject's file.
-pub(crate) fn leads_board(
+pub(super) fn leads_board(
     store: &Store,
     viewer: Option<&Agency>,
+    registry: &Registry,
     query: &BoardQuery,
+    table_query: &TableQuery,
     audit: &mut Shown,
-) -> Result<String, Refusal> {
+) -> Result<Output, Refusal> {
     let own = viewer.map(|v| v.division.jurisdiction_prefix().to_owned());
     let prefix = query
         .division
@@ -317,9 +308,11 @@ pub(crate) fn leads_board(
     };
     let agency = query.agency.clone().filter(|a| !a.is_empty());
     let as_param = viewer.map_or(String::new(), |v| format!("&as={}", v.id));
-    let mut rows = String::new();
-    let mut shown = 0;
-    for (event, row) in store.list_leads(&filter, None, 500)?.items {
+    let mut table = Table {
+        columns: vec!["时间", "区划", "移交机关", "当事人", "信用代码/证件号", "线索", "状态"],
+        rows: Vec::new(),
+    };
+    for (event, row) in store.list_leads(&filter, None, BOARD_ROWS)?.items {
         if agency
             .as_deref()
             .is_some_and(|a| a != event.envelope.producer.as_str())
@@ -331,49 +324,69 @@ pub(crate) fn leads_board(
             Access::Masked => true,
             Access::Full => false,
         };
-        shown += 1;
         audit.event(&event, masked);
         let (name, id) = party(&event, masked);
         let (_, text) = what(&event);
-        let division = event
-            .envelope
-            .division()
-            .map_or("", |d| d.as_str())
-            .to_owned();
+        let division = event.envelope.division().map_or("", |d| d.as_str());
         // A masked identity number cannot be looked up: no link.
-        let subject = if id.contains('*') {
-            html_escape(&name)
-        } else {
-            format!(
-                "<a href=\"/subject?id={}{as_param}\">{}</a>",
-                html_escape(&id),
-                html_escape(&name)
-            )
+        let mut subject = Cell::text(&name);
+        if !id.contains('*') {
+            subject = subject.link(format!("/subject?id={id}{as_param}"));
+        }
+        let search = format!("{name} {id} {text}");
+        let tone = match row.status {
+            LeadStatus::Open => "warn",
+            LeadStatus::Unassigned => "bad",
+            LeadStatus::Closed => "ok",
         };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{subject}</td><td>{}</td><td>{}</td></tr>\n",
-            cst(event.envelope.produced_at),
-            html_escape(&division),
-            html_escape(event.envelope.producer.as_str()),
-            html_escape(&text),
-            super::labels::lead_status(row.status),
+        table.rows.push((
+            vec![
+                Cell::text(cst(event.envelope.produced_at)),
+                Cell::text(division),
+                Cell::text(super::labels::agency_name(registry, &event.envelope.producer)),
+                subject,
+                Cell::text(id),
+                Cell::text(text),
+                Cell::text(super::labels::lead_status(row.status)).tone(tone),
+            ],
+            search,
         ));
     }
-    let body = format!(
-        "<form><input name=\"division\" value=\"{}\" placeholder=\"区划代码前缀\">\
-         <select name=\"status\"><option value=\"\">全部</option><option>open</option>\
-         <option>unassigned</option><option>closed</option></select>\
-         <input name=\"domain\" placeholder=\"领域 (food_drug…)\">\
-         <input name=\"agency\" placeholder=\"机关代码\">\
-         <input name=\"from\" type=\"date\"><input name=\"to\" type=\"date\">{}\
-         <button>筛选</button></form>\
-         <table><thead><tr><th>时间</th><th>区划</th><th>移交机关</th><th>当事人</th><th>线索</th>\
-         <th>状态</th></tr></thead><tbody>\n{rows}</tbody></table><p>{shown} 条</p>",
-        html_escape(&prefix),
-        viewer.map_or(String::new(), |v| format!(
-            "<input type=\"hidden\" name=\"as\" value=\"{}\">",
-            v.id
-        )),
-    );
-    Ok(page("线索看板", &body, viewer))
+    let statuses = [
+        ("", "全部状态"),
+        ("open", "办理中"),
+        ("unassigned", "无主管机关"),
+        ("closed", "已办结"),
+    ];
+    let chosen = query.status.clone().unwrap_or_default();
+    let picked = query.domain.clone().unwrap_or_default();
+    let filters = html! {
+        form.filters {
+            label for="division" { "区划" }
+            input #division name="division" value=(prefix) placeholder="区划代码前缀";
+            label for="status" { "状态" }
+            select #status name="status" {
+                @for (value, label) in statuses {
+                    option value=(value) selected[chosen == value] { (label) }
+                }
+            }
+            label for="domain" { "领域" }
+            select #domain name="domain" {
+                option value="" { "全部领域" }
+                @for domain in crate::domain::Domain::ALL {
+                    @let value = super::labels::domain_key(domain);
+                    option value=(value) selected[picked == value] { (domain.label()) }
+                }
+            }
+            label for="agency" { "移交机关" }
+            input #agency name="agency" value=(agency.clone().unwrap_or_default()) placeholder="机关代码";
+            label for="from" { "自" }
+            input #from name="from" type="date" value=(query.from.clone().unwrap_or_default());
+            label for="to" { "至" }
+            input #to name="to" type="date" value=(query.to.clone().unwrap_or_default());
+            @if let Some(v) = viewer { input type="hidden" name="as" value=(v.id.as_str()); }
+            button { "筛选" }
+        }
+    };
+    Ok(table.respond("线索看板", "线索", table_query, viewer, filters, html! {}))
 }

@@ -180,7 +180,12 @@ impl Registry {
 
     /// The agencies responsible for a lead's domain at the nearest level to its division.
     fn responsible(&self, lead: &Lead) -> Vec<&Agency> {
-        self.nearest(&lead.division, |a| a.domains.contains(&lead.domain))
+        self.responsible_for(&lead.division, lead.domain)
+    }
+
+    /// The agencies responsible for `domain` nearest `division`: where a lead about it goes.
+    pub fn responsible_for(&self, division: &DivisionCode, domain: Domain) -> Vec<&Agency> {
+        self.nearest(division, |a| a.domains.contains(&domain))
     }
 
     /// Who may answer an applied lead (close it with an outcome): the agencies it was delivered

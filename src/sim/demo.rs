@@ -107,6 +107,11 @@ impl Demo {
         let Some(proto::envelope::Payload::Lead(lead)) = &event.payload else {
             return Ok(());
         };
+        // The past month's leads were answered (or not) in their time (`history.rs`).
+        let day_old = jiff::Timestamp::now().as_second() - 86_400;
+        if event.produced_at.as_ref().is_some_and(|t| t.seconds < day_old) {
+            return Ok(());
+        }
         let today = crate::domain::calendar::CHINA
             .to_datetime(jiff::Timestamp::now())
             .date();
@@ -330,6 +335,21 @@ pub async fn run(
     let mut inboxes = tokio::task::JoinSet::new();
     for agency in registry.iter().cloned() {
         inboxes.spawn(demo.clone().inbox(agency));
+    }
+    match super::history::seed(
+        demo.channel.clone(),
+        &demo.run_id,
+        registry,
+        30,
+        jiff::Timestamp::now(),
+    )
+    .await
+    {
+        Ok(h) => println!(
+            "history  the past 30 days: {} leads ({} answered), {} other penalty decisions",
+            h.leads, h.answered, h.outcomes
+        ),
+        Err(err) => eprintln!("demo: history failed: {err}"),
     }
     // Inspections need the sample registry's agencies; another registry's demo goes without.
     if registry.iter().any(|a| a.id.as_str() == "330100-SFJ")

@@ -47,7 +47,11 @@ pub fn record(
             0 => p.officers.truncate(1),
             1 => p.notified_on.clear(),
             2 => p.served_on = day(decided.saturating_add(20.days())),
-            3 => p.filed_on = day(decided.saturating_sub(120.days())),
+            // Filed long ago (a decision past the 90-day limit); the violation before it still.
+            3 => {
+                p.filed_on = day(decided.saturating_sub(120.days()));
+                p.violation_on = day(decided.saturating_sub(130.days()));
+            }
             _ => {
                 p.defence_received = true;
                 p.proposed_fine_fen = Some(fine_fen / 2);
@@ -55,4 +59,25 @@ pub fn record(
         }
     }
     Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gateway refuses a record whose violation comes after 立案 (`date.order`): the demo
+    /// must never send one, or the agency's inbox loop stops.
+    #[test]
+    fn every_record_has_the_violation_before_filing_and_filing_before_the_decision() {
+        let decided = jiff::civil::date(2026, 11, 27);
+        let mut rng = Rng::new(7);
+        for _ in 0..5_000 {
+            let Some(p) = record(&mut rng, "330106-SCJG", decided, 100_000) else {
+                continue;
+            };
+            let (violation, filed): (Date, Date) =
+                (p.violation_on.parse().unwrap(), p.filed_on.parse().unwrap());
+            assert!(violation <= filed && filed <= decided, "{p:?}");
+        }
+    }
 }

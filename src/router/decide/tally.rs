@@ -12,10 +12,13 @@ use crate::domain::stats::{Measure, Tally, dim_of};
 use crate::domain::{AlertKind, DeliveryReason, DivisionCode, LeadStatus, Payload, Policy};
 use crate::store::{Incoming, LeadWrite, WriteSet};
 
-/// The counters' additions for an applied event, dated by the day the log took it.
+/// The counters' additions for an applied event, dated by the China-time day its publisher
+/// says it happened (`produced_at`): a month's statistics hold that month's work, also when it
+/// was published late or imported from a ledger. Both come from the event, so a replay of the
+/// log counts the same.
 pub(crate) fn of_event(incoming: &Incoming, ws: &WriteSet, policy: &Policy) -> Vec<Tally> {
     let envelope = &incoming.envelope;
-    let day = day_of(incoming.logged_at);
+    let day = day_of(envelope.produced_at);
     let mut out = Counting { day, out: Vec::new() };
     let division = envelope
         .division()

@@ -1,0 +1,10 @@
+import { chromium } from 'playwright-core';
+const [,, url, out, w] = process.argv;
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const p = await b.newPage({ viewport: { width: Number(w || 1280), height: 900 } });
+p.on('console', m => console.log('console:', m.text()));
+p.on('pageerror', e => console.log('pageerror:', e.message));
+await p.goto(url, { waitUntil: 'networkidle' });
+await p.waitForTimeout(800);
+await p.screenshot({ path: out, fullPage: true });
+await b.close();
