@@ -35,8 +35,8 @@ fi
 # Kafka's jars, cached under target/kafka (the tests would fetch them too; fetching first keeps
 # a download problem apart from test failures).
 deploy/kafka/kafka.sh fetch
-# playwright-core for the browser test, at the version package-lock.json pins.
-[ -d tests/browser/node_modules/playwright-core ] ||
+# playwright-core and axe-core for the browser test, at the versions package-lock.json pins.
+[ -d tests/browser/node_modules/playwright-core ] && [ -d tests/browser/node_modules/axe-core ] ||
   (cd tests/browser && npm ci --no-audit --no-fund)
 # buf for the proto contract checks (tests/it/contract.rs), at the version package-lock.json pins.
 [ -x tests/contract/node_modules/.bin/buf ] ||

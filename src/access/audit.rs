@@ -87,3 +87,41 @@ impl Shown {
         self.records
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::tests::sample_lead;
+    use crate::domain::{Subject, SubjectId};
+
+    #[test]
+    fn an_export_of_a_person_in_full_is_audited_as_an_export() {
+        let mut envelope = sample_lead();
+        if let crate::domain::Payload::Lead(lead) = &mut envelope.payload {
+            lead.subject = Subject {
+                id: SubjectId::Person(
+                    crate::domain::ResidentId::parse("11010519491231002X").unwrap(),
+                ),
+                name: "张三".into(),
+            };
+        }
+        let event = crate::domain::StoredEvent {
+            seq: 1,
+            envelope,
+            position: crate::domain::LogPosition {
+                partition: 0,
+                offset: 0,
+            },
+            logged_at: jiff::Timestamp::UNIX_EPOCH,
+            applied_at: jiff::Timestamp::UNIX_EPOCH,
+            delivered_to: Vec::new(),
+            content_hash: [0; 32],
+        };
+        let mut shown = Shown::new(None, "console leads");
+        shown.event(&event, false);
+        shown.event(&event, true);
+        let records = shown.export().into_records();
+        assert_eq!(records.len(), 1, "a masked row is no read");
+        assert_eq!(records[0].action, "export console leads");
+    }
+}

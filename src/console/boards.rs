@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use super::labels;
 use super::pages::{Refusal, page};
 use super::public::html_escape;
+use super::table::{Cell, Output, Table, TableQuery};
 use crate::access::{mask_name, may_survey};
 use crate::domain::calendar::CHINA;
 use crate::domain::money::yuan;
@@ -49,98 +50,209 @@ fn left(due: Timestamp, now: Timestamp) -> String {
     }
 }
 
-/// The referral pipeline.
+/// `/referrals` options.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ReferralQuery {
+    /// A state, by its name (as the overview's chart links it).
+    state: Option<String>,
+    /// `1`: only those whose running deadline passed.
+    overdue: Option<String>,
+}
+
+/// The referral pipeline: a column per state, each card linking to the referral's file; or,
+/// exported, the same referrals as a table.
 pub(super) fn referrals(
     store: &Store,
+    registry: &crate::domain::Registry,
     viewer: Option<&Agency>,
+    query: &ReferralQuery,
+    table_query: &TableQuery,
     now: Timestamp,
-) -> Result<String, Refusal> {
+) -> Result<Output, Refusal> {
     let prefix = jurisdiction(viewer)?;
+    let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            labels::STATES
+                .into_iter()
+                .find(|s| crate::domain::stats::dim_of(*s) == name)
+                .ok_or_else(|| {
+                    Refusal::BadRequest(format!("state: {name} is not a referral state"))
+                })?,
+        ),
+    };
     let filter = ReferralFilter {
-        state: None,
+        state,
         division_prefix: prefix,
         party: None,
-        overdue: false,
+        overdue: query.overdue.as_deref() == Some("1"),
+    };
+    let q = super::frame::as_query(viewer).replacen('?', "&", 1);
+    let mut table = Table {
+        columns: vec![
+            "移送编号",
+            "案号",
+            "当事人",
+            "移送机关",
+            "公安机关",
+            "状态",
+            "期限",
+            "截止",
+        ],
+        rows: Vec::new(),
     };
     // By state, in the flow's order; each column headed by its Chinese label.
-    let mut columns: BTreeMap<crate::domain::State, String> = BTreeMap::new();
+    let mut columns: BTreeMap<crate::domain::State, Vec<maud::Markup>> = BTreeMap::new();
     for record in store.referrals(&filter, None, 10_000)?.items {
         let subject = &record.referral.subject;
         let who = match &subject.id {
             SubjectId::Person(_) => mask_name(&subject.name),
             SubjectId::Organization(_) => subject.name.clone(),
         };
-        let deadline = record.deadline.as_ref().map_or(String::new(), |d| {
-            let late = if d.due < now { " overdue" } else { "" };
-            format!(
-                "<div class=\"deadline{late}\">{}：{}（{}，{}）<br><small>{}</small></div>",
-                html_escape(&d.step),
-                left(d.due, now),
-                html_escape(&format!("{} {}", labels::party(d.party), d.late)),
-                cst(d.due),
-                html_escape(&d.citation)
-            )
-        });
-        columns.entry(record.state).or_default().push_str(&format!(
-            "<div class=\"card\"><b>{}</b><br>{}<br>{} → {}{deadline}</div>",
-            html_escape(&record.key.to_string()),
-            html_escape(&who),
-            html_escape(record.key.agency.as_str()),
-            html_escape(record.police.as_str()),
+        let key = record.key.to_string();
+        let file = format!("/referrals/file?key={key}{q}");
+        let late = record.deadline.as_ref().is_some_and(|d| d.due < now);
+        let agency = labels::agency_name(registry, &record.key.agency);
+        let police = labels::agency_name(registry, &record.police);
+        let card = maud::html! {
+            div.card {
+                a href=(file) { b { (record.referral.case_number) } } br;
+                (who) br;
+                small.muted { (agency) " → " (police) }
+                @if let Some(d) = &record.deadline {
+                    div.deadline.overdue[late] {
+                        (d.step) "：" (left(d.due, now)) "（" (labels::party(d.party)) "，" (cst(d.due)) "）"
+                        br; small { (d.citation) }
+                    }
+                }
+            }
+        };
+        columns.entry(record.state).or_default().push(card);
+        let deadline = record.deadline.as_ref();
+        let mut remaining = Cell::text(deadline.map_or(String::new(), |d| left(d.due, now)));
+        if late {
+            remaining = remaining.tone("bad");
+        }
+        table.rows.push((
+            vec![
+                Cell::text(&key).link(file.clone()),
+                Cell::text(&record.referral.case_number),
+                Cell::text(&who),
+                Cell::text(agency),
+                Cell::text(police),
+                Cell::text(labels::state(record.state)),
+                Cell::text(deadline.map_or(String::new(), |d| d.step.clone())),
+                remaining,
+            ],
+            format!("{key} {} {who}", record.referral.case_number),
         ));
     }
-    let body: String = if columns.is_empty() {
-        "<p>辖区内没有移送案件。</p>".into()
-    } else {
-        let cols: String = columns
-            .iter()
-            .map(|(state, cards)| {
-                format!(
-                    "<div class=\"col\"><h2>{}</h2>{cards}</div>",
-                    labels::state(*state)
-                )
-            })
-            .collect();
-        format!(
-            "<style>.cols{{display:flex;gap:1em}}.col{{min-width:14em}}\
-             .card{{border:1px solid #ccc;padding:6px;margin:6px 0}}</style>\
-             <div class=\"cols\">{cols}</div>"
-        )
+    if table_query.format.is_some() {
+        return Ok(table.respond(
+            "移送案件",
+            "移送案件",
+            table_query,
+            viewer,
+            maud::html! {},
+            maud::html! {},
+        ));
+    }
+    let body = maud::html! {
+        div.toolbar {
+            @if state.is_some() || filter.overdue { a href=(format!("/referrals{}", super::frame::as_query(viewer))) { "显示全部" } }
+            a.button href=(table_query.with("format", "xlsx")) download { "导出 Excel" }
+            a.button href=(table_query.with("format", "csv")) download { "导出 CSV" }
+        }
+        @if columns.is_empty() {
+            p { "辖区内没有移送案件。" }
+        } @else {
+            div.cols { @for (state, cards) in &columns {
+                div.col { h2 { (labels::state(*state)) " " span.muted { (cards.len()) } } @for card in cards { (card) } }
+            } }
+        }
     };
-    Ok(page("移送流程", &body, viewer))
+    Ok(Output::Html(super::frame::frame("移送流程", body, viewer)))
 }
 
-/// The latest alerts in the jurisdiction, with rule, source and the evidence they cite.
-pub(super) fn alerts(store: &Store, viewer: Option<&Agency>) -> Result<String, Refusal> {
+/// `/alerts` options.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct AlertQuery {
+    /// An alert kind, by its name (as the overview's chart links it).
+    kind: Option<String>,
+}
+
+/// The latest alerts in the jurisdiction, with rule, source and the evidence they cite; or
+/// exported.
+pub(super) fn alerts(
+    store: &Store,
+    viewer: Option<&Agency>,
+    query: &AlertQuery,
+    table_query: &TableQuery,
+) -> Result<Output, Refusal> {
     let prefix = jurisdiction(viewer)?;
+    let kind = match query.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            crate::domain::AlertKind::ALL
+                .into_iter()
+                .find(|k| crate::domain::stats::dim_of(*k) == name)
+                .ok_or_else(|| Refusal::BadRequest(format!("kind: {name} is not an alert kind")))?,
+        ),
+    };
     let as_param = viewer.map_or(String::new(), |v| format!("&as={}", v.id));
-    let rows: String = store
-        .latest_alerts(&prefix, 200)?
-        .iter()
-        .map(|a| {
-            // Evidence: the subject's file (organisations; a person's file is opened by id).
-            let evidence = match a.subject.as_ref().map(|s| &s.id) {
-                Some(SubjectId::Organization(code)) => {
-                    format!("<a href=\"/subject?id={code}{as_param}\">档案</a>")
+    let mut table = Table {
+        columns: vec!["时间", "类别", "规则", "依据", "说明", "证据"],
+        rows: Vec::new(),
+    };
+    for a in store.latest_alerts(&prefix, 1_000)? {
+        if kind.is_some_and(|k| k != a.kind) {
+            continue;
+        }
+        // Evidence: the subject's file (organisations; a person's file is opened by id).
+        let evidence = match a.subject.as_ref().map(|s| &s.id) {
+            Some(SubjectId::Organization(code)) => {
+                Cell::text("档案").link(format!("/subject?id={code}{as_param}"))
+            }
+            _ => Cell::text(""),
+        };
+        let search = format!(
+            "{} {} {}",
+            a.title,
+            a.detail,
+            a.subject.as_ref().map_or("", |s| s.name.as_str())
+        );
+        let mut label = Cell::text(labels::alert_kind(a.kind));
+        if a.kind == crate::domain::AlertKind::Overdue {
+            label = label.tone("bad");
+        }
+        table.rows.push((
+            vec![
+                Cell::text(cst(a.raised_at)),
+                label,
+                Cell::text(&a.title),
+                Cell::text(&a.citation),
+                Cell::text(&a.detail),
+                evidence,
+            ],
+            search,
+        ));
+    }
+    let chosen = query.kind.clone().unwrap_or_default();
+    let filters = maud::html! {
+        form.filters {
+            label for="kind" { "类别" }
+            select #kind name="kind" {
+                option value="" { "全部类别" }
+                @for k in crate::domain::AlertKind::ALL {
+                    @let value = crate::domain::stats::dim_of(k);
+                    option value=(value) selected[chosen == value] { (labels::alert_kind(k)) }
                 }
-                _ => String::new(),
-            };
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                cst(a.raised_at),
-                labels::alert_kind(a.kind),
-                html_escape(&a.title),
-                html_escape(&a.citation),
-                html_escape(&a.detail),
-                evidence
-            )
-        })
-        .collect();
-    let body = format!(
-        "<table><thead><tr><th>时间</th><th>类别</th><th>规则</th><th>依据</th><th>说明</th>\
-         <th>证据</th></tr></thead><tbody>{rows}</tbody></table>"
-    );
-    Ok(page("预警", &body, viewer))
+            }
+            @if let Some(v) = viewer { input type="hidden" name="as" value=(v.id.as_str()); }
+            button { "筛选" }
+        }
+    };
+    Ok(table.respond("预警", "预警", table_query, viewer, filters, maud::html! {}))
 }
 
 /// The per-agency penalty report for one offence (同案不同罚).

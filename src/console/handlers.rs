@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::table::{Output, TableQuery};
-use super::{Console, boards, inspections, live, overview, pages, procedure, stats};
+use super::{Console, boards, inspections, live, overview, pages, procedure, referral_file, stats};
 use crate::access::{Shown, unaudited};
 use crate::domain::Agency;
 use crate::store::Store;
@@ -157,7 +157,13 @@ async fn render_output(
 fn attachment(name: &str) -> String {
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = name
         .bytes()
@@ -244,23 +250,67 @@ pub(super) async fn overview(State(console): State<Console>, viewer: Viewer) -> 
     .await
 }
 
-/// The referral pipeline.
-pub(super) async fn referral_pipeline(State(console): State<Console>, viewer: Viewer) -> Response {
+/// The referral pipeline (or its export).
+pub(super) async fn referral_pipeline(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<boards::ReferralQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let table = TableQuery::parse(raw.as_deref());
     let now = console.clock.now();
-    render(
+    let policy = console.policy.clone();
+    render_output(
         console,
         viewer,
         "console referrals",
-        move |store, viewer, _| boards::referrals(store, viewer, now),
+        move |store, viewer, _| {
+            boards::referrals(store, &policy.registry, viewer, &query, &table, now)
+        },
     )
     .await
 }
 
-/// The alerts.
-pub(super) async fn alert_list(State(console): State<Console>, viewer: Viewer) -> Response {
-    render(console, viewer, "console alerts", |store, viewer, _| {
-        boards::alerts(store, viewer)
-    })
+/// `/referrals/file` options.
+#[derive(serde::Deserialize)]
+pub(super) struct FileQuery {
+    /// `<agency>/<id>`.
+    key: String,
+}
+
+/// 移送案件材料: one referral, printable.
+pub(super) async fn referral_file(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<FileQuery>,
+) -> Response {
+    let now = console.clock.now();
+    let policy = console.policy.clone();
+    render(
+        console,
+        viewer,
+        "console referral file",
+        move |store, viewer, shown| {
+            referral_file::page(store, &policy.registry, viewer, &query.key, now, shown)
+        },
+    )
+    .await
+}
+
+/// The alerts (or their export).
+pub(super) async fn alert_list(
+    State(console): State<Console>,
+    viewer: Viewer,
+    Query(query): Query<boards::AlertQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let table = TableQuery::parse(raw.as_deref());
+    render_output(
+        console,
+        viewer,
+        "console alerts",
+        move |store, viewer, _| boards::alerts(store, viewer, &query, &table),
+    )
     .await
 }
 

@@ -15,6 +15,7 @@ mod overview;
 pub mod pages;
 mod procedure;
 pub mod public;
+mod referral_file;
 mod stats;
 mod table;
 pub mod verify;
@@ -86,6 +87,7 @@ pub fn router(console: Console) -> Router {
         .route("/stats", get(handlers::statistics))
         .route("/leads", get(handlers::leads_board))
         .route("/referrals", get(handlers::referral_pipeline))
+        .route("/referrals/file", get(handlers::referral_file))
         .route("/live", get(handlers::live_alerts))
         .route("/alerts", get(handlers::alert_list))
         .route("/penalties", get(handlers::penalty_report))

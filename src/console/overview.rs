@@ -60,7 +60,10 @@ fn daily(
     href: String,
 ) -> Chart {
     let mut series: BTreeMap<String, Series> = BTreeMap::new();
-    for c in counts.iter().filter(|c| c.measure == measure && c.value != 0) {
+    for c in counts
+        .iter()
+        .filter(|c| c.measure == measure && c.value != 0)
+    {
         let Some(index) = days
             .iter()
             .position(|d| d.strftime("%Y%m%d").to_string() == c.period)
@@ -76,7 +79,10 @@ fn daily(
         entry.data[index] += c.value;
     }
     Chart {
-        categories: days.iter().map(|d| d.strftime("%m-%d").to_string()).collect(),
+        categories: days
+            .iter()
+            .map(|d| d.strftime("%m-%d").to_string())
+            .collect(),
         category_keys: days
             .iter()
             .map(|d| {
@@ -171,7 +177,11 @@ pub(super) fn overview(
         .collect();
     let alerts_total: i64 = kinds.iter().map(|(_, _, n)| n).sum();
     let latest = store.latest_alerts(&prefix, 20)?;
-    let scope = if prefix.is_empty() { "全部".to_owned() } else { prefix.clone() };
+    let scope = if prefix.is_empty() {
+        "全部".to_owned()
+    } else {
+        prefix.clone()
+    };
 
     let card = |label: &str, n: i64, href: String, bad: bool| -> Markup {
         html! {

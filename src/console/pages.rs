@@ -16,9 +16,9 @@ use crate::domain::{
 use crate::store::{LeadFilter, Store, StoreError};
 
 pub(super) use super::frame::page;
+use super::public::html_escape;
 use super::table::{Cell, Output, Table, TableQuery};
 use maud::html;
-use super::public::html_escape;
 
 /// A page the viewer may not have, or asked for wrongly.
 #[derive(Debug)]
@@ -309,7 +309,15 @@ pub(super) fn leads_board(
     let agency = query.agency.clone().filter(|a| !a.is_empty());
     let as_param = viewer.map_or(String::new(), |v| format!("&as={}", v.id));
     let mut table = Table {
-        columns: vec!["时间", "区划", "移交机关", "当事人", "信用代码/证件号", "线索", "状态"],
+        columns: vec![
+            "时间",
+            "区划",
+            "移交机关",
+            "当事人",
+            "信用代码/证件号",
+            "线索",
+            "状态",
+        ],
         rows: Vec::new(),
     };
     for (event, row) in store.list_leads(&filter, None, BOARD_ROWS)?.items {
@@ -343,7 +351,10 @@ pub(super) fn leads_board(
             vec![
                 Cell::text(cst(event.envelope.produced_at)),
                 Cell::text(division),
-                Cell::text(super::labels::agency_name(registry, &event.envelope.producer)),
+                Cell::text(super::labels::agency_name(
+                    registry,
+                    &event.envelope.producer,
+                )),
                 subject,
                 Cell::text(id),
                 Cell::text(text),

@@ -46,16 +46,15 @@ fn per_agency(counts: &[Count]) -> BTreeMap<String, BTreeMap<Measure, i64>> {
     let mut out: BTreeMap<String, BTreeMap<Measure, i64>> = BTreeMap::new();
     for c in counts {
         if !matches!(
-                c.measure,
-                Measure::LeadsReceived
-                    | Measure::LeadsAnswered
-                    | Measure::LeadsAnsweredOnTime
-                    | Measure::Outcomes
-                    | Measure::CrimeAlerts
-                    | Measure::Referrals
-                    | Measure::Substitutions
-            )
-        {
+            c.measure,
+            Measure::LeadsReceived
+                | Measure::LeadsAnswered
+                | Measure::LeadsAnsweredOnTime
+                | Measure::Outcomes
+                | Measure::CrimeAlerts
+                | Measure::Referrals
+                | Measure::Substitutions
+        ) {
             continue;
         }
         *out.entry(c.dimension.clone())
@@ -100,7 +99,10 @@ fn agencies(registry: &Registry, counts: &[Count]) -> Table {
             Cell::int(get(Measure::LeadsReceived)),
             Cell::int(get(Measure::LeadsAnswered)),
             Cell::int(get(Measure::LeadsAnsweredOnTime)),
-            Cell::share(get(Measure::LeadsAnsweredOnTime), get(Measure::LeadsAnswered)),
+            Cell::share(
+                get(Measure::LeadsAnsweredOnTime),
+                get(Measure::LeadsAnswered),
+            ),
             Cell::share(get(Measure::LeadsAnswered), get(Measure::LeadsReceived)),
             Cell::int(get(Measure::Outcomes)),
             Cell::int(get(Measure::CrimeAlerts)),
@@ -186,8 +188,14 @@ fn trend(store: &Store, prefix: &str, month: Date, q: &str) -> Result<Chart, Ref
         .collect();
     let amp = q.replacen('?', "&", 1);
     Ok(Chart {
-        categories: months.iter().map(|m| m.strftime("%Y-%m").to_string()).collect(),
-        category_keys: months.iter().map(|m| m.strftime("%Y-%m").to_string()).collect(),
+        categories: months
+            .iter()
+            .map(|m| m.strftime("%Y-%m").to_string())
+            .collect(),
+        category_keys: months
+            .iter()
+            .map(|m| m.strftime("%Y-%m").to_string())
+            .collect(),
         series,
         href: format!("/stats?month={{category}}{amp}"),
         stack: false,
@@ -208,7 +216,11 @@ pub(super) fn page(
     let month = month_of(query.month.as_deref(), now)?;
     let counts = store.counts(&prefix, Period::Month(month), Period::Month(month))?;
     let label = month.strftime("%Y年%m月").to_string();
-    let scope = if prefix.is_empty() { "全部辖区".to_owned() } else { prefix.clone() };
+    let scope = if prefix.is_empty() {
+        "全部辖区".to_owned()
+    } else {
+        prefix.clone()
+    };
     let q = as_query(viewer);
     if query.part.as_deref() == Some("penalties") {
         return Ok(penalties(registry, &counts).respond(
@@ -290,7 +302,10 @@ mod tests {
         assert_eq!(first[5].text, "80.0%"); // 8 of 10 received answered
         assert_eq!(first[9].text, "25.0%"); // 1 referral of 4 crime alerts
         let total = &table.rows[2].0;
-        assert_eq!((total[0].text.as_str(), total[1].text.as_str()), ("合计", "15"));
+        assert_eq!(
+            (total[0].text.as_str(), total[1].text.as_str()),
+            ("合计", "15")
+        );
         // No answers at all: no rate, not 0%.
         assert_eq!(table.rows[1].0[4].text, "—");
     }

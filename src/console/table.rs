@@ -273,7 +273,9 @@ impl Table {
                 let _ = match cell.value {
                     Value::Text => sheet.write_string(r, c, &cell.text),
                     Value::Int(n) => sheet.write_number(r, c, n as f64),
-                    Value::Fen(fen) => sheet.write_number_with_format(r, c, fen as f64 / 100.0, &money),
+                    Value::Fen(fen) => {
+                        sheet.write_number_with_format(r, c, fen as f64 / 100.0, &money)
+                    }
                     Value::Share(s) => sheet.write_number_with_format(r, c, s, &share),
                 };
             }
@@ -326,7 +328,9 @@ mod tests {
         let row = |name: &str, n: i64| (vec![Cell::text(name), Cell::int(n)], name.to_owned());
         Table {
             columns: vec!["名称", "件数"],
-            rows: (0..120).map(|i| row(&format!("机关{i:03}"), 120 - i)).collect(),
+            rows: (0..120)
+                .map(|i| row(&format!("机关{i:03}"), 120 - i))
+                .collect(),
         }
     }
 
@@ -349,7 +353,10 @@ mod tests {
         let q = TableQuery::parse(Some("status=open&q=%E6%9C%BA%E5%85%B3011&as=330100-ZFXT"));
         assert_eq!(t.selected(&q).len(), 1);
         let next = q.with("format", "xlsx");
-        assert!(next.contains("status=open") && next.contains("format=xlsx"), "{next}");
+        assert!(
+            next.contains("status=open") && next.contains("format=xlsx"),
+            "{next}"
+        );
         assert!(next.contains("as=330100-ZFXT"));
     }
 

@@ -23,6 +23,7 @@ pub mod expr;
 pub mod finding;
 pub mod ids;
 pub mod inspection;
+pub mod labels;
 pub mod money;
 pub mod policy;
 pub mod procedure;

@@ -109,7 +109,11 @@ impl Demo {
         };
         // The past month's leads were answered (or not) in their time (`history.rs`).
         let day_old = jiff::Timestamp::now().as_second() - 86_400;
-        if event.produced_at.as_ref().is_some_and(|t| t.seconds < day_old) {
+        if event
+            .produced_at
+            .as_ref()
+            .is_some_and(|t| t.seconds < day_old)
+        {
             return Ok(());
         }
         let today = crate::domain::calendar::CHINA

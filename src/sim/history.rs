@@ -85,14 +85,23 @@ pub async fn seed(
             client.publish_lead(request).await?;
             history.leads += 1;
             // Most leads are answered by the responsible agency, within one to twenty days.
-            let responsible = division
-                .as_ref()
-                .and_then(|d| registry.responsible_for(d, scenario.domain).first().cloned());
+            let responsible = division.as_ref().and_then(|d| {
+                registry
+                    .responsible_for(d, scenario.domain)
+                    .first()
+                    .cloned()
+            });
             let later = at + SignedDuration::from_hours(24 * (1 + rng.below(20) as i64));
             let (Some(agency), true) = (responsible, rng.below(10) < 8 && later < now) else {
                 continue;
             };
-            let mut answer = workload::outcome(&mut rng, &next_id(), &agency, &subject, n.load(std::sync::atomic::Ordering::Relaxed));
+            let mut answer = workload::outcome(
+                &mut rng,
+                &next_id(),
+                agency,
+                &subject,
+                n.load(std::sync::atomic::Ordering::Relaxed),
+            );
             answer.produced_at = Some(ts(later));
             if let Some(outcome) = answer.outcome.as_mut() {
                 outcome.decided_at = Some(ts(later));
@@ -113,7 +122,13 @@ pub async fn seed(
                 break;
             };
             let subject = rng.pick(&pool).clone();
-            let mut outcome = workload::outcome(&mut rng, &next_id(), &agency, &subject, n.load(std::sync::atomic::Ordering::Relaxed));
+            let mut outcome = workload::outcome(
+                &mut rng,
+                &next_id(),
+                &agency,
+                &subject,
+                n.load(std::sync::atomic::Ordering::Relaxed),
+            );
             let at = on_day(now, days_ago, rng.below(480) as i64);
             outcome.produced_at = Some(ts(at));
             if let Some(o) = outcome.outcome.as_mut() {

@@ -103,7 +103,9 @@ pub(super) fn meta(name: &str) -> Vec<u8> {
 /// `c` + jurisdiction + 0 + period (`d` `YYYYMMDD`, `m` `YYYYMM`, or `g` for standing counts)
 /// + measure byte + dimension. The dimension runs to the key's end.
 pub(super) fn tally(scope: &str, period: &str, measure: u8, dimension: &str) -> Vec<u8> {
-    let mut key = Key::new(TALLY, 24 + dimension.len()).part(scope).text(period);
+    let mut key = Key::new(TALLY, 24 + dimension.len())
+        .part(scope)
+        .text(period);
     key.0.push(measure);
     key.text(dimension).0
 }

@@ -47,8 +47,8 @@ pub use batch::{Batch, Staged};
 pub use commit::{Committed, Frozen};
 pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
 pub use procedure::ProcedureScore;
-pub use tallies::{Count, Period};
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
+pub use tallies::{Count, Period};
 pub use view::{Applied, OutcomeEntry, View};
 pub use write::{
     AlertWrite, AwaitedLead, Decision, EventWrite, Incoming, InspectionWrite, LeadEntry, LeadWrite,

@@ -13,6 +13,9 @@ use super::batch::Batch;
 use super::{Store, StoreError, keys};
 use crate::domain::stats::{Measure, Tally, scopes};
 
+/// A counter's value as stored: an i64, big-endian.
+type CounterValue = [u8; 8];
+
 /// The period part of a counter's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Period {
@@ -57,7 +60,8 @@ impl Batch<'_> {
             };
             for scope in scopes(&tally.division) {
                 for period in periods {
-                    let key = keys::tally(scope, &period.key(), tally.measure as u8, &tally.dimension);
+                    let key =
+                        keys::tally(scope, &period.key(), tally.measure as u8, &tally.dimension);
                     *self.tallies.entry(key).or_default() += tally.delta;
                 }
             }
@@ -70,7 +74,7 @@ impl Store {
     pub(super) fn tally_values(
         &self,
         additions: &BTreeMap<Vec<u8>, i64>,
-    ) -> Result<Vec<(Vec<u8>, [u8; 8])>, StoreError> {
+    ) -> Result<Vec<(Vec<u8>, CounterValue)>, StoreError> {
         let mut out = Vec::with_capacity(additions.len());
         // A sum of 0 is written too: the counter exists however the batches were split.
         for (key, delta) in additions {

@@ -9,6 +9,9 @@
 // Prints one line per check; exits non-zero on the first failure.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const base = process.env.BASE_URL;
 const shots = process.env.SHOTS || 'target/browser';
@@ -36,12 +39,51 @@ async function open(path, name) {
 
 const rows = () => page.locator('tbody tr').count();
 
+// English enum names that must never reach a page (labels.rs gives each a Chinese label).
+const ENGLISH = /\b(Reported|Approved|Transferred|Received|Filed|NotFiled|Open|Closed|Unassigned|PossibleCrime|PenaltyInsteadOfReferral|LateDisclosure|Overdue|overdue|did not act)\b/;
+
+async function chinese() {
+  const text = await page.locator('main').innerText();
+  const hit = text.match(ENGLISH);
+  check(!hit, `no English enum name on the page${hit ? ` (found ${hit[0]})` : ''}`);
+}
+
+// axe-core in the page: no serious or critical accessibility violation.
+async function accessible() {
+  await page.addScriptTag({ path: axePath });
+  const found = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.nodes.length}): ${v.nodes[0].target.join(' ')}`);
+  });
+  check(found.length === 0, `axe-core finds no serious violation${found.length ? `: ${found.join('; ')}` : ''}`);
+}
+
 try {
   await open('/?as=330100-SFJ', 'overview');
   const text = await page.textContent('body');
   check(text.includes('办理中'), 'lead counts are shown');
-  check((await page.locator('svg rect').count()) > 0, 'the events chart has bars');
-  await page.screenshot({ path: `${shots}/console-overview.png`, fullPage: true });
+  await page.waitForSelector('.chart[data-drawn] canvas');
+  const drawn = await page.locator('.chart[data-drawn]').count();
+  check(drawn >= 3, `ECharts drew the charts on canvases (${drawn})`);
+  const series = await page.evaluate(() =>
+    echarts.getInstanceByDom(document.querySelector('.chart')).getOption().series.length);
+  check(series >= 1, `the events chart has a series (${series})`);
+  await chinese();
+  await accessible();
+  // A click on the first bar of the domain chart opens the leads board for that domain and day.
+  const point = await page.evaluate(() => {
+    const el = document.querySelector('.chart');
+    const chart = echarts.getInstanceByDom(el);
+    const data = chart.getOption().series[0].data;
+    const index = data.findIndex((v) => v > 0);
+    const [x, y] = chart.convertToPixel({ seriesIndex: 0 }, [index, data[index] / 2]);
+    const box = el.getBoundingClientRect();
+    return { x: box.left + x, y: box.top + y };
+  });
+  await Promise.all([page.waitForURL(/\/leads\?domain=\w+&from=/), page.mouse.click(point.x, point.y)]);
+  check((await rows()) >= 1, `the bar opened the filtered leads board (${page.url().replace(base, '')})`);
 
   await open('/leads?as=330100-SFJ', 'leads board');
   const all = await rows();
@@ -50,6 +92,20 @@ try {
   await page.waitForURL(/division=330102/);
   const filtered = await rows();
   check(all >= 2 && filtered >= 1 && filtered < all, `filtering by division changes the rows (${all} → ${filtered})`);
+  await chinese();
+  await accessible();
+  // Sorting by a column, both ways.
+  await open('/leads?as=330100-SFJ', 'leads board sorted');
+  await Promise.all([page.waitForURL(/sort=3/), page.click('thead th:nth-child(4) a')]);
+  const up = await page.locator('tbody tr td:nth-child(4)').allTextContents();
+  await Promise.all([page.waitForURL(/desc=1/), page.click('thead th:nth-child(4) a')]);
+  const down = await page.locator('tbody tr td:nth-child(4)').allTextContents();
+  check(up.length >= 2 && JSON.stringify(up) === JSON.stringify([...down].reverse()),
+    `sorting by 当事人 either way (${up.join(', ')})`);
+  // The export downloads an XLSX file (tests/it/browser.rs reads it back).
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('text=导出 Excel')]);
+  await download.saveAs(`${shots}/leads-export.xlsx`);
+  check(download.suggestedFilename().endsWith('.xlsx'), `the export downloads ${download.suggestedFilename()}`);
 
   await open(`/subject?id=${orgCity}&as=330100-SFJ`, 'subject file');
   const agencies = await page.locator('tbody tr td:nth-child(2)').allTextContents();
@@ -59,8 +115,33 @@ try {
   const overdue = page.locator('.deadline.overdue').first();
   check((await overdue.count()) === 1, 'an overdue referral is shown');
   const colour = await overdue.evaluate((el) => getComputedStyle(el).color);
-  check(colour === 'rgb(187, 0, 0)', `it is red (${colour})`);
+  check(colour === 'rgb(179, 38, 30)', `it is red (${colour})`);
+  await chinese();
+  await accessible();
   await page.screenshot({ path: `${shots}/console-referrals.png`, fullPage: true });
+
+  // Its file, as printed: the case, its documents' digests, its steps; no navigation on paper.
+  await Promise.all([page.waitForURL(/\/referrals\/file\?key=/), page.click('.card a')]);
+  current = 'referral file';
+  await page.emulateMedia({ media: 'print' });
+  const file = await page.locator('main').innerText();
+  check(file.includes('材料') && /[0-9a-f]{64}/.test(file) && file.includes('办理经过'),
+    'the file lists its documents with SHA-256 and its history');
+  check(!(await page.locator('header.top').isVisible()), 'the navigation is not printed');
+  await page.pdf({ path: `${shots}/referral-file.pdf`, format: 'A4' });
+  await page.emulateMedia({ media: 'screen' });
+  await chinese();
+  await accessible();
+
+  await open('/stats?as=330100-SFJ', 'statistics');
+  check((await page.locator('.chart[data-drawn]').count()) === 1, 'the trend chart is drawn');
+  check((await page.textContent('main')).includes('反馈及时率'), 'the rates are shown');
+  await chinese();
+  await accessible();
+
+  await open('/alerts?as=330100-SFJ', 'alerts');
+  await chinese();
+  await accessible();
 
   await open('/leads?as=330106-SFJ', 'jurisdiction');
   const county = await page.textContent('tbody');

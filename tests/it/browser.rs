@@ -37,7 +37,9 @@ fn prerequisites() -> PathBuf {
         node.is_ok_and(|o| o.status.success()),
         "node not found: the browser tests need Node.js 18+ (apt-get install -y nodejs npm)"
     );
-    if !browser_dir().join("node_modules/playwright-core").exists() {
+    if !browser_dir().join("node_modules/playwright-core").exists()
+        || !browser_dir().join("node_modules/axe-core").exists()
+    {
         let out = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(browser_dir())
@@ -117,6 +119,11 @@ async fn the_console_works_in_a_real_browser() {
         .publish_lead(lead("web-4", org(43)))
         .await
         .unwrap();
+    // A person's lead: the coordinator sees it masked, on the page and in the export.
+    publisher
+        .publish_lead(lead("web-7", person()))
+        .await
+        .unwrap();
     publisher
         .publish_outcome(outcome("web-5", "330106-SCJG", person(), None))
         .await
@@ -154,6 +161,25 @@ async fn the_console_works_in_a_real_browser() {
     )
     .await;
     assert!(stdout.contains("it is red"), "{stdout}");
+    // The export the browser downloaded opens as a workbook, with the person masked.
+    let export = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/leads-export.xlsx");
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&export).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<String> = sheet.rows().flatten().map(|c| c.to_string()).collect();
+    assert_eq!(cells[..3], ["时间", "区划", "移交机关"], "{cells:?}");
+    let person = person();
+    assert!(
+        cells.iter().any(|c| c.contains(&org(43).name)),
+        "every lead is exported: {cells:?}"
+    );
+    assert!(
+        !cells
+            .iter()
+            .any(|c| c.contains(&person.id) || c == &person.name),
+        "the person is masked: {cells:?}"
+    );
+    assert!(cells.iter().any(|c| c.contains('*')), "{cells:?}");
     server.stop().await;
 }
 

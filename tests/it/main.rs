@@ -26,6 +26,7 @@ mod referrals;
 mod routing;
 mod security;
 mod server;
+mod stats;
 mod stream;
 mod support;
 mod validation;

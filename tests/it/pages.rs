@@ -6,7 +6,7 @@ use crate::security::{LEVELS, person};
 use crate::support::{Log, TestServer, lead, org, outcome};
 
 /// A development broker whose registry has coordinators at every level (security::LEVELS).
-async fn server_with_levels() -> (TestServer, tempfile::TempDir) {
+pub(crate) async fn server_with_levels() -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("registry.toml");
     std::fs::write(
@@ -123,7 +123,7 @@ async fn the_leads_board_filters_by_division_and_keeps_to_the_viewers_jurisdicti
         "{page}"
     );
     let (_, page) = get(http, "/leads?as=330100-SFJ&status=closed").await;
-    assert!(page.contains("0 条"), "{page}");
+    assert!(page.contains("共 0 条"), "{page}");
     for (query, rows) in [
         ("domain=food_drug", 2),
         ("domain=tax", 0),
@@ -134,10 +134,7 @@ async fn the_leads_board_filters_by_division_and_keeps_to_the_viewers_jurisdicti
     ] {
         let (status, page) = get(http, &format!("/leads?as=330100-SFJ&{query}")).await;
         assert_eq!(status, 200, "{query}: {page}");
-        assert!(
-            page.contains(&format!("<p>{rows} 条</p>")),
-            "{query}: {page}"
-        );
+        assert!(page.contains(&format!("共 {rows} 条")), "{query}: {page}");
     }
     for (query, field) in [
         ("domain=bogus", "domain: bogus"),
@@ -195,11 +192,14 @@ async fn the_overview_counts_the_jurisdiction_charts_its_days_and_lists_alerts()
     let (status, page) = get(http, "/?as=330100-SFJ").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("执法协同总览"));
-    assert!(page.contains("办理中 2"), "{page}");
-    assert!(page.contains("处理结果（30日内）：1"), "{page}");
-    assert!(page.contains("<svg") && page.contains("食品药品"), "{page}");
+    assert!(page.contains(&card(2, "线索 · 办理中")), "{page}");
+    assert!(page.contains(&card(1, "处理结果（30日）")), "{page}");
     assert!(
-        page.contains("按机关") && page.contains("330100-STHJ</text>"),
+        page.contains("data-chart=") && page.contains("食品药品"),
+        "{page}"
+    );
+    assert!(
+        page.contains("按机关") && page.contains("330100-STHJ"),
         "the per-agency chart names its agencies: {page}"
     );
     assert!(
@@ -211,7 +211,7 @@ async fn the_overview_counts_the_jurisdiction_charts_its_days_and_lists_alerts()
     // Another district sees none of it; police get no overview.
     let (_, page) = get(http, "/?as=330102-SFJ").await;
     assert!(
-        !page.contains("办理中") && !page.contains("late_disclosure"),
+        page.contains(&card(0, "线索 · 办理中")) && !page.contains("公示逾期"),
         "{page}"
     );
     let (status, _) = get(http, "/?as=330106-GA").await;
@@ -334,7 +334,7 @@ async fn over_tls_the_viewer_is_the_agency_of_the_client_certificate() {
     );
     let (status, page) = https_get(server.channel_as("330100-SFJ").await, "/").await;
     assert_eq!(status, 200);
-    assert!(page.contains("办理中 2"), "{page}");
+    assert!(page.contains(&card(2, "线索 · 办理中")), "{page}");
     // gRPC still works beside the pages on the same listener (the publishes above), and the
     // plain HTTP port keeps to operations and the public feed.
     let (status, _) = get(server.running().http_addr(), "/leads").await;
@@ -342,4 +342,9 @@ async fn over_tls_the_viewer_is_the_agency_of_the_client_certificate() {
     let (status, _) = get(server.running().http_addr(), "/healthz").await;
     assert_eq!(status, 200);
     server.stop().await;
+}
+
+/// An overview card as the page renders it: its number, then its label.
+fn card(n: i64, label: &str) -> String {
+    format!("<div class=\"n\">{n}</div><div class=\"l\">{label}</div>")
 }

@@ -337,7 +337,7 @@ async fn an_answer_to_a_lead_that_never_arrives_is_reported_after_the_wait(log: 
     assert!(
         alerts[0]
             .detail
-            .contains("330106-SCJG/orphan-1 answers lead 330100-STHJ/ghost-lead"),
+            .contains("330106-SCJG/orphan-1 答复线索 330100-STHJ/ghost-lead"),
         "{}",
         alerts[0].detail
     );

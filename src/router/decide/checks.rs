@@ -60,8 +60,11 @@ pub(super) fn check_disclosure(
     alert.late = Some(envelope.producer.clone());
     alert.due = Some(due);
     alert.detail = format!(
-        "decision {} of {} reached the broker at {} (due {due})",
-        outcome.case_number, decided_at, incoming.logged_at
+        "处罚决定 {}（{} 作出）于 {} 才报送（应于 {} 前；北京时间）",
+        outcome.case_number,
+        super::cst(decided_at),
+        super::cst(incoming.logged_at),
+        super::cst(due)
     );
     alerts.push(AlertWrite {
         alert,
@@ -98,7 +101,7 @@ pub(super) fn check_discretion(
         alert.facts.insert("fine_fen".into(), outcome.fine_fen);
         // Text is for people: yuan; the amounts in fen stay in the alert's facts.
         alert.detail = format!(
-            "fine ¥{} is outside the band ¥{}–¥{}",
+            "罚款 ¥{} 超出裁量基准 ¥{}–¥{}",
             yuan(outcome.fine_fen),
             yuan(min),
             yuan(max)
@@ -142,10 +145,10 @@ pub(super) fn check_duplicates(
         events,
     );
     alert.detail = format!(
-        "{} other agency penalty(ies) for {} within {} days",
-        others.len(),
+        "{} 日内已有其他机关就 {} 作出 {} 次处罚",
+        window.as_hours() / 24,
         outcome.offence_code.as_str(),
-        window.as_hours() / 24
+        others.len()
     );
     alerts.push(AlertWrite {
         alert,
@@ -204,9 +207,9 @@ pub(super) fn check_split(
         });
         let mut alert = hit_alert(AlertKind::SplitCase, &hit, envelope, events.clone());
         alert.detail = format!(
-            "{} cases within {} days together meet the threshold",
-            events.len(),
-            window.as_hours() / 24
+            "{} 日内 {} 起案件合计达到追诉标准",
+            window.as_hours() / 24,
+            events.len()
         );
         writes.alerts.push(AlertWrite {
             alert,

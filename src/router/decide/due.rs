@@ -7,7 +7,8 @@
 
 use jiff::Timestamp;
 
-use super::{coordinators, hit_alert, nearest};
+use super::{coordinators, cst, hit_alert, nearest};
+use crate::domain::labels;
 use crate::domain::rules::Hit;
 use crate::domain::{AgencyKind, Alert, AlertKind, Policy};
 use crate::store::{AlertWrite, AwaitedLead, ReferralWrite, StoreError, View, WriteSet};
@@ -42,8 +43,10 @@ pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<Writ
                 raised_at: now,
                 rule_id: deadline.step.clone(),
                 title: format!(
-                    "{:?} did not act within {} ({:?})",
-                    deadline.party, deadline.limit, record.state
+                    "{}未在{}内办理（{}）",
+                    labels::party(deadline.party),
+                    labels::limit(deadline.limit),
+                    labels::state(record.state)
                 ),
                 citation: deadline.citation.clone(),
                 facts: Default::default(),
@@ -53,7 +56,11 @@ pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<Writ
                 referral: Some(record.key.clone()),
                 late: Some(deadline.late.clone()),
                 due: Some(deadline.due),
-                detail: format!("started {}, due {}", deadline.started, deadline.due),
+                detail: format!(
+                    "{} 起算，{} 届满（北京时间）",
+                    cst(deadline.started),
+                    cst(deadline.due)
+                ),
                 parties: record.parties(&policy.registry),
             };
             writes.alerts.push(AlertWrite { alert, to });
@@ -88,8 +95,9 @@ pub fn due(view: &impl View, policy: &Policy, now: Timestamp) -> Result<Vec<Writ
                 alert.parties = stored.delivered_to.clone();
                 alert.parties.push(stored.envelope.producer.clone());
                 alert.detail = format!(
-                    "case {} was penalised and meets the threshold, but no referral was recorded by {}",
-                    watch.case_number, watch.due
+                    "案件 {} 已作出行政处罚且达到追诉标准，至 {}（北京时间）仍未移送",
+                    watch.case_number,
+                    cst(watch.due)
                 );
                 writes.alerts.push(AlertWrite {
                     alert,
@@ -144,7 +152,7 @@ fn lead_never_came(
     alert.due = Some(awaited.due);
     alert.parties = vec![outcome.producer.clone()];
     alert.detail = format!(
-        "{} answers lead {}, which had not arrived {} s after the answer",
+        "{} 答复线索 {}，答复后 {} 秒内该线索仍未到达",
         awaited.outcome,
         awaited.lead,
         policy.windows.outcome_lead_wait.as_secs()

@@ -206,7 +206,7 @@ pub fn plan(
             title: "综合查一次: 建议联合检查",
             citation: format!("{OPINION_54}: 综合查一次, 一表通查"),
             detail: format!(
-                "{} plan to inspect within {} days of each other; joint inspection {} with items {}",
+                "{} 计划在 {} 日内先后检查同一企业；建议联合检查 {}，事项：{}",
                 AgencyId::list(&agencies),
                 policy
                     .inspections

@@ -145,6 +145,11 @@ pub(crate) fn coordinators(policy: &Policy, division: &DivisionCode) -> Vec<Agen
         .collect()
 }
 
+/// An instant as China-time minutes, for alert texts.
+pub(crate) fn cst(at: Timestamp) -> String {
+    CHINA.to_datetime(at).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
 /// The China Standard Time date of an instant: the day rules are in force on.
 pub(crate) fn day_of(at: Timestamp) -> jiff::civil::Date {
     CHINA.to_datetime(at).date()

@@ -163,7 +163,7 @@ fn non_recipient_alert(
     alert.parties = may_answer.to_vec();
     alert.parties.push(envelope.producer.clone());
     alert.detail = format!(
-        "{} answered lead {lead} (case {}), which went to {}; the lead stays open",
+        "{} 答复了线索 {lead}（案号 {}），该线索移交的是 {}；线索仍未办结",
         envelope.producer,
         outcome.case_number,
         AgencyId::list(may_answer)

@@ -105,7 +105,7 @@ fn an_agency_the_lead_did_not_go_to_cannot_close_it_and_the_coordinators_hear_of
     );
     let (alert, to) = &fake.alerts[1];
     assert!(
-        alert.detail.contains("330102-SCJG answered lead"),
+        alert.detail.contains("330102-SCJG 答复了线索"),
         "{}",
         alert.detail
     );
@@ -325,7 +325,7 @@ fn a_fine_outside_its_band_is_a_discretion_deviation() {
     // People read yuan; the fen stay in the facts.
     let (alert, _) = &fake.alerts[0];
     assert!(
-        alert.detail.starts_with("fine ¥") && alert.detail.contains("is outside the band ¥"),
+        alert.detail.starts_with("罚款 ¥") && alert.detail.contains("超出裁量基准 ¥"),
         "{}",
         alert.detail
     );

@@ -96,7 +96,7 @@ fn alert(envelope: &Envelope, outcome: &CaseOutcome, finding: &Finding) -> Alert
         referral: None,
         late: None,
         due: None,
-        detail: format!("{} (case {})", finding.detail, outcome.case_number),
+        detail: format!("{}（案号 {}）", finding.detail, outcome.case_number),
         parties: Vec::new(),
     }
 }
@@ -183,7 +183,7 @@ mod tests {
         let (alert, to) = &fake.alerts[0];
         assert_eq!(to, &[AgencyId::parse("330100-SFJ").unwrap()]);
         assert!(
-            alert.detail.ends_with("(case 杭西市监罚〔2026〕o1号)"),
+            alert.detail.ends_with("（案号 杭西市监罚〔2026〕o1号）"),
             "{}",
             alert.detail
         );

@@ -19,12 +19,20 @@ use crate::store::{Incoming, LeadWrite, WriteSet};
 pub(crate) fn of_event(incoming: &Incoming, ws: &WriteSet, policy: &Policy) -> Vec<Tally> {
     let envelope = &incoming.envelope;
     let day = day_of(envelope.produced_at);
-    let mut out = Counting { day, out: Vec::new() };
+    let mut out = Counting {
+        day,
+        out: Vec::new(),
+    };
     let division = envelope
         .division()
         .or(ws.referral.as_ref().map(|r| &r.record.referral.division));
     if let Some(division) = division {
-        out.add(division, Measure::EventsByAgency, envelope.producer.as_str(), 1);
+        out.add(
+            division,
+            Measure::EventsByAgency,
+            envelope.producer.as_str(),
+            1,
+        );
         let domain = match &envelope.payload {
             Payload::Lead(lead) => Some(lead.domain),
             Payload::CaseOutcome(outcome) => Some(outcome.domain),
@@ -58,7 +66,12 @@ pub(crate) fn of_event(incoming: &Incoming, ws: &WriteSet, policy: &Policy) -> V
             division, entry, ..
         }) => {
             out.standing(division, Measure::LeadsByStatus, &dim_of(entry.status), -1);
-            out.standing(division, Measure::LeadsByStatus, &dim_of(LeadStatus::Closed), 1);
+            out.standing(
+                division,
+                Measure::LeadsByStatus,
+                &dim_of(LeadStatus::Closed),
+                1,
+            );
             let answerer = envelope.producer.as_str();
             out.add(division, Measure::LeadsAnswered, answerer, 1);
             let due = policy.calendar.working_days_after(
@@ -100,7 +113,14 @@ struct Counting {
 }
 
 impl Counting {
-    fn push(&mut self, division: &DivisionCode, day: Option<Date>, measure: Measure, dim: &str, delta: i64) {
+    fn push(
+        &mut self,
+        division: &DivisionCode,
+        day: Option<Date>,
+        measure: Measure,
+        dim: &str,
+        delta: i64,
+    ) {
         self.out.push(Tally {
             division: division.clone(),
             day,
@@ -136,7 +156,12 @@ impl Counting {
                 if let Some(before) = before {
                     self.standing(division, Measure::ReferralsByState, &dim_of(before), -1);
                 }
-                self.standing(division, Measure::ReferralsByState, &dim_of(record.state), 1);
+                self.standing(
+                    division,
+                    Measure::ReferralsByState,
+                    &dim_of(record.state),
+                    1,
+                );
             }
             if overdue != was_overdue {
                 let delta = if overdue { 1 } else { -1 };
@@ -155,7 +180,12 @@ impl Counting {
                 }
                 AlertKind::PenaltyInsteadOfReferral => {
                     if let Some(outcome) = alert.events.first() {
-                        self.add(division, Measure::Substitutions, outcome.producer.as_str(), 1);
+                        self.add(
+                            division,
+                            Measure::Substitutions,
+                            outcome.producer.as_str(),
+                            1,
+                        );
                     }
                 }
                 _ => {}
@@ -188,7 +218,8 @@ mod tests {
         let mut answer = sample_lead();
         answer.event_id = EventId::parse("out-1").unwrap();
         answer.producer = AgencyId::parse("330100-STHJ").unwrap();
-        answer.produced_at = lead.envelope.produced_at + jiff::SignedDuration::from_hours(24 * days);
+        answer.produced_at =
+            lead.envelope.produced_at + jiff::SignedDuration::from_hours(24 * days);
         answer.payload = Payload::CaseOutcome(CaseOutcome {
             case_number: "杭环罚〔2026〕1号".into(),
             subject: sample_lead().subject().unwrap().clone(),
@@ -217,14 +248,24 @@ mod tests {
         let tallies = lead_then_answer(3);
         assert_eq!(sum(&tallies, Measure::LeadsReceived, "330100-STHJ"), 1);
         assert_eq!(sum(&tallies, Measure::LeadsAnswered, "330100-STHJ"), 1);
-        assert_eq!(sum(&tallies, Measure::LeadsAnsweredOnTime, "330100-STHJ"), 1);
+        assert_eq!(
+            sum(&tallies, Measure::LeadsAnsweredOnTime, "330100-STHJ"),
+            1
+        );
         // Standing: opened, then moved to closed.
         assert_eq!(sum(&tallies, Measure::LeadsByStatus, "Open"), 0);
         assert_eq!(sum(&tallies, Measure::LeadsByStatus, "Closed"), 1);
         assert_eq!(sum(&tallies, Measure::Outcomes, "330100-STHJ"), 1);
         assert_eq!(sum(&tallies, Measure::Penalties, "330100-STHJ/CL-140"), 1);
-        assert_eq!(sum(&tallies, Measure::PenaltyFen, "330100-STHJ/CL-140"), 2_500_000);
-        assert!(tallies.iter().all(|t| t.measure.is_standing() == t.day.is_none()));
+        assert_eq!(
+            sum(&tallies, Measure::PenaltyFen, "330100-STHJ/CL-140"),
+            2_500_000
+        );
+        assert!(
+            tallies
+                .iter()
+                .all(|t| t.measure.is_standing() == t.day.is_none())
+        );
     }
 
     #[test]
@@ -232,6 +273,9 @@ mod tests {
         // 15 working days are three weeks: 40 calendar days are well past them.
         let tallies = lead_then_answer(40);
         assert_eq!(sum(&tallies, Measure::LeadsAnswered, "330100-STHJ"), 1);
-        assert_eq!(sum(&tallies, Measure::LeadsAnsweredOnTime, "330100-STHJ"), 0);
+        assert_eq!(
+            sum(&tallies, Measure::LeadsAnsweredOnTime, "330100-STHJ"),
+            0
+        );
     }
 }
