@@ -144,27 +144,7 @@ pub use record::{ReferralRecord, RunningDeadline, StepRefusal};
 mod all {
     use super::{Action, Party, State};
 
-    pub(super) const ALL_STATES: [State; 19] = [
-        State::Reported,
-        State::RefusedByAgency,
-        State::Approved,
-        State::Transferred,
-        State::Received,
-        State::Filed,
-        State::NotFiled,
-        State::ReconsiderationRequested,
-        State::ReconsiderationUpheld,
-        State::SupervisionRequested,
-        State::ExplanationRequested,
-        State::Explained,
-        State::FilingOrdered,
-        State::SupervisionClosed,
-        State::Prosecuted,
-        State::NotProsecuted,
-        State::ReverseTransferred,
-        State::OpinionIssued,
-        State::PenaltyReported,
-    ];
+    pub(super) const ALL_STATES: [State; 19] = crate::domain::labels::STATES;
 
     pub(super) const ALL_ACTIONS: [Action; 20] = [
         Action::Approve,

@@ -171,7 +171,7 @@ fn a_lead_that_never_comes_is_reported_to_the_coordinators_after_the_wait() {
     assert!(
         raised[0]
             .detail
-            .contains("330106-SCJG/out-1 answers lead 330106-SCJG/never-published"),
+            .contains("330106-SCJG/out-1 答复线索 330106-SCJG/never-published"),
         "{}",
         raised[0].detail
     );
