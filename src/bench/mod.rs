@@ -4,11 +4,13 @@
 //! (`--baseline`), with the targets it is held to. See docs/benchmarks.md.
 //!
 //! The run: flat out (the maximum rate) → half that rate (latency under normal load) → optional
-//! sweep of offered loads (chart) → stop the broker → rebuild its store from the log (the
+//! sweep of offered loads (chart) → optional console pages against the full store (`--console`)
+//! → stop the broker → rebuild its store from the log (the
 //! router's apply rate) → ceilings.
 
 mod ceilings;
 pub mod chart;
+mod console;
 mod figures;
 pub mod noop;
 mod process;
@@ -86,6 +88,8 @@ pub struct BenchOptions {
     pub sweep: bool,
     /// Where to write the sweep chart (SVG).
     pub chart: Option<PathBuf>,
+    /// Also time the console's pages against the store the load filled.
+    pub console: bool,
     /// Print a progress line each second (on stderr).
     pub progress: bool,
 }
@@ -210,7 +214,9 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
 async fn measure(bench: &Bench) -> Result<Report, BenchError> {
     let options = &bench.options;
     let port = process::free_port()?;
-    let config = broker_config(&options.config, &bench.work, port, &bench.run_id);
+    let mut config = broker_config(&options.config, &bench.work, port, &bench.run_id);
+    let http: std::net::SocketAddr = ([127, 0, 0, 1], process::free_port()?).into();
+    config.server.http_addr = http;
     let kafka = config.bus.kind == BusKind::Kafka;
     let (broker, endpoint) = match &options.target {
         Some(target) => (None, target.clone()),
@@ -265,6 +271,16 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
         }
     }
     let stored = first.acked + half.as_ref().map_or(0, |h| h.acked) + sweep_acked;
+    // The pages as a city coordinator, a county procuratorate and the operator see them.
+    let pages = match (options.console, &broker) {
+        (true, Some(_)) => console::measure(http, &["330100-SFJ", "330106-JCY", ""]).await?,
+        (true, None) => {
+            return Err(BenchError::Options(
+                "--console needs the broker the bench starts (not --target)".into(),
+            ));
+        }
+        (false, _) => Vec::new(),
+    };
 
     let peak_rss = broker.as_ref().and_then(Server::peak_rss);
     if let Some(broker) = broker {
@@ -336,6 +352,8 @@ async fn measure(bench: &Bench) -> Result<Report, BenchError> {
         std::fs::write(path, chart::svg(&title, &sweep))
             .map_err(BenchError::io("write the chart"))?;
     }
+    let mut figures = figures;
+    figures.extend(pages);
     Ok(Report {
         setup: setup(options, kafka, &endpoint),
         figures,

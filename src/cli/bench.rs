@@ -54,6 +54,10 @@ pub(crate) struct BenchArgs {
     /// Write the sweep as an SVG chart here (implies --sweep).
     #[arg(long)]
     chart: Option<PathBuf>,
+    /// Also time each console page (p50, p95) against the store the load filled, as a city
+    /// coordinator, a county procuratorate and the operator.
+    #[arg(long)]
+    console: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -88,6 +92,7 @@ pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         baseline: args.baseline,
         sweep: args.sweep || args.chart.is_some(),
         chart: args.chart,
+        console: args.console,
         progress: !args.quiet,
     })
     .await?;

@@ -340,21 +340,24 @@ pub async fn run(
     for agency in registry.iter().cloned() {
         inboxes.spawn(demo.clone().inbox(agency));
     }
-    match super::history::seed(
-        demo.channel.clone(),
-        &demo.run_id,
-        registry,
-        30,
-        jiff::Timestamp::now(),
-    )
-    .await
-    {
-        Ok(h) => println!(
-            "history  the past 30 days: {} leads ({} answered), {} other penalty decisions",
-            h.leads, h.answered, h.outcomes
-        ),
-        Err(err) => eprintln!("demo: history failed: {err}"),
-    }
+    // The past month, published beside the live traffic (and cut short by a short run).
+    let history = tokio::spawn({
+        let (channel, run_id) = (demo.channel.clone(), demo.run_id.clone());
+        let (registry, stop) = (registry.clone(), stop.clone());
+        async move {
+            let now = jiff::Timestamp::now();
+            tokio::select! {
+                () = stop.cancelled() => {}
+                seeded = super::history::seed(channel, &run_id, &registry, 30, now) => match seeded {
+                    Ok(h) => println!(
+                        "history  the past 30 days: {} leads ({} answered), {} other penalty decisions",
+                        h.leads, h.answered, h.outcomes
+                    ),
+                    Err(err) => eprintln!("demo: history failed: {err}"),
+                },
+            }
+        }
+    });
     // Inspections need the sample registry's agencies; another registry's demo goes without.
     if registry.iter().any(|a| a.id.as_str() == "330100-SFJ")
         && let Err(err) =
@@ -376,6 +379,7 @@ pub async fn run(
             eprintln!("demo: publish failed: {err}");
         }
     }
+    history.abort();
     while let Some(joined) = inboxes.join_next().await {
         if let Ok(Err(err)) = joined {
             eprintln!("demo: inbox stream ended: {err}");
