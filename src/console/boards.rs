@@ -8,12 +8,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::labels;
-use super::pages::{Refusal, page};
-use super::public::html_escape;
+use super::pages::Refusal;
 use super::table::{Cell, Output, Table, TableQuery};
 use crate::access::{mask_name, may_survey};
 use crate::domain::calendar::CHINA;
-use crate::domain::money::yuan;
 use crate::domain::{Agency, OffenceCode, SubjectId};
 use crate::store::{ReferralFilter, ReportFilter, Store};
 
@@ -166,7 +164,7 @@ pub(super) fn referrals(
         @if columns.is_empty() {
             p { "辖区内没有移送案件。" }
         } @else {
-            div.cols { @for (state, cards) in &columns {
+            div.cols tabindex="0" { @for (state, cards) in &columns {
                 div.col { h2 { (labels::state(*state)) " " span.muted { (cards.len()) } } @for card in cards { (card) } }
             } }
         }
@@ -255,52 +253,67 @@ pub(super) fn alerts(
     Ok(table.respond("预警", "预警", table_query, viewer, filters, maud::html! {}))
 }
 
-/// The per-agency penalty report for one offence (同案不同罚).
+/// The per-agency penalty report for one offence (同案不同罚); or exported.
 pub(super) fn penalties(
     store: &Store,
+    registry: &crate::domain::Registry,
     viewer: Option<&Agency>,
     offence: Option<&str>,
-) -> Result<String, Refusal> {
+    table_query: &TableQuery,
+) -> Result<Output, Refusal> {
     let prefix = jurisdiction(viewer)?;
-    let keep = viewer.map_or(String::new(), |v| {
-        format!("<input type=\"hidden\" name=\"as\" value=\"{}\">", v.id)
-    });
-    let form = format!(
-        "<form><input name=\"offence\" placeholder=\"违法行为代码，如 CL-140\">{keep}\
-         <button>查询</button></form>"
-    );
+    let form = maud::html! {
+        form.filters {
+            label for="offence" { "违法行为代码" }
+            input #offence name="offence" value=(offence.unwrap_or_default()) placeholder="如 CL-140";
+            @if let Some(v) = viewer { input type="hidden" name="as" value=(v.id.as_str()); }
+            button { "查询" }
+        }
+    };
     let Some(offence) = offence.filter(|o| !o.is_empty()) else {
-        return Ok(page("处罚一致性", &form, viewer));
+        return Ok(Output::Html(super::frame::frame(
+            "处罚一致性",
+            form,
+            viewer,
+        )));
     };
     let code = OffenceCode::parse(offence)
         .map_err(|e| Refusal::BadRequest(format!("offence: {}", e.description)))?;
-    let rows: String = store
-        .penalty_report(&ReportFilter {
-            offence: code,
-            division_prefix: prefix,
-            from: None,
-            before: None,
-        })?
-        .iter()
-        .map(|r| {
-            format!(
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.0}%</td></tr>",
-                html_escape(r.agency.as_str()),
-                r.count,
-                yuan(r.min_fen),
-                yuan(r.median_fen),
-                yuan(r.max_fen),
-                r.outside_share * 100.0
-            )
-        })
-        .collect();
-    let body = format!(
-        "{form}<p>{}</p><table><thead><tr><th>机关</th><th>件数</th><th>最低（元）</th>\
-         <th>中位（元）</th><th>最高（元）</th><th>超出裁量基准</th></tr></thead><tbody>{rows}</tbody></table>",
-        html_escape(offence)
-    );
-    Ok(page("处罚一致性", &body, viewer))
+    let mut table = Table {
+        columns: vec!["机关", "件数", "最低", "中位", "最高", "超出裁量基准"],
+        rows: Vec::new(),
+    };
+    for r in store.penalty_report(&ReportFilter {
+        offence: code,
+        division_prefix: prefix,
+        from: None,
+        before: None,
+    })? {
+        let name = labels::agency_name(registry, &r.agency);
+        let mut outside = Cell::share((r.outside_share * 1000.0).round() as i64, 1000);
+        if r.outside_share > 0.0 {
+            outside = outside.tone("warn");
+        }
+        table.rows.push((
+            vec![
+                Cell::text(&name),
+                Cell::int(r.count as i64),
+                Cell::fen(r.min_fen),
+                Cell::fen(r.median_fen),
+                Cell::fen(r.max_fen),
+                outside,
+            ],
+            format!("{name} {}", r.agency),
+        ));
+    }
+    Ok(table.respond(
+        &format!("处罚一致性 · {offence}"),
+        &format!("处罚一致性-{offence}"),
+        table_query,
+        viewer,
+        form,
+        maud::html! {},
+    ))
 }
 
 #[cfg(test)]

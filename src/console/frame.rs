@@ -2,7 +2,7 @@
 //! (keeping the viewer's `?as=` in development mode), the viewer's name, and the chart scripts
 //! on pages that draw charts. Built with maud: escaped by default, checked at compile time.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 
 use super::assets::{ECHARTS, SCRIPT, STYLE};
 use crate::domain::Agency;
@@ -23,11 +23,6 @@ const NAV: [(&str, &str); 9] = [
 /// `?as=<viewer>` in development mode, for links that keep the viewer.
 pub(super) fn as_query(viewer: Option<&Agency>) -> String {
     viewer.map_or(String::new(), |v| format!("?as={}", v.id))
-}
-
-/// A page whose body is already HTML (the pages not yet built with templates).
-pub(super) fn page(title: &str, body: &str, viewer: Option<&Agency>) -> String {
-    frame(title, PreEscaped(body.to_owned()), viewer)
 }
 
 /// A page: the frame around `body`. The section whose label the title contains is marked

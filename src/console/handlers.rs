@@ -191,11 +191,14 @@ pub(super) async fn subject_file(
     viewer: Viewer,
     Query(query): Query<SubjectQuery>,
 ) -> Response {
+    let policy = console.policy.clone();
     render(
         console,
         viewer,
         "console subject",
-        move |store, viewer, shown| pages::subject_file(store, viewer, &query.id, shown),
+        move |store, viewer, shown| {
+            pages::subject_file(store, &policy.registry, viewer, &query.id, shown)
+        },
     )
     .await
 }
@@ -347,17 +350,28 @@ pub(super) struct PenaltyQuery {
     offence: Option<String>,
 }
 
-/// The penalty consistency report.
+/// The penalty consistency report (or its export).
 pub(super) async fn penalty_report(
     State(console): State<Console>,
     viewer: Viewer,
     Query(query): Query<PenaltyQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    render(
+    let table = TableQuery::parse(raw.as_deref());
+    let policy = console.policy.clone();
+    render_output(
         console,
         viewer,
         "console penalties",
-        move |store, viewer, _| boards::penalties(store, viewer, query.offence.as_deref()),
+        move |store, viewer, _| {
+            boards::penalties(
+                store,
+                &policy.registry,
+                viewer,
+                query.offence.as_deref(),
+                &table,
+            )
+        },
     )
     .await
 }

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::pages::{Refusal, page};
-use super::public::html_escape;
+use maud::html;
+
+use super::frame::frame;
+use super::pages::Refusal;
 use crate::domain::calendar::CHINA;
 use crate::domain::inspection::checks;
 use crate::domain::inspection::{InspectionEntry, PlanState};
@@ -54,7 +56,8 @@ pub(super) fn page_html(
             .or_default()
             .push(entry.clone());
     }
-    let enterprises: String = by_enterprise
+    // Per enterprise: inspections counted this year against its cap.
+    let enterprises: Vec<(&str, &InspectionEntry, String, String, bool, usize)> = by_enterprise
         .iter()
         .map(|(code, year_plans)| {
             let first = &year_plans[0];
@@ -76,17 +79,8 @@ pub(super) fn page_html(
                 }
                 None => ("—".into(), "—".into()),
             };
-            let over = if counted.parse::<u32>().ok() > cap.parse::<u32>().ok() {
-                " class=\"overdue\""
-            } else {
-                ""
-            };
-            format!(
-                "<tr><td><a href=\"/subject?id={code}{as_param}\">{}</a></td><td>{code}</td>\
-                 <td class=\"num\"{over}>{counted} / {cap}</td><td class=\"num\">{}</td></tr>",
-                html_escape(&first.plan.enterprise.name),
-                year_plans.len()
-            )
+            let over = counted.parse::<u32>().ok() > cap.parse::<u32>().ok();
+            (*code, first, counted, cap, over, year_plans.len())
         })
         .collect();
     let mut per_agency: BTreeMap<String, [usize; 4]> = BTreeMap::new();
@@ -101,50 +95,27 @@ pub(super) fn page_html(
         let records: usize = entry.records.iter().map(|r| r.warnings.len()).sum();
         row[3] += entry.warnings.len() + records;
     }
-    let agencies: String = per_agency
-        .iter()
-        .map(|(id, [all, done, cancelled, warned])| {
-            let name = crate::domain::AgencyId::parse(id)
-                .ok()
-                .and_then(|a| policy.registry.get(&a).map(|a| a.name.clone()))
-                .unwrap_or_default();
-            format!(
-                "<tr><td>{}</td><td>{id}</td><td class=\"num\">{all}</td><td class=\"num\">{done}</td>\
-                 <td class=\"num\">{cancelled}</td><td class=\"num\">{warned}</td></tr>",
-                html_escape(&name)
-            )
-        })
-        .collect();
-    let joints: String = store
+    let name = |id: &str| {
+        crate::domain::AgencyId::parse(id)
+            .ok()
+            .and_then(|a| policy.registry.get(&a).map(|a| a.name.clone()))
+            .unwrap_or_default()
+    };
+    let joints: Vec<_> = store
         .joints()?
-        .iter()
+        .into_iter()
         .filter(|j| j.division.as_str().starts_with(&prefix))
-        .map(|j| {
-            let answers: Vec<String> = j
-                .plans
-                .iter()
-                .map(|p| {
-                    let answer = j.answers.iter().find(|(a, _)| a == &p.agency).map_or(
-                        "未答复",
-                        |(_, yes)| {
-                            if *yes { "参加" } else { "不参加" }
-                        },
-                    );
-                    format!("{}：{answer}", p.agency)
-                })
-                .collect();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                html_escape(&j.id),
-                html_escape(&j.enterprise.name),
-                html_escape(&j.items.join("、")),
-                html_escape(&answers.join("；"))
-            )
-        })
         .collect();
-    let alerts: String = store
+    let answer = |j: &crate::domain::inspection::JointProposal,
+                  agency: &crate::domain::AgencyId| {
+        j.answers
+            .iter()
+            .find(|(a, _)| a == agency)
+            .map_or("未答复", |(_, yes)| if *yes { "参加" } else { "不参加" })
+    };
+    let alerts: Vec<_> = store
         .latest_alerts(&prefix, 500)?
-        .iter()
+        .into_iter()
         .filter(|a| {
             matches!(
                 a.kind,
@@ -152,48 +123,65 @@ pub(super) fn page_html(
             )
         })
         .take(100)
-        .map(|a| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                CHINA.to_datetime(a.raised_at).strftime("%m-%d %H:%M"),
-                html_escape(&a.rule_id),
-                html_escape(&a.title),
-                html_escape(&a.detail)
-            )
-        })
         .collect();
-    let plan_rows: String = plans
-        .iter()
-        .map(|e| {
-            let code = &e.plan.verify_code;
-            let qr = if code.is_empty() || e.state == PlanState::Cancelled {
-                String::new()
-            } else {
-                format!("<a href=\"/verify/{code}\"><img alt=\"{code}\" width=\"80\" height=\"80\" src=\"/verify/{code}/qr.svg\"></a><br><code>{code}</code>")
-            };
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} 至 {}</td><td>{}</td><td>{}</td><td>{qr}</td></tr>",
-                html_escape(&e.key().to_string()),
-                html_escape(&e.plan.enterprise.name),
-                html_escape(&e.plan.items.join("、")),
-                e.plan.window_start,
-                e.plan.window_end,
-                state(e),
-                html_escape(&e.warnings.join("；")),
-            )
-        })
-        .collect();
-    let body = format!(
-        "<h2>企业年度检查（{year} 年，计入次数 / 上限）</h2><table><thead><tr><th>企业</th><th>信用代码</th>\
-         <th>计入 / 上限</th><th>检查计划</th></tr></thead><tbody>{enterprises}</tbody></table>\
-         <h2>各机关</h2><table><thead><tr><th>机关</th><th>代码</th><th>计划</th><th>已实施</th><th>已取消</th>\
-         <th>预警</th></tr></thead><tbody>{agencies}</tbody></table>\
-         <h2>综合查一次（联合检查建议）</h2><table><thead><tr><th>编号</th><th>企业</th><th>合并事项</th>\
-         <th>答复</th></tr></thead><tbody>{joints}</tbody></table>\
-         <h2>检查预警</h2><table><thead><tr><th>时间</th><th>规则</th><th>名称</th><th>说明</th></tr></thead>\
-         <tbody>{alerts}</tbody></table>\
-         <h2>检查计划与扫码入企</h2><table><thead><tr><th>计划</th><th>企业</th><th>事项</th><th>期间</th>\
-         <th>状态</th><th>预警</th><th>检查码</th></tr></thead><tbody>{plan_rows}</tbody></table>"
-    );
-    Ok(page("涉企行政检查", &body, viewer))
+    let body = html! {
+        h2 { "企业年度检查（" (year) " 年，计入次数 / 上限）" }
+        div.tablewrap tabindex="0" { table {
+            thead { tr { th { "企业" } th { "信用代码" } th.num { "计入 / 上限" } th.num { "检查计划" } } }
+            tbody { @for (code, first, counted, cap, over, n) in &enterprises {
+                tr {
+                    td { a href=(format!("/subject?id={code}{as_param}")) { (first.plan.enterprise.name) } }
+                    td { (code) }
+                    td.num { @if *over { span.status.bad { (counted) " / " (cap) " 超出上限" } } @else { (counted) " / " (cap) } }
+                    td.num { (n) }
+                }
+            } }
+        } }
+        h2 { "各机关" }
+        div.tablewrap tabindex="0" { table {
+            thead { tr { th { "机关" } th { "代码" } th.num { "计划" } th.num { "已实施" } th.num { "已取消" } th.num { "预警" } } }
+            tbody { @for (id, [all, done, cancelled, warned]) in &per_agency {
+                tr { td { (name(id)) } td { (id) } td.num { (all) } td.num { (done) } td.num { (cancelled) } td.num { (warned) } }
+            } }
+        } }
+        h2 { "综合查一次（联合检查建议）" }
+        div.tablewrap tabindex="0" { table {
+            thead { tr { th { "编号" } th { "企业" } th { "合并事项" } th { "答复" } } }
+            tbody { @for j in &joints {
+                tr {
+                    td { (j.id) }
+                    td { (j.enterprise.name) }
+                    td { (j.items.join("、")) }
+                    td { @for p in &j.plans { (name(p.agency.as_str())) " " (p.agency.as_str()) "：" (answer(j, &p.agency)) br; } }
+                }
+            } }
+        } }
+        h2 { "检查预警" }
+        div.tablewrap tabindex="0" { table {
+            thead { tr { th { "时间" } th { "规则" } th { "名称" } th { "说明" } } }
+            tbody { @for a in &alerts {
+                tr { td { (CHINA.to_datetime(a.raised_at).strftime("%m-%d %H:%M")) } td { (a.rule_id) } td { (a.title) } td { (a.detail) } }
+            } }
+        } }
+        h2 { "检查计划与扫码入企" }
+        div.tablewrap tabindex="0" { table {
+            thead { tr { th { "计划" } th { "企业" } th { "事项" } th { "期间" } th { "状态" } th { "预警" } th { "检查码" } } }
+            tbody { @for e in &plans {
+                @let code = &e.plan.verify_code;
+                tr {
+                    td { (e.key().to_string()) }
+                    td { (e.plan.enterprise.name) }
+                    td { (e.plan.items.join("、")) }
+                    td { (e.plan.window_start) " 至 " (e.plan.window_end) }
+                    td { (state(e)) }
+                    td { (e.warnings.join("；")) }
+                    td { @if !code.is_empty() && e.state != PlanState::Cancelled {
+                        a href=(format!("/verify/{code}")) { img alt=(format!("检查码 {code} 的二维码")) width="80" height="80" src=(format!("/verify/{code}/qr.svg")); }
+                        br; code { (code) }
+                    } }
+                }
+            } }
+        } }
+    };
+    Ok(frame("涉企行政检查", body, viewer))
 }

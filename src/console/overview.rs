@@ -212,12 +212,12 @@ pub(super) fn overview(
         }
         div.panel {
             h2 { "实时预警" }
-            ul #live .live {}
+            ul #live .live tabindex="0" aria-live="polite" {}
             script { (maud::PreEscaped(LIVE_SCRIPT)) }
         }
         div.panel {
             h2 { "最新预警" }
-            div.tablewrap { table {
+            div.tablewrap tabindex="0" { table {
                 thead { tr { th { "时间" } th { "类别" } th { "规则" } th { "依据" } } }
                 tbody { @for a in &latest {
                     tr {

@@ -15,8 +15,6 @@ use crate::domain::{
 };
 use crate::store::{LeadFilter, Store, StoreError};
 
-pub(super) use super::frame::page;
-use super::public::html_escape;
 use super::table::{Cell, Output, Table, TableQuery};
 use maud::html;
 
@@ -135,14 +133,14 @@ fn subject_key(id: &str) -> Result<SubjectKey, Refusal> {
 /// 一企一档: everything about one subject the viewer may see, in log order.
 pub(crate) fn subject_file(
     store: &Store,
+    registry: &Registry,
     viewer: Option<&Agency>,
     id: &str,
     audit: &mut Shown,
 ) -> Result<String, Refusal> {
     let key = subject_key(id.trim())?;
     let events = store.timeline(&key, None, 1_000)?.items;
-    let mut rows = String::new();
-    let mut count = 0;
+    let mut rows = Vec::new();
     let mut name = String::new();
     for event in &events {
         let masked = match event_access(viewer, event) {
@@ -150,41 +148,49 @@ pub(crate) fn subject_file(
             Access::Masked => true,
             Access::Full => false,
         };
-        count += 1;
         audit.event(event, masked);
-        let (party_name, _) = party(event, masked);
-        name = party_name;
+        name = party(event, masked).0;
         let (kind, text) = what(event);
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{kind}</td><td>{}</td></tr>\n",
-            cst(event.envelope.produced_at),
-            html_escape(event.envelope.producer.as_str()),
-            html_escape(&text),
-        ));
+        let agency = super::labels::agency_name(registry, &event.envelope.producer);
+        rows.push((cst(event.envelope.produced_at), agency, kind, text));
     }
     let alerts = subject_alerts(store, viewer, &key)?;
-    let body = if count == 0 {
-        "<p>没有可显示的记录（或不在您的辖区内）。</p>".to_owned()
-    } else {
-        format!(
-            "<p>当事人：{}</p><table><thead><tr><th>时间</th><th>机关</th><th>类别</th>\
-             <th>内容</th></tr></thead><tbody>\n{rows}</tbody></table><p>{count} 条</p>{alerts}",
-            html_escape(&name)
-        )
+    let body = html! {
+        @if rows.is_empty() {
+            p { "没有可显示的记录（或不在您的辖区内）。" }
+        } @else {
+            p { "当事人：" (name) }
+            div.tablewrap tabindex="0" { table {
+                thead { tr { th { "时间" } th { "机关" } th { "类别" } th { "内容" } } }
+                tbody { @for (at, agency, kind, text) in &rows {
+                    tr { td { (at) } td { (agency) } td { (kind) } td { (text) } }
+                } }
+            } }
+            p.muted { (rows.len()) " 条" }
+            @if !alerts.is_empty() {
+                h2 { "预警" }
+                div.tablewrap tabindex="0" { table {
+                    thead { tr { th { "时间" } th { "类别" } th { "规则" } th { "依据" } } }
+                    tbody { @for a in &alerts {
+                        tr { td { (cst(a.raised_at)) } td { (super::labels::alert_kind(a.kind)) } td { (a.title) } td { (a.citation) } }
+                    } }
+                } }
+            }
+        }
     };
-    Ok(page("一企一档 · 当事人档案", &body, viewer))
+    Ok(super::frame::frame("一企一档 · 当事人档案", body, viewer))
 }
 
 /// The alerts about a subject the viewer may see — as a party to them, or as a coordinator or
-/// procuratorate of their division — as a table (empty when there are none).
+/// procuratorate of their division.
 fn subject_alerts(
     store: &Store,
     viewer: Option<&Agency>,
     key: &SubjectKey,
-) -> Result<String, Refusal> {
-    let rows: String = store
+) -> Result<Vec<crate::domain::Alert>, Refusal> {
+    Ok(store
         .latest_alerts("", 10_000)?
-        .iter()
+        .into_iter()
         .filter(|a| a.subject.as_ref().is_some_and(|s| &s.key() == key))
         .filter(|a| match viewer {
             None => true,
@@ -195,24 +201,7 @@ fn subject_alerts(
                     })
             }
         })
-        .map(|a| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                cst(a.raised_at),
-                super::labels::alert_kind(a.kind),
-                html_escape(&a.title),
-                html_escape(&a.citation)
-            )
-        })
-        .collect();
-    Ok(if rows.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<h2>预警</h2><table><thead><tr><th>时间</th><th>类别</th><th>规则</th><th>依据</th>\
-             </tr></thead><tbody>{rows}</tbody></table>"
-        )
-    })
+        .collect())
 }
 
 /// Which leads the board shows.

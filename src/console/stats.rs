@@ -255,7 +255,7 @@ pub(super) fn page(
         h2 { "罚款（按违法行为）" }
         p.muted { (offences.len()) " 种违法行为，" (by_offence.rows.len()) " 行。"
             a href=(format!("/stats?month={}&part=penalties{amp}", month.strftime("%Y-%m"))) { "查看与导出" } }
-        div.tablewrap { table {
+        div.tablewrap tabindex="0" { table {
             thead { tr { @for c in &by_offence.columns { th { (c) } } } }
             tbody { @for (cells, _) in by_offence.rows.iter().take(50) {
                 tr { @for cell in cells { td { (cell.text) } } }

@@ -218,7 +218,7 @@ impl Table {
                 a.button href=(query.with("format", "csv")) download { "导出 CSV" }
                 button.noprint type="button" onclick="window.print()" { "打印" }
             }
-            div.tablewrap {
+            div.tablewrap tabindex="0" {
                 table {
                     thead { tr {
                         @for (c, label) in self.columns.iter().enumerate() {

@@ -1,7 +1,8 @@
 //! The counts the console's overview and statistics (统计分析) read, as the router keeps them:
 //! each applied event adds to a few named counters per division and China-time day, so that no
 //! page scans events. The router decides what counts (`router/decide/tally.rs`); the store adds
-//! each [`Tally`] into every jurisdiction that contains its division, per day, per month, or as
+//! each [`Tally`] into every jurisdiction that contains its division, per day or month (as its
+//! measure is read: [`Measure::granularity`]), or as
 //! a standing count.
 
 use jiff::civil::Date;
@@ -42,11 +43,23 @@ pub enum Measure {
     ReferralsByState = 14,
     /// Standing: referrals whose running deadline passed.
     ReferralsOverdue = 15,
+    /// Penalty decisions, by agency, on the day they were decided (the 罚没指标 signal).
+    FinesDecided = 16,
+    /// Their fines, in fen.
+    FineFenDecided = 17,
+    /// Penalty decisions, by agency, in the month decided (案卷评查; division: the agency's).
+    ProcedureDecisions = 18,
+    /// …with a procedural record.
+    ProcedureRecorded = 19,
+    /// …with a complete one.
+    ProcedureComplete = 20,
+    /// …complete and passing every check.
+    ProcedurePassing = 21,
 }
 
 impl Measure {
     /// Every measure, by its byte.
-    pub const ALL: [Measure; 15] = [
+    pub const ALL: [Measure; 21] = [
         Measure::EventsByDomain,
         Measure::EventsByAgency,
         Measure::AlertsByKind,
@@ -62,6 +75,12 @@ impl Measure {
         Measure::LeadsByStatus,
         Measure::ReferralsByState,
         Measure::ReferralsOverdue,
+        Measure::FinesDecided,
+        Measure::FineFenDecided,
+        Measure::ProcedureDecisions,
+        Measure::ProcedureRecorded,
+        Measure::ProcedureComplete,
+        Measure::ProcedurePassing,
     ];
 
     /// The measure a key byte names.
@@ -71,11 +90,41 @@ impl Measure {
 
     /// A standing count (moves up and down, no day), rather than a count of happenings.
     pub fn is_standing(self) -> bool {
-        matches!(
-            self,
-            Measure::LeadsByStatus | Measure::ReferralsByState | Measure::ReferralsOverdue
-        )
+        self.granularity() == Granularity::Standing
     }
+
+    /// How the store keeps it: what the console reads it by, and no finer — every counter a
+    /// batch touches is one more write in the router's apply.
+    pub fn granularity(self) -> Granularity {
+        match self {
+            // The overview's 30 days and the 罚没指标 signal's month-end days.
+            Measure::EventsByDomain
+            | Measure::EventsByAgency
+            | Measure::AlertsByKind
+            | Measure::FinesDecided
+            | Measure::FineFenDecided => Granularity::Day,
+            Measure::LeadsByStatus | Measure::ReferralsByState | Measure::ReferralsOverdue => {
+                Granularity::Standing
+            }
+            // The overview's 30 days and the statistics' months.
+            Measure::Outcomes => Granularity::DayAndMonth,
+            // The statistics, the trend and 案卷评查: by month.
+            _ => Granularity::Month,
+        }
+    }
+}
+
+/// The period a counter is kept by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    /// Per China-time day.
+    Day,
+    /// Per month.
+    Month,
+    /// Both.
+    DayAndMonth,
+    /// A standing count.
+    Standing,
 }
 
 /// The dimension naming an enum value in the counters: its Rust name, which the console maps

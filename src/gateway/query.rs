@@ -172,12 +172,16 @@ impl proto::query_server::Query for QueryService {
             "offence_code",
             crate::domain::OffenceCode::parse(&req.offence_code),
         );
-        if req.division_prefix.len() > 12
+        // The report reads the router's counters, kept per jurisdiction.
+        if !matches!(req.division_prefix.len(), 0 | 2 | 4 | 6 | 9 | 12)
             || !req.division_prefix.bytes().all(|b| b.is_ascii_digit())
         {
             v.push(
                 "division_prefix",
-                RuleError::new("division.prefix", "must be up to 12 digits"),
+                RuleError::new(
+                    "division.prefix",
+                    "must be a jurisdiction: empty, or 2 (province), 4 (city), 6 (county), 9 or 12 digits",
+                ),
             );
         }
         let from = validator.bound(&mut v, "decided_from", req.decided_from.as_ref());
@@ -291,7 +295,13 @@ impl QueryService {
                 passing_pct: s.passing_pct(),
             })
             .collect();
-        let clustering = quota::clustering(&self.store.fines(&req.division_prefix)?, today)
+        let since = today
+            .checked_sub(jiff::ToSpan::days(
+                quota::RECENT_DAYS + quota::BASELINE_DAYS + 1,
+            ))
+            .unwrap_or(today);
+        let fines = self.store.fines(&req.division_prefix, since, today)?;
+        let clustering = quota::clustering(&fines, today)
             .into_iter()
             .map(|c| proto::FineClustering {
                 agency: c.agency.to_string(),

@@ -296,9 +296,6 @@ impl Batch<'_> {
         if let Some(write) = ws.inspection {
             self.stage_inspection(write);
         }
-        if let Some(row) = &ws.procedure {
-            self.stage_procedure(row, this);
-        }
         self.stage_tallies(ws.tallies);
         for mark in ws.split_marks {
             self.put(

@@ -31,7 +31,6 @@
 //! | `Y` enterprise year | credit code 0 year 0 agency `/` plan id | — the caps' tally |
 //! | `G` verify code | code | plan key (扫码入企) |
 //! | `J` joint | proposal id | `JointProposal` (综合查一次) |
-//! | `F` procedure | agency 0 month (`YYYYMM`) 0 seq | three flags: recorded, complete, passing (案卷评查) |
 //! | `c` count | jurisdiction 0 period measure dimension | i64: the console's counters (`tallies.rs`) |
 //!
 //! The small fixed-layout values of these rows are in `values.rs`.
@@ -66,8 +65,8 @@ pub(super) const INSPECTION: u8 = b'B';
 pub(super) const ENTERPRISE_YEAR: u8 = b'Y';
 pub(super) const VERIFY: u8 = b'G';
 pub(super) const JOINT: u8 = b'J';
-pub(super) const PROCEDURE: u8 = b'F';
-/// Every capital letter is taken: the counters have a small one.
+/// The counters' family (a small letter: `F`, once 案卷评查's rows, stays unused — the counters
+/// hold those scores now).
 pub(super) const TALLY: u8 = b'c';
 
 /// Builds a key from its family and parts.
@@ -341,15 +340,6 @@ pub(super) fn enterprise_year(enterprise: &str, year: i16, plan: &PlanKey) -> Ve
 /// A verification code's row.
 pub(super) fn verify(code: &str) -> Vec<u8> {
     Key::new(VERIFY, code.len()).text(code).0
-}
-
-/// A penalty decision's 案卷评查 row.
-pub(super) fn procedure(agency: &AgencyId, month: u32, seq: u64) -> Vec<u8> {
-    Key::new(PROCEDURE, 32)
-        .part(agency.as_str())
-        .part(&month.to_string())
-        .number(seq)
-        .0
 }
 
 /// A joint proposal's row.

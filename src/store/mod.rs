@@ -186,6 +186,8 @@ pub struct Store {
     history_scopes: bloom::Bloom,
     /// Rule titles and citations read or written so far.
     texts: texts::Cache,
+    /// The console's counters as the last applied batch left them (`tallies.rs`).
+    counters_cache: tallies::Cache,
     /// Flushes asked for, and one flush at a time: see [`Store::flush`].
     flushes: Flushes,
     /// When set, every committed batch's writes are kept here (the bench's raw-write ceiling).
@@ -295,6 +297,7 @@ impl Store {
             applied_keys,
             history_scopes,
             texts: Default::default(),
+            counters_cache: Default::default(),
             flushes: Flushes::default(),
             capture: StdMutex::new(None),
         })

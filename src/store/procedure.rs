@@ -1,10 +1,15 @@
-//! 执法监督 in the store: each penalty decision's 案卷评查 row (was a procedure recorded, was it
-//! complete, did it pass every check) and the reads of the reports — the score per agency and
-//! month, and every penalty's agency, day and fine for the 罚没指标 signal.
+//! 执法监督 in the store: the reads of the reports, from the router's counters — the 案卷评查 score
+//! per agency and month (decisions; with a procedural record; complete; passing every check), and
+//! per agency and day the penalties and fines the 罚没指标 signal reads.
 
-use super::{Batch, OutcomeRow, ProcedureRow, Store, StoreError, keys, values};
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+
+use super::{OutcomeRow, Period, Store, StoreError, keys, values};
 use crate::domain::AgencyId;
 use crate::domain::procedure::quota::Fine;
+use crate::domain::stats::Measure;
 
 /// One agency's month of penalty decisions, as 案卷评查 counts them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,73 +44,84 @@ fn percent(part: u64, whole: u64) -> u32 {
     (part * 100).checked_div(whole).unwrap_or(0) as u32
 }
 
-impl Batch<'_> {
-    /// Stages a decision's row under the event's seq.
-    pub(super) fn stage_procedure(&mut self, row: &ProcedureRow, seq: u64) {
-        self.put(
-            keys::procedure(&row.agency, row.month, seq),
-            vec![
-                u8::from(row.recorded),
-                u8::from(row.complete),
-                u8::from(row.passing),
-            ],
-        );
-    }
-}
-
 impl Store {
-    /// The 案卷评查 score per agency and month for agencies whose id starts with
-    /// `division_prefix`, months `from..=to` (`YYYYMM`), by agency then month.
+    /// The 案卷评查 score per agency and month for agencies in the jurisdiction
+    /// `division_prefix`, months `from..=to` (`YYYYMM`), by agency then month — from the
+    /// router's monthly counters.
     pub fn procedure_scores(
         &self,
         division_prefix: &str,
         from: u32,
         to: u32,
     ) -> Result<Vec<ProcedureScore>, StoreError> {
-        let durable = self.durable_seq();
-        let mut scores: std::collections::BTreeMap<(String, u32), ProcedureScore> =
-            Default::default();
-        for entry in self.tree.scan_prefix([keys::PROCEDURE]) {
-            let (key, flags) = entry.map_err(StoreError::sled("read"))?;
-            if keys::suffix_u64(&key) > durable {
+        let month = |m: u32| Date::new((m / 100) as i16, (m % 100) as i8, 1);
+        let (Ok(first), Ok(last)) = (month(from), month(to)) else {
+            return Ok(Vec::new());
+        };
+        let mut scores: BTreeMap<(String, u32), ProcedureScore> = BTreeMap::new();
+        for count in self.counts(division_prefix, Period::Month(first), Period::Month(last))? {
+            if !matches!(
+                count.measure,
+                Measure::ProcedureDecisions
+                    | Measure::ProcedureRecorded
+                    | Measure::ProcedureComplete
+                    | Measure::ProcedurePassing
+            ) {
                 continue;
             }
-            let text = String::from_utf8_lossy(&key[1..key.len().saturating_sub(8)]).into_owned();
-            let mut parts = text.split('\0');
-            let (Some(agency), Some(month)) = (parts.next(), parts.next()) else {
-                return Err(StoreError::Corrupt {
-                    tree: "procedure",
-                    reason: format!("row {text:?}"),
+            let month: u32 = count.period.parse().unwrap_or(0);
+            let score = scores
+                .entry((count.dimension.clone(), month))
+                .or_insert_with(|| ProcedureScore {
+                    agency: AgencyId::parse(&count.dimension).ok(),
+                    month,
+                    ..ProcedureScore::default()
                 });
-            };
-            let month: u32 = month.parse().unwrap_or(0);
-            if !agency.starts_with(division_prefix) || month < from || month > to {
-                continue;
+            let n = u64::try_from(count.value).unwrap_or(0);
+            match count.measure {
+                Measure::ProcedureDecisions => score.decisions += n,
+                Measure::ProcedureRecorded => score.recorded += n,
+                Measure::ProcedureComplete => score.complete += n,
+                _ => score.passing += n,
             }
-            let score =
-                scores
-                    .entry((agency.to_owned(), month))
-                    .or_insert_with(|| ProcedureScore {
-                        agency: AgencyId::parse(agency).ok(),
-                        month,
-                        ..ProcedureScore::default()
-                    });
-            let flag = |i: usize| u64::from(flags.get(i).copied().unwrap_or(0) != 0);
-            score.decisions += 1;
-            score.recorded += flag(0);
-            score.complete += flag(1);
-            score.passing += flag(2);
         }
-        Ok(scores.into_values().collect())
+        Ok(scores.into_values().filter(|s| s.decisions > 0).collect())
     }
 
-    /// Every durable penalty decision in divisions starting with `division_prefix` as the
-    /// 罚没指标 signal reads it: agency, day, fine.
-    pub fn fines(&self, division_prefix: &str) -> Result<Vec<Fine>, StoreError> {
-        Ok(self
-            .penalties(division_prefix)?
+    /// The penalty decisions in the jurisdiction `division_prefix` decided from `from` to
+    /// `to`, as the 罚没指标 signal reads them: per agency and day, how many and their fines —
+    /// from the router's daily counters.
+    pub fn fines(
+        &self,
+        division_prefix: &str,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<Fine>, StoreError> {
+        let mut days: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+        for count in self.counts(division_prefix, Period::Day(from), Period::Day(to))? {
+            if !matches!(
+                count.measure,
+                Measure::FinesDecided | Measure::FineFenDecided
+            ) {
+                continue;
+            }
+            let day = days.entry((count.dimension, count.period)).or_default();
+            match count.measure {
+                Measure::FinesDecided => day.0 += u64::try_from(count.value).unwrap_or(0),
+                _ => day.1 += count.value,
+            }
+        }
+        Ok(days
             .into_iter()
-            .map(|r| Fine::at(r.agency, r.decided_at, r.fine_fen))
+            .filter(|(_, (n, _))| *n > 0)
+            .filter_map(|((agency, day), (decisions, fen))| {
+                Some(Fine {
+                    agency: AgencyId::parse(&agency).ok()?,
+                    day: Date::strptime("%Y%m%d", &day).ok()?,
+                    fen,
+                    decisions,
+                })
+            })
             .collect())
     }
 

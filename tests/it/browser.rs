@@ -22,7 +22,7 @@ fn browser_dir() -> PathBuf {
 }
 
 /// Chromium, Node and playwright-core, installing the npm package if it is missing.
-fn prerequisites() -> PathBuf {
+pub(crate) fn prerequisites() -> PathBuf {
     let chromium = std::env::var_os("XIEZHI_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
@@ -56,7 +56,7 @@ fn prerequisites() -> PathBuf {
 
 /// Runs `tests/browser/SCRIPT` with Node against Chromium, screenshots to `target/browser/`;
 /// fails with its output unless it succeeds, and returns what it printed.
-async fn run_script(chromium: &Path, script: &str, env: &[(&str, String)]) -> String {
+pub(crate) async fn run_script(chromium: &Path, script: &str, env: &[(&str, String)]) -> String {
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     let mut command = Command::new("node");
     command

@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod browser;
+mod browser_demo;
 mod cli;
 mod clients;
 mod console;

@@ -22,15 +22,17 @@ pub const MIN_DECISIONS: u64 = 10;
 /// Smallest recent share (percent) for a flag.
 pub const FLAG_SHARE_PCT: u32 = 40;
 
-/// One penalty: who, when, how much.
+/// Penalties of one agency on one day: who, when, how many, how much.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fine {
     /// The deciding agency.
     pub agency: AgencyId,
     /// The day of the decision (China Standard Time).
     pub day: Date,
-    /// Fine, fen.
+    /// Fines, fen.
     pub fen: i64,
+    /// How many decisions (the router's counters give a day's at once).
+    pub decisions: u64,
 }
 
 /// One agency's figures.
@@ -59,6 +61,7 @@ impl Fine {
             agency,
             day: crate::domain::calendar::CHINA.to_datetime(at).date(),
             fen,
+            decisions: 1,
         }
     }
 }
@@ -80,7 +83,7 @@ pub fn clustering(fines: &[Fine], today: Date) -> Vec<Clustering> {
     let sums = |it: &mut dyn Iterator<Item = &Fine>| {
         it.fold((0i64, 0i64, 0u64), |(end, all, n), f| {
             let end = end + if at_month_end(f.day) { f.fen } else { 0 };
-            (end, all + f.fen, n + 1)
+            (end, all + f.fen, n + f.decisions)
         })
     };
     let mut agencies: Vec<&AgencyId> = fines.iter().map(|f| &f.agency).collect();
@@ -129,6 +132,7 @@ mod tests {
             agency: AgencyId::parse(agency).unwrap(),
             day: day.parse().unwrap(),
             fen,
+            decisions: 1,
         }
     }
 

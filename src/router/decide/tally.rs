@@ -91,6 +91,35 @@ pub(crate) fn of_event(incoming: &Incoming, ws: &WriteSet, policy: &Policy) -> V
             out.add(&row.division, Measure::Penalties, &dim, 1);
             out.add(&row.division, Measure::PenaltyFen, &dim, row.fine_fen);
         }
+        if row.penalty {
+            // 罚没指标 counts by the day of the decision, not of its publication.
+            let decided = Some(day_of(row.decided_at));
+            let agency = row.agency.as_str();
+            out.push(&row.division, decided, Measure::FinesDecided, agency, 1);
+            out.push(
+                &row.division,
+                decided,
+                Measure::FineFenDecided,
+                agency,
+                row.fine_fen,
+            );
+        }
+    }
+    if let Some(row) = &ws.procedure
+        && let Ok(division) = DivisionCode::parse(row.agency.division())
+        && let Ok(month) =
+            jiff::civil::Date::new((row.month / 100) as i16, (row.month % 100) as i8, 1)
+    {
+        let agency = row.agency.as_str();
+        let flags = [
+            (Measure::ProcedureDecisions, true),
+            (Measure::ProcedureRecorded, row.recorded),
+            (Measure::ProcedureComplete, row.complete),
+            (Measure::ProcedurePassing, row.passing),
+        ];
+        for (measure, set) in flags {
+            out.push(&division, Some(month), measure, agency, i64::from(set));
+        }
     }
     out.common(ws, envelope.producer.as_str());
     out.out
