@@ -119,7 +119,7 @@ pub(super) fn referrals(
                 small.muted { (agency) " → " (police) }
                 @if let Some(d) = &record.deadline {
                     div.deadline.overdue[late] {
-                        (d.step) "：" (left(d.due, now)) "（" (labels::party(d.party)) "，" (cst(d.due)) "）"
+                        (labels::step(&d.step)) "：" (left(d.due, now)) "（" (labels::party(d.party)) "，" (cst(d.due)) "）"
                         br; small { (d.citation) }
                     }
                 }
@@ -139,7 +139,7 @@ pub(super) fn referrals(
                 Cell::text(agency),
                 Cell::text(police),
                 Cell::text(labels::state(record.state)),
-                Cell::text(deadline.map_or(String::new(), |d| d.step.clone())),
+                Cell::text(deadline.map_or("", |d| labels::step(&d.step))),
                 remaining,
             ],
             format!("{key} {} {who}", record.referral.case_number),

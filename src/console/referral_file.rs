@@ -98,7 +98,7 @@ pub(super) fn page(
             h2 { "期限" }
             @match &record.deadline {
                 Some(d) => p .overdue[d.due < now] {
-                    (d.step) "：由" (labels::party(d.party)) "（" (agency(&d.late)) "）于 "
+                    (labels::step(&d.step)) "：由" (labels::party(d.party)) "（" (agency(&d.late)) "）于 "
                     (cst(d.due)) " 前办理（" (cst(d.started)) " 起算）"
                     @if d.due < now { "　已逾期" }
                     br; small.muted { (d.citation) }

@@ -124,6 +124,26 @@ pub fn limit(limit: Limit) -> String {
     }
 }
 
+/// A referral deadline's step (`RunningDeadline::step`, the rule id in `deadline.rs`) in words;
+/// an id it does not know is shown as it is.
+pub fn step(id: &str) -> &str {
+    match id {
+        "decree310.art5.decide" => "负责人决定是否批准移送",
+        "decree310.art5.transfer" => "向公安机关移送",
+        "decree310.art7.receive" => "公安机关签收或转送",
+        "decree310.art8.decide" => "公安机关决定是否立案",
+        "decree310.art9.reconsider_request" => "提请复议",
+        "decree310.art9.reconsider" => "公安机关复议决定",
+        "decree310.art9.supervision_request" => "建议立案监督",
+        "spp2001.explain" => "公安机关说明不立案理由",
+        "spp2001.file" => "公安机关依通知立案",
+        "decree310.art12.goods" => "移交涉案物品",
+        "reverse.handover" => "反向移送行政检察",
+        "reverse.review" => "审查反向移送",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +157,15 @@ mod tests {
         }
         for p in [Party::Agency, Party::Police, Party::Procuratorate] {
             assert!(han(party(p)));
+        }
+        // Every deadline the referral flow starts names its step in words.
+        for state in STATES {
+            for goods in [false, true] {
+                if let Some(d) = crate::domain::referral::deadline(state, goods) {
+                    assert!(han(step(d.step)), "{}", d.step);
+                    assert!(d.citation.contains("第"), "{}", d.citation);
+                }
+            }
         }
     }
 }

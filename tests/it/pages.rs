@@ -274,7 +274,7 @@ async fn the_referral_pipeline_marks_overdue_cases_and_the_alerts_page_lists_the
     assert!(
         page.contains(">逾期<")
             && !page.contains(">overdue<")
-            && page.contains("Decree 310 Art. 5"),
+            && page.contains("国务院令第310号（2020年修订）第5条"),
         "{page}"
     );
     let (status, _) = get(http, "/alerts?as=330106-GA").await;

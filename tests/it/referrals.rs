@@ -438,7 +438,11 @@ async fn a_missed_deadline_alerts_once_and_the_referral_is_listed_overdue(log: L
         assert_eq!(overdue.len(), 1, "{agency}");
         assert_eq!(overdue[0].late_agency, "330106-SCJG");
         assert_eq!(overdue[0].rule_id, "decree310.art5.decide");
-        assert!(overdue[0].citation.contains("Decree 310 Art. 5"));
+        assert!(
+            overdue[0]
+                .citation
+                .contains("国务院令第310号（2020年修订）第5条")
+        );
     }
     let listed = referrals
         .list(proto::ListReferralsRequest {
