@@ -331,14 +331,19 @@ pub(super) async fn inspections(State(console): State<Console>, viewer: Viewer) 
 }
 
 /// 执法监督: 案卷评查 scores, the 罚没指标 signal, procedure alerts.
-pub(super) async fn procedure(State(console): State<Console>, viewer: Viewer) -> Response {
+pub(super) async fn procedure(
+    State(console): State<Console>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let table = TableQuery::parse(raw.as_deref());
     let policy = console.policy.clone();
     let now = console.clock.now();
-    render(
+    render_output(
         console,
         viewer,
         "console procedure",
-        move |store, viewer, _| procedure::page_html(store, &policy, viewer, now),
+        move |store, viewer, _| procedure::page_html(store, &policy, viewer, &table, now),
     )
     .await
 }

@@ -9,6 +9,7 @@ use maud::html;
 
 use super::frame::frame;
 use super::pages::Refusal;
+use super::table::{Cell, Output, Table, TableQuery};
 use crate::domain::calendar::CHINA;
 use crate::domain::money::yuan;
 use crate::domain::procedure::quota;
@@ -20,8 +21,9 @@ pub(super) fn page_html(
     store: &Store,
     policy: &Policy,
     viewer: Option<&Agency>,
+    table_query: &TableQuery,
     now: Timestamp,
-) -> Result<String, Refusal> {
+) -> Result<Output, Refusal> {
     let prefix = super::boards::jurisdiction(viewer)?;
     let today = CHINA.to_datetime(now).date();
     let to = today.year() as u32 * 100 + today.month() as u32;
@@ -32,6 +34,47 @@ pub(super) fn page_html(
             .map_or(id.to_string(), |a| a.name.clone())
     };
     let scores = store.procedure_scores(&prefix, to - 100, to)?;
+    if table_query.format.is_some() {
+        // The export: the 案卷评查 scores, one row per agency and month.
+        let mut table = Table {
+            columns: vec![
+                "机关",
+                "月份",
+                "决定",
+                "有程序记录",
+                "记录完整",
+                "全部合规",
+                "完整率",
+                "合规率",
+            ],
+            rows: Vec::new(),
+        };
+        for s in &scores {
+            let agency = s.agency.as_ref().map_or(String::new(), name);
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            table.rows.push((
+                vec![
+                    Cell::text(&agency),
+                    Cell::text(format!("{}-{:02}", s.month / 100, s.month % 100)),
+                    Cell::int(n(s.decisions)),
+                    Cell::int(n(s.recorded)),
+                    Cell::int(n(s.complete)),
+                    Cell::int(n(s.passing)),
+                    Cell::share(n(s.complete), n(s.decisions)),
+                    Cell::share(n(s.passing), n(s.decisions)),
+                ],
+                agency,
+            ));
+        }
+        return Ok(table.respond(
+            "案卷评查",
+            "案卷评查",
+            table_query,
+            viewer,
+            html! {},
+            html! {},
+        ));
+    }
     let since = today
         .checked_sub(jiff::ToSpan::days(
             quota::RECENT_DAYS + quota::BASELINE_DAYS + 1,
@@ -46,6 +89,11 @@ pub(super) fn page_html(
         .collect();
     let or_dash = |p: Option<u32>| p.map_or("—".to_owned(), |p| format!("{p}%"));
     let body = html! {
+        div.toolbar {
+            a.button href=(table_query.with("format", "xlsx")) download { "导出 Excel" }
+            a.button href=(table_query.with("format", "csv")) download { "导出 CSV" }
+            button.noprint type="button" onclick="window.print()" { "打印" }
+        }
         h2 { "案卷评查（近十二个月，处罚决定）" }
         div.tablewrap tabindex="0" { table {
             thead { tr { th { "机关" } th { "月份" } th.num { "决定" } th.num { "有程序记录" } th.num { "记录完整" } th.num { "全部合规" } } }
@@ -90,5 +138,5 @@ pub(super) fn page_html(
             } }
         } }
     };
-    Ok(frame("执法监督", body, viewer))
+    Ok(Output::Html(frame("执法监督", body, viewer)))
 }

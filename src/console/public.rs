@@ -110,7 +110,8 @@ pub fn html_escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// The feed as a page (Chinese labels; times in China Standard Time for readers, UTC in JSON).
+/// The feed as a page (Chinese labels; times in China Standard Time for readers, UTC in JSON),
+/// with the console's stylesheet and no navigation: the public sees this page only.
 pub fn html(entries: &[PublicPenalty]) -> String {
     let cst = |t: Timestamp| {
         crate::domain::calendar::CHINA
@@ -118,41 +119,46 @@ pub fn html(entries: &[PublicPenalty]) -> String {
             .strftime("%Y-%m-%d %H:%M")
             .to_string()
     };
-    let mut rows = String::new();
-    for e in entries {
-        let late = if e.on_time { "" } else { " class=\"late\"" };
-        rows.push_str(&format!(
-            "<tr{late}><td>{}</td><td>{}<br><small>{}</small></td><td>{}<br><small>{}</small></td>\
-             <td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            html_escape(&e.case_number),
-            html_escape(&e.agency_name),
-            html_escape(&e.agency),
-            html_escape(&e.party),
-            html_escape(e.credit_code.as_deref().unwrap_or("")),
-            html_escape(&e.offence),
-            html_escape(&e.legal_basis),
-            yuan(e.fine_fen),
-            yuan(e.confiscated_fen),
-            cst(e.decided_at),
-            cst(e.due),
-            if e.on_time { "按时" } else { "逾期" },
-        ));
-    }
-    format!(
-        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <title>行政处罚公示</title><style>\
-         body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}\
-         .num{{text-align:right}}.late td{{color:#b00}}</style></head><body>\
-         <h1>行政处罚公示</h1><p>依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起{WORKING_DAYS}个工作日内公开。\
-         自然人姓名已遮蔽，身份证号不予公开。<a href=\"?format=json\">JSON</a></p>\
-         <table><thead><tr><th>决定书文号</th><th>处罚机关</th><th>当事人</th><th>违法行为</th>\
-         <th>处罚依据</th><th>罚款（元）</th><th>没收（元）</th><th>决定日期</th><th>公示期限</th>\
-         <th>公示</th></tr></thead><tbody>\n{rows}</tbody></table>\
-         <p>{} 条</p></body></html>\n",
-        entries.len()
-    )
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "行政处罚公示" }
+                link rel="stylesheet" href=(super::assets::STYLE.href());
+            }
+            body { main {
+                h1 { "行政处罚公示" }
+                p { "依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起" (WORKING_DAYS)
+                    "个工作日内公开。自然人姓名已遮蔽，身份证号不予公开。" a href="?format=json" { "JSON" } }
+                div.tablewrap tabindex="0" { table {
+                    thead { tr {
+                        th { "决定书文号" } th { "处罚机关" } th { "当事人" } th { "违法行为" } th { "处罚依据" }
+                        th.num { "罚款（元）" } th.num { "没收（元）" } th { "决定日期" } th { "公示期限" } th { "公示" }
+                    } }
+                    tbody { @for e in entries {
+                        tr.late[!e.on_time] {
+                            td { (e.case_number) }
+                            td { (e.agency_name) br; small { (e.agency) } }
+                            td { (e.party) br; small { (e.credit_code.as_deref().unwrap_or("")) } }
+                            td { (e.offence) }
+                            td { (e.legal_basis) }
+                            td.num { (yuan(e.fine_fen)) }
+                            td.num { (yuan(e.confiscated_fen)) }
+                            td { (cst(e.decided_at)) }
+                            td { (cst(e.due)) }
+                            td { @if e.on_time { span.status.ok { "按时" } } @else { span.status.bad { "逾期" } } }
+                        }
+                    } }
+                } }
+                p.muted { (entries.len()) " 条" }
+            } }
+        }
+    };
+    let mut out = page.into_string();
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::Console;
-use super::public::html_escape;
 use crate::access::mask_name;
 use crate::bus::OutgoingRecord;
 use crate::codec::log::EnvelopeBytes;
@@ -28,6 +27,7 @@ use crate::domain::{
     AgencyKind, Domain, Envelope, EventId, Handling, Lead, OffenceCode, Payload, SCHEMA_VERSION,
     Sensitivity,
 };
+use maud::Markup;
 
 /// Complaints one address may file per hour.
 pub const COMPLAINTS_PER_HOUR: usize = 5;
@@ -81,18 +81,24 @@ fn well_formed(code: &str) -> bool {
             .all(|b| b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ".contains(&b))
 }
 
-fn html(status: StatusCode, title: &str, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;margin:1.5em;max-width:40em}}td,th{{text-align:left;\
-         padding:4px 8px;vertical-align:top}}th{{white-space:nowrap}}.no{{color:#b00}}</style></head><body>\
-         <h1>{title}</h1>{body}</body></html>\n"
-    );
+/// A verification page: the console's stylesheet, no navigation (the public sees this page).
+fn html(status: StatusCode, title: &str, body: Markup) -> Response {
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href=(super::assets::STYLE.href());
+            }
+            body { main style="max-width:40em" { h1 { (title) } (body) } }
+        }
+    };
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
+        page.into_string(),
     )
         .into_response()
 }
@@ -140,8 +146,10 @@ fn unknown() -> Response {
     html(
         StatusCode::NOT_FOUND,
         "未查到此检查",
-        "<p class=\"no\">此检查码未在涉企行政检查平台登记。未经登记的现场检查，企业可以拒绝并投诉举报。</p>\
-         <p>This code is not registered: no inspection with this code exists.</p>",
+        maud::html! {
+            p.overdue { "此检查码未在涉企行政检查平台登记。未经登记的现场检查，企业可以拒绝并投诉举报。" }
+            p lang="en" { "This code is not registered: no inspection with this code exists." }
+        },
     )
 }
 
@@ -170,7 +178,7 @@ pub(super) async fn page(State(console): State<Console>, Path(code): Path<String
     let agency = registry
         .get(&entry.agency)
         .map_or(entry.agency.to_string(), |a| a.name.clone());
-    let items = entry
+    let items: Vec<(String, String)> = entry
         .plan
         .items
         .iter()
@@ -182,9 +190,9 @@ pub(super) async fn page(State(console): State<Console>, Path(code): Path<String
                 .map_or(String::new(), |i| {
                     format!(" {}（依据：{}）", i.name, i.basis)
                 });
-            format!("<li>{}{}</li>", html_escape(code), html_escape(&name))
+            (code.clone(), name)
         })
-        .collect::<String>();
+        .collect();
     // Each inspector's certificate as it stood on the day: the holder's name masked, and a
     // certificate that did not let its holder inspect for this agency said so.
     let inspectors: Vec<String> = entry
@@ -212,40 +220,27 @@ pub(super) async fn page(State(console): State<Console>, Path(code): Path<String
             "已取消：此检查不再实施。若仍有人员以此码入企检查，可以拒绝并投诉。"
         }
     };
-    let status_class = if entry.state == PlanState::Cancelled {
-        " class=\"no\""
-    } else {
-        ""
+    let cancelled = entry.state == PlanState::Cancelled;
+    let body = maud::html! {
+        p.overdue[cancelled] { "状态：" (state) }
+        table {
+            tr { th { "检查机关" } td { (agency) "（" (entry.agency.as_str()) "）" } }
+            tr { th { "被检查企业" } td { (entry.plan.enterprise.name) } }
+            tr { th { "检查期间" } td { (entry.plan.window_start) " 至 " (entry.plan.window_end) } }
+            tr { th { "方式" } td { @if entry.plan.remote { "非现场检查" } @else { "现场检查" } } }
+            tr { th { "检查事项" } td { ul { @for (code, name) in &items { li { (code) (name) } } } } }
+            tr { th { "执法证号" } td {
+                @if inspectors.is_empty() { "（实施后登记）" } @else { (inspectors.join("、")) }
+            } }
+        }
+        p { "检查人员应当出示执法证件，且不少于两人。对本次检查有异议的，可以在此投诉，投诉直接送达本地司法行政（行政执法协调监督）机关。" }
+        form method="post" action=(format!("/verify/{code}/complaint")) {
+            label for="text" { "投诉内容" } br;
+            textarea #text name="text" rows="5" cols="40" maxlength=(COMPLAINT_CHARS) required {} br;
+            button type="submit" { "投诉" }
+        }
     };
-    let body = format!(
-        "<p{status_class}>状态：{state}</p><table>\
-         <tr><th>检查机关</th><td>{agency}（{id}）</td></tr>\
-         <tr><th>被检查企业</th><td>{enterprise}</td></tr>\
-         <tr><th>检查期间</th><td>{from} 至 {to}</td></tr>\
-         <tr><th>方式</th><td>{mode}</td></tr>\
-         <tr><th>检查事项</th><td><ul>{items}</ul></td></tr>\
-         <tr><th>执法证号</th><td>{inspectors}</td></tr></table>\
-         <p>检查人员应当出示执法证件，且不少于两人。对本次检查有异议的，可以在此投诉，投诉直接送达本地司法行政（行政执法协调监督）机关。</p>\
-         <form method=\"post\" action=\"/verify/{code}/complaint\">\
-         <textarea name=\"text\" rows=\"5\" cols=\"40\" maxlength=\"{COMPLAINT_CHARS}\" required></textarea><br>\
-         <button type=\"submit\">投诉</button></form>",
-        id = entry.agency,
-        enterprise = html_escape(&entry.plan.enterprise.name),
-        from = entry.plan.window_start,
-        to = entry.plan.window_end,
-        mode = if entry.plan.remote {
-            "非现场检查"
-        } else {
-            "现场检查"
-        },
-        inspectors = if inspectors.is_empty() {
-            "（实施后登记）".to_owned()
-        } else {
-            html_escape(&inspectors.join("、"))
-        },
-        code = html_escape(&code),
-    );
-    html(StatusCode::OK, "涉企行政检查登记核验", &body)
+    html(StatusCode::OK, "涉企行政检查登记核验", body)
 }
 
 /// `GET /verify/<code>/qr.svg`: the code's page address as a QR image, for the agency to print:
@@ -296,7 +291,7 @@ pub(super) async fn complaint(
         return html(
             StatusCode::BAD_REQUEST,
             "投诉未提交",
-            &format!("<p class=\"no\">text: 请填写投诉内容（1–{COMPLAINT_CHARS} 字）。</p>"),
+            maud::html! { p.overdue { "text: 请填写投诉内容（1–" (COMPLAINT_CHARS) " 字）。" } },
         );
     }
     let entry = match lookup(&console, &code).await {
@@ -311,26 +306,21 @@ pub(super) async fn complaint(
         return html(
             StatusCode::TOO_MANY_REQUESTS,
             "投诉过于频繁",
-            &format!(
-                "<p class=\"no\">同一地址每小时最多提交 {COMPLAINTS_PER_HOUR} 次投诉，请稍后再试。</p>"
-            ),
+            maud::html! { p.overdue { "同一地址每小时最多提交 " (COMPLAINTS_PER_HOUR) " 次投诉，请稍后再试。" } },
         );
     }
     match publish(&console, &entry, &code, text).await {
         Ok(event_id) => html(
             StatusCode::OK,
             "投诉已提交",
-            &format!(
-                "<p>投诉已送达本地司法行政机关，编号 {}。</p>",
-                html_escape(&event_id)
-            ),
+            maud::html! { p { "投诉已送达本地司法行政机关，编号 " (event_id) "。" } },
         ),
         Err(why) => {
             tracing::error!(reason = %why, "complaint not published");
             html(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "投诉未提交",
-                &format!("<p class=\"no\">{}</p>", html_escape(&why)),
+                maud::html! { p.overdue { (why) } },
             )
         }
     }

@@ -56,7 +56,7 @@ try {
   check(response.status() === 200, 'GET /procedure answers 200');
   const procedure = await page.textContent('body');
   const score = await page.locator('tbody tr').first().textContent();
-  check(score.endsWith('221 (50%)1 (50%)'), `the 案卷评查 score: 2 decisions, 2 recorded, 1 complete, 1 passing (${score})`);
+  check(score.endsWith('221（50%）1（50%）'), `the 案卷评查 score: 2 decisions, 2 recorded, 1 complete, 1 passing (${score})`);
   check(procedure.includes('procedure.art44_notice') && procedure.includes('第44条'), 'the notice alert with its article');
   await page.screenshot({ path: `${shots}/console-procedure.png`, fullPage: true });
 

@@ -56,8 +56,8 @@ async fn the_subject_file_shows_every_agency_within_the_viewers_jurisdiction_mas
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("一企一档"));
     assert!(
-        page.contains("330100-STHJ") && page.contains("330106-SCJG"),
-        "events of both agencies: {page}"
+        page.contains("杭州市生态环境局") && page.contains("西湖区市场监督管理局"),
+        "events of both agencies, by name: {page}"
     );
     assert!(page.contains("3 条"), "{page}");
     assert!(

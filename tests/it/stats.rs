@@ -52,6 +52,12 @@ async fn statistics_count_the_jurisdiction_and_refuse_others() {
     let (status, csv) = get(http, "/leads?as=330100-SFJ&format=csv").await;
     assert_eq!(status, 200);
     assert!(csv.contains(&org(71).name), "{csv}");
+    // The 案卷评查 report exports too; police get neither.
+    let (status, csv) = get(http, "/procedure?as=330100-SFJ&format=csv").await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("\u{feff}机关,月份,决定"), "{csv}");
+    let (status, _) = get(http, "/procedure?as=330106-GA&format=csv").await;
+    assert_eq!(status, 403);
     server.stop().await;
 }
 
