@@ -34,8 +34,8 @@ const PAGES: [&str; 10] = [
     "/leads?format=xlsx",
 ];
 
-/// One GET: the status and the body's length.
-async fn get(addr: SocketAddr, path: &str) -> Result<(u16, usize), BenchError> {
+/// One GET: the status and the whole answer (head and body).
+async fn get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), BenchError> {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(BenchError::io("connect to the console"))?;
@@ -54,26 +54,15 @@ async fn get(addr: SocketAddr, path: &str) -> Result<(u16, usize), BenchError> {
         .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    Ok((status, raw.len()))
+    Ok((status, raw))
 }
 
 /// Waits until `/metrics` shows no router lag.
 async fn caught_up(addr: SocketAddr) -> Result<(), BenchError> {
     let started = Instant::now();
     loop {
-        let mut stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(BenchError::io("connect to the console"))?;
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(BenchError::io("ask for the metrics"))?;
-        let mut text = String::new();
-        stream
-            .read_to_string(&mut text)
-            .await
-            .map_err(BenchError::io("read the metrics"))?;
+        let (_, raw) = get(addr, "/metrics").await?;
+        let text = String::from_utf8_lossy(&raw);
         let lag: f64 = text
             .lines()
             .filter(|l| l.starts_with("xiezhi_router_lag_records{"))
@@ -106,12 +95,12 @@ pub(super) async fn measure(http: SocketAddr, viewers: &[&str]) -> Result<Vec<Fi
             let mut bytes = 0;
             for _ in 0..ROUNDS {
                 let started = Instant::now();
-                let (status, len) = get(http, &path).await?;
+                let (status, raw) = get(http, &path).await?;
                 took.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
                 if status != 200 {
                     return Err(BenchError::Server(format!("GET {path} answered {status}")));
                 }
-                bytes = len;
+                bytes = raw.len();
             }
             took.sort_unstable();
             let who = if viewer.is_empty() {

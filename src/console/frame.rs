@@ -75,3 +75,23 @@ pub(super) fn frame(title: &str, body: Markup, viewer: Option<&Agency>) -> Strin
     out.push('\n');
     out
 }
+
+/// A public page (the 双公示 feed, the verification pages): the stylesheet, no navigation and no
+/// viewer; `narrow` for pages read on a phone at the enterprise's door.
+pub(super) fn public(title: &str, body: Markup, narrow: bool) -> String {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href=(STYLE.href());
+            }
+            body { main style=[narrow.then_some("max-width:40em")] { h1 { (title) } (body) } }
+        }
+    };
+    let mut out = markup.into_string();
+    out.push('\n');
+    out
+}

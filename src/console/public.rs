@@ -119,46 +119,32 @@ pub fn html(entries: &[PublicPenalty]) -> String {
             .strftime("%Y-%m-%d %H:%M")
             .to_string()
     };
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "行政处罚公示" }
-                link rel="stylesheet" href=(super::assets::STYLE.href());
-            }
-            body { main {
-                h1 { "行政处罚公示" }
-                p { "依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起" (WORKING_DAYS)
-                    "个工作日内公开。自然人姓名已遮蔽，身份证号不予公开。" a href="?format=json" { "JSON" } }
-                div.tablewrap tabindex="0" { table {
-                    thead { tr {
-                        th { "决定书文号" } th { "处罚机关" } th { "当事人" } th { "违法行为" } th { "处罚依据" }
-                        th.num { "罚款（元）" } th.num { "没收（元）" } th { "决定日期" } th { "公示期限" } th { "公示" }
-                    } }
-                    tbody { @for e in entries {
-                        tr.late[!e.on_time] {
-                            td { (e.case_number) }
-                            td { (e.agency_name) br; small { (e.agency) } }
-                            td { (e.party) br; small { (e.credit_code.as_deref().unwrap_or("")) } }
-                            td { (e.offence) }
-                            td { (e.legal_basis) }
-                            td.num { (yuan(e.fine_fen)) }
-                            td.num { (yuan(e.confiscated_fen)) }
-                            td { (cst(e.decided_at)) }
-                            td { (cst(e.due)) }
-                            td { @if e.on_time { span.status.ok { "按时" } } @else { span.status.bad { "逾期" } } }
-                        }
-                    } }
-                } }
-                p.muted { (entries.len()) " 条" }
+    let body = maud::html! {
+        p { "依《中华人民共和国行政处罚法》第四十八条公开；双公示：作出决定之日起" (WORKING_DAYS)
+            "个工作日内公开。自然人姓名已遮蔽，身份证号不予公开。" a href="?format=json" { "JSON" } }
+        div.tablewrap tabindex="0" { table {
+            thead { tr {
+                th { "决定书文号" } th { "处罚机关" } th { "当事人" } th { "违法行为" } th { "处罚依据" }
+                th.num { "罚款（元）" } th.num { "没收（元）" } th { "决定日期" } th { "公示期限" } th { "公示" }
             } }
-        }
+            tbody { @for e in entries {
+                tr.late[!e.on_time] {
+                    td { (e.case_number) }
+                    td { (e.agency_name) br; small { (e.agency) } }
+                    td { (e.party) br; small { (e.credit_code.as_deref().unwrap_or("")) } }
+                    td { (e.offence) }
+                    td { (e.legal_basis) }
+                    td.num { (yuan(e.fine_fen)) }
+                    td.num { (yuan(e.confiscated_fen)) }
+                    td { (cst(e.decided_at)) }
+                    td { (cst(e.due)) }
+                    td { @if e.on_time { span.status.ok { "按时" } } @else { span.status.bad { "逾期" } } }
+                }
+            } }
+        } }
+        p.muted { (entries.len()) " 条" }
     };
-    let mut out = page.into_string();
-    out.push('\n');
-    out
+    super::frame::public("行政处罚公示", body, false)
 }
 
 #[cfg(test)]

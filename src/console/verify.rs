@@ -83,22 +83,11 @@ fn well_formed(code: &str) -> bool {
 
 /// A verification page: the console's stylesheet, no navigation (the public sees this page).
 fn html(status: StatusCode, title: &str, body: Markup) -> Response {
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                link rel="stylesheet" href=(super::assets::STYLE.href());
-            }
-            body { main style="max-width:40em" { h1 { (title) } (body) } }
-        }
-    };
+    let page = super::frame::public(title, body, true);
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page.into_string(),
+        page,
     )
         .into_response()
 }

@@ -3,62 +3,29 @@
 //   BASE_URL     the console, e.g. http://127.0.0.1:40123
 //   CHROMIUM     the browser executable (default /usr/bin/chromium)
 //   SHOTS        where screenshots go (on failure: the page that failed; always: the overview and
-//                the referral pipeline, for the README)
+//                the referral pipeline; the README's come from demo.mjs)
 //   ORG_CITY     a subject with events of two agencies in 西湖区 (330106)
 //   ORG_OTHER    a subject whose lead is in 上城区 (330102)
 // Prints one line per check; exits non-zero on the first failure.
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+import { accessible as axe, checker, chinese as guard, start } from './common.mjs';
 
 const base = process.env.BASE_URL;
-const shots = process.env.SHOTS || 'target/browser';
 const orgCity = process.env.ORG_CITY;
 const orgOther = process.env.ORG_OTHER;
-mkdirSync(shots, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-let current = 'start';
-
-function check(ok, what) {
-  if (!ok) throw new Error(`${current}: ${what}`);
-  console.log(`ok  ${current}: ${what}`);
-}
+const { browser, page, shots } = await start();
+const state = { current: 'start' };
+const check = checker(state);
 
 async function open(path, name) {
-  current = name;
+  state.current = name;
   const response = await page.goto(base + path);
   check(response.status() === 200, `GET ${path} answers 200`);
 }
 
 const rows = () => page.locator('tbody tr').count();
 
-// English enum names that must never reach a page (labels.rs gives each a Chinese label).
-const ENGLISH = /\b(Reported|Approved|Transferred|Received|Filed|NotFiled|Open|Closed|Unassigned|PossibleCrime|PenaltyInsteadOfReferral|LateDisclosure|Overdue|overdue|did not act)\b/;
-
-async function chinese() {
-  const text = await page.locator('main').innerText();
-  const hit = text.match(ENGLISH);
-  check(!hit, `no English enum name on the page${hit ? ` (found ${hit[0]})` : ''}`);
-}
-
-// axe-core in the page: no serious or critical accessibility violation.
-async function accessible() {
-  await page.addScriptTag({ path: axePath });
-  const found = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.nodes.length}): ${v.nodes[0].target.join(' ')}`);
-  });
-  check(found.length === 0, `axe-core finds no serious violation${found.length ? `: ${found.join('; ')}` : ''}`);
-}
+const chinese = () => guard(page, check);
+const accessible = () => axe(page, check);
 
 try {
   await open('/?as=330100-SFJ', 'overview');
@@ -122,7 +89,7 @@ try {
 
   // Its file, as printed: the case, its documents' digests, its steps; no navigation on paper.
   await Promise.all([page.waitForURL(/\/referrals\/file\?key=/), page.click('.card a')]);
-  current = 'referral file';
+  state.current = 'referral file';
   await page.emulateMedia({ media: 'print' });
   const file = await page.locator('main').innerText();
   check(file.includes('材料') && /[0-9a-f]{64}/.test(file) && file.includes('办理经过'),
@@ -153,7 +120,7 @@ try {
   check(feed.includes('张*'), "a person's name is masked");
 } catch (error) {
   console.error(`FAILED ${error.message}`);
-  await page.screenshot({ path: `${shots}/failed-${current.replace(/\W+/g, '-')}.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/failed-${state.current.replace(/\W+/g, '-')}.png`, fullPage: true });
   await browser.close();
   process.exit(1);
 }
