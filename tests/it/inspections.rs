@@ -299,13 +299,13 @@ async fn inspection_events_are_validated(log: Log) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
-    publish(
-        &server,
+    // Sent as it was the first time: a retry is the same request (`request` stamps the time).
+    let first = request(
         "p-1",
         SCJG,
         plan("scjg-1", 6, &["SCJG-SP-01"], "2026-11-10", "2026-11-20"),
-    )
-    .await;
+    );
+    client(&server).publish(first.clone()).await.unwrap();
     let again = client(&server)
         .publish(request(
             "p-2",
@@ -316,13 +316,7 @@ async fn inspection_events_are_validated(log: Log) {
         .unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists);
     // A retry of the same plan is a duplicate with the same code.
-    let retry = publish(
-        &server,
-        "p-1",
-        SCJG,
-        plan("scjg-1", 6, &["SCJG-SP-01"], "2026-11-10", "2026-11-20"),
-    )
-    .await;
+    let retry = client(&server).publish(first).await.unwrap().into_inner();
     assert!(retry.duplicate);
     server.stop().await;
 }
