@@ -38,12 +38,7 @@ pub(super) fn frame(title: &str, body: Markup, viewer: Option<&Agency>) -> Strin
     let markup = html! {
         (DOCTYPE)
         html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · 獬豸 执法协同" }
-                link rel="stylesheet" href=(STYLE.href());
-            }
+            (head(&format!("{title} · 獬豸 执法协同")))
             body {
                 header.top {
                     span.brand { "獬豸 · 行政执法与刑事司法衔接" }
@@ -82,16 +77,23 @@ pub(super) fn public(title: &str, body: Markup, narrow: bool) -> String {
     let markup = html! {
         (DOCTYPE)
         html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                link rel="stylesheet" href=(STYLE.href());
-            }
+            (head(title))
             body { main style=[narrow.then_some("max-width:40em")] { h1 { (title) } (body) } }
         }
     };
     let mut out = markup.into_string();
     out.push('\n');
     out
+}
+
+/// The `<head>` every page shares: charset, viewport, title and the stylesheet.
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            link rel="stylesheet" href=(STYLE.href());
+        }
+    }
 }
