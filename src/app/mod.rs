@@ -318,6 +318,22 @@ pub async fn start(
             source,
         })?;
     let http_stop = CancellationToken::new();
+    let replicas = match (&store, config.router.replicas) {
+        (Some(_), true) => {
+            let Some(decisions) = bus.decisions(&config.router.group).await? else {
+                return Err(AppError::RoleNeedsKafka(role));
+            };
+            let mut name = instance_id(&config.bus.kafka.instance_id, Some(dir));
+            if name.is_empty() {
+                name = "replica".to_owned();
+            }
+            Some((
+                decisions,
+                crate::router::ReplicaStatus::new(name, config.router.ready_lag),
+            ))
+        }
+        _ => None,
+    };
     let console = crate::console::Console {
         bus: bus.clone(),
         store: store.clone(),
@@ -328,6 +344,7 @@ pub async fn start(
         revoked: Arc::new(revoked_fingerprints(security)),
         complaints: Arc::default(),
         public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
+        replica: replicas.as_ref().map(|(_, status)| status.clone()),
     };
     let http = tokio::spawn(crate::console::serve(
         http_listener,
@@ -345,7 +362,12 @@ pub async fn start(
             clock.clone(),
             router_config(config),
         );
-        tokio::spawn(router.run(router_stop.clone()))
+        match replicas {
+            Some((decisions, status)) => {
+                tokio::spawn(router.run_replica(decisions, status, router_stop.clone()))
+            }
+            None => tokio::spawn(router.run(router_stop.clone())),
+        }
     });
 
     let gateway_stop = CancellationToken::new();

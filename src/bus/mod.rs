@@ -10,8 +10,11 @@
 //!   starting after the last committed position; the router makes the effect exactly-once by
 //!   deduplicating event ids in its store before committing.
 
+mod decisions;
 pub mod embedded;
 pub mod kafka;
+
+pub use decisions::{Decided, DecisionReader, Decisions};
 
 use std::sync::Arc;
 
@@ -180,6 +183,15 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Which log this is (`embedded`, `kafka`), for metrics.
     fn kind(&self) -> &'static str;
+
+    /// The decisions log that replicas of the router share, joining the writers' group of
+    /// `group` (Kafka only; `None` for a log that has none).
+    async fn decisions(
+        &self,
+        _group: &str,
+    ) -> Result<Option<std::sync::Arc<dyn Decisions>>, BusError> {
+        Ok(None)
+    }
 }
 
 /// Reads the log for one consumer group.

@@ -23,6 +23,9 @@ pub struct KafkaConfig {
     pub dlq_topic: String,
     /// The audit topic: every audit entry, for retention off the router's machine.
     pub audit_topic: String,
+    /// The decisions topic (one partition): the batches the writing router decided, from which
+    /// every replica's store is materialised (`router.replicas`).
+    pub decisions_topic: String,
     /// Partitions of the events topic when Xiezhi creates it. An existing topic with another
     /// count is refused (changing it would move subjects between partitions).
     pub partitions: u32,
@@ -75,6 +78,7 @@ impl Default for KafkaConfig {
             events_topic: "xiezhi.events.v1".to_owned(),
             dlq_topic: "xiezhi.dlq.v1".to_owned(),
             audit_topic: "xiezhi.audit.v1".to_owned(),
+            decisions_topic: "xiezhi.decisions.v1".to_owned(),
             partitions: 12,
             replication: 1,
             min_insync_replicas: 1,

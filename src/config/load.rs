@@ -147,6 +147,12 @@ impl Config {
         if !(1..=10_000).contains(&self.router.batch_max) {
             return Err(invalid("router.batch_max", "must be between 1 and 10000"));
         }
+        if self.router.replicas && self.bus.kind != BusKind::Kafka {
+            return Err(invalid(
+                "router.replicas",
+                "needs bus.kind = \"kafka\": replicas share the decisions topic (docs/kafka.md, \"Replicas\")",
+            ));
+        }
         if self.validation.max_future_skew_secs > 86_400 {
             return Err(invalid(
                 "validation.max_future_skew_secs",

@@ -145,6 +145,12 @@ pub struct RouterSection {
     pub group: String,
     /// How often deadlines and 以罚代刑 watches are checked, in milliseconds.
     pub tick_ms: u64,
+    /// Run as one of several interchangeable replicas (Kafka only; docs/kafka.md, "Replicas"):
+    /// one replica, chosen by Kafka's consumer-group protocol, decides and writes its batches
+    /// to the decisions topic; every replica's store is materialised from that topic.
+    pub replicas: bool,
+    /// Decided batches a replica may be behind the decisions topic and still report ready.
+    pub ready_lag: u64,
 }
 
 impl Default for RouterSection {
@@ -153,6 +159,8 @@ impl Default for RouterSection {
             batch_max: 1_000,
             group: "xiezhi-router".to_owned(),
             tick_ms: 30_000,
+            replicas: false,
+            ready_lag: 20,
         }
     }
 }

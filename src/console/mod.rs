@@ -62,6 +62,8 @@ pub struct Console {
     pub complaints: Arc<verify::ComplaintLimiter>,
     /// `server.public_url`: the verification pages' address in QR images (empty: the Host).
     pub public_url: Arc<str>,
+    /// This router's standing among the replicas (`router.replicas`).
+    pub replica: Option<Arc<crate::router::ReplicaStatus>>,
 }
 
 /// The HTTP server failed.
@@ -146,7 +148,8 @@ pub async fn serve(
         .map_err(|source| ConsoleError { addr, source })
 }
 
-/// 200 `ok` when the log answers and the store reads; 503 naming what failed otherwise.
+/// 200 `ok` when the log answers and the store reads (and a replica is caught up); 503 naming
+/// what failed otherwise. A replica adds a line: writer or follower, and its lag.
 async fn healthz(State(console): State<Console>) -> impl IntoResponse {
     let mut problems = Vec::new();
     match tokio::time::timeout(CHECK_TIMEOUT, console.bus.end_offsets()).await {
@@ -159,12 +162,24 @@ async fn healthz(State(console): State<Console>) -> impl IntoResponse {
     {
         problems.push(format!("store: {}", crate::telemetry::chain(&err)));
     }
+    let replica = console.replica.as_ref().map(|r| {
+        let lag = r.lag().map_or("unknown".to_owned(), |l| l.to_string());
+        let role = if r.writer() { "writer" } else { "follower" };
+        if !r.ready() {
+            problems.push(format!(
+                "replica: {lag} decided batches behind (ready at {} or fewer)",
+                r.ready_lag
+            ));
+        }
+        format!("replica: {} {role}, lag {lag}\n", r.name)
+    });
+    let replica = replica.unwrap_or_default();
     if problems.is_empty() {
-        (StatusCode::OK, "ok\n".to_owned())
+        (StatusCode::OK, format!("ok\n{replica}"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready\n{}\n", problems.join("\n")),
+            format!("not ready\n{}\n{replica}", problems.join("\n")),
         )
     }
 }
@@ -190,6 +205,22 @@ async fn render_metrics(State(console): State<Console>) -> impl IntoResponse {
             help: "Records on the log the router has not applied yet, per partition.",
             label: "partition",
             samples,
+        });
+    }
+    if let Some(replica) = &console.replica {
+        if let Some(lag) = replica.lag() {
+            gauges.push(Gauge {
+                name: "xiezhi_replica_lag_batches",
+                help: "Decided batches on the decisions log this replica has not applied yet.",
+                label: "replica",
+                samples: vec![(replica.name.clone(), lag as f64)],
+            });
+        }
+        gauges.push(Gauge {
+            name: "xiezhi_replica_writer",
+            help: "1 while this replica holds the writer's place, else 0.",
+            label: "replica",
+            samples: vec![(replica.name.clone(), f64::from(u8::from(replica.writer())))],
         });
     }
     (
@@ -308,6 +339,7 @@ mod tests {
             revoked: Arc::default(),
             complaints: Arc::default(),
             public_url: Arc::from(""),
+            replica: None,
         });
         let (status, body) = probe(app.clone()).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));

@@ -16,10 +16,13 @@ use tracing::{info, warn};
 
 pub mod decide;
 mod pipeline;
+mod replica;
 #[cfg(test)]
 mod tests;
 
-use crate::bus::{Bus, BusError, Record, StartFrom};
+pub use replica::ReplicaStatus;
+
+use crate::bus::{Bus, BusError, Decisions, Record, StartFrom};
 use crate::domain::{Clock, Policy};
 use crate::store::{Store, StoreError};
 
@@ -54,6 +57,10 @@ pub enum RouterError {
     /// Applying to the store failed.
     #[error("router: store failed")]
     Store(#[from] StoreError),
+    /// Another replica took the writer's place (Kafka's group moved it): this one stops
+    /// deciding, and is restarted as a follower.
+    #[error("router: another replica took the writer's place; stopping (restart to follow)")]
+    Displaced,
 }
 
 /// Applies the log to the store.
@@ -67,6 +74,9 @@ pub struct Router {
     /// stopped after setting one aside and before its batch was applied reads it again, and
     /// must not set it aside twice.
     lettered: std::sync::Mutex<std::collections::HashSet<crate::domain::LogPosition>>,
+    /// The decisions log, while this router is the replicas' writer (`replica.rs`).
+    decisions: Option<Arc<dyn Decisions>>,
+    status: Option<Arc<ReplicaStatus>>,
 }
 
 impl Router {
@@ -85,11 +95,22 @@ impl Router {
             clock,
             config,
             lettered: Default::default(),
+            decisions: None,
+            status: None,
         }
     }
 
     /// Runs until `shutdown`, then applies what is already on the log and returns.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RouterError> {
+        self.route(shutdown, Box::pin(std::future::pending())).await
+    }
+
+    /// The routing loop; a replica's writer also stops when `displaced` resolves.
+    async fn route(
+        &self,
+        shutdown: CancellationToken,
+        mut displaced: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) -> Result<(), RouterError> {
         // The store says where each partition resumes, whatever the group has committed.
         let store = self.store.clone();
         let start: StartFrom = Arc::new(move |partition| {
@@ -100,7 +121,10 @@ impl Router {
         });
         self.store.archive_audit(self.bus.archives());
         self.remember_dead_letters().await?;
-        let mut consumer = self.bus.consumer(&self.config.group, start).await?;
+        let mut consumer = match &self.decisions {
+            Some(decisions) => decisions.events(start).await?,
+            None => self.bus.consumer(&self.config.group, start).await?,
+        };
         info!(group = %self.config.group, "router started");
         let mut tick = tokio::time::interval(self.config.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -109,6 +133,7 @@ impl Router {
         loop {
             let step = tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = &mut displaced => return Err(RouterError::Displaced),
                 _ = tick.tick() => Step::Tick,
                 done = async { applying.as_mut()?.applied().await.err() }, if applying.is_some() => {
                     match done {
@@ -217,7 +242,9 @@ impl Router {
         for writes in due {
             alerts.extend(batch.stage_effects(writes).alerts);
         }
-        let committed = batch.commit().await?;
+        let frozen = batch.freeze();
+        let decided = self.ship(&frozen).await?;
+        let committed = self.store.apply_at(frozen, decided).await?;
         self.bus.archive(&committed.audit).await;
         for alert in &alerts {
             crate::telemetry::metrics::metrics().alert(alert.kind.name());

@@ -116,9 +116,11 @@ impl Router {
         }
         batch.advance(&positions);
         let frozen = batch.freeze();
+        // A replicas' writer applies a batch only once the decisions log has it.
+        let decided = self.ship(&frozen).await?;
         let store = self.store.clone();
         Ok(Applying {
-            task: tokio::spawn(async move { store.apply(frozen).await }),
+            task: tokio::spawn(async move { store.apply_at(frozen, decided).await }),
             committed: None,
             positions,
             routed,

@@ -18,7 +18,7 @@ use super::records;
 use super::texts::{TextRef, reference};
 use super::write::{Decision, Incoming, LeadWrite, Watch, WriteSet};
 use super::{Counters, Store, StoreError, keys, values};
-use crate::domain::{AgencyId, Alert, DeliveryReason, EventKind, LogPosition, StoredEvent};
+use crate::domain::{AgencyId, Alert, DeliveryReason, LogPosition, StoredEvent};
 
 /// An event staged in this batch.
 pub(super) struct PendingEvent {
@@ -31,10 +31,9 @@ pub(super) struct PendingEvent {
 pub(super) enum AuditItem {
     Event(usize),
     Alert(usize),
+    /// A record the router refused: its entry, and the digest the entry covers.
     Refused {
-        producer: AgencyId,
-        kind: EventKind,
-        object: String,
+        record: crate::audit::Record,
         digest: [u8; 32],
     },
 }
@@ -69,7 +68,7 @@ pub struct Batch<'a> {
     /// Encoded writes; `None` removes the key.
     pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub(super) events: Vec<PendingEvent>,
-    alerts: Vec<Alert>,
+    alerts: Vec<super::commit::FrozenAlert>,
     audit: Vec<AuditItem>,
     touched: BTreeSet<String>,
     moved: BTreeSet<u32>,
@@ -166,11 +165,15 @@ impl Batch<'_> {
             Decision::Refused(_) => {
                 // Every event the log delivered leaves an entry, whether it took effect or not.
                 let envelope = &incoming.envelope;
+                let digest = incoming.bytes.content_hash;
                 self.audit.push(AuditItem::Refused {
-                    producer: envelope.producer.clone(),
-                    kind: envelope.kind(),
-                    object: envelope.key().to_string(),
-                    digest: incoming.bytes.content_hash,
+                    record: crate::audit::Record::new(
+                        envelope.producer.as_str(),
+                        format!("refused {:?}", envelope.kind()),
+                        envelope.key().to_string(),
+                        hex::encode(digest),
+                    ),
+                    digest,
                 });
                 Staged::default()
             }
@@ -317,7 +320,7 @@ impl Batch<'_> {
                     self.deliver(agency, alert.id, true, DeliveryReason::Alert);
                 }
             }
-            self.alerts.push(alert.clone());
+            self.alerts.push(super::commit::FrozenAlert::of(&alert));
             self.audit.push(AuditItem::Alert(self.alerts.len() - 1));
             staged.alerts.push(alert);
         }

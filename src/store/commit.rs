@@ -25,12 +25,31 @@ pub(super) struct FrozenBatch {
     pub(super) now: Timestamp,
     pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub(super) events: Vec<PendingEvent>,
-    pub(super) alerts: Vec<Alert>,
+    pub(super) alerts: Vec<FrozenAlert>,
     pub(super) audit: Vec<AuditItem>,
     pub(super) touched: BTreeSet<String>,
     pub(super) moved: BTreeSet<u32>,
     pub(super) texts: Vec<(TextRef, Arc<str>)>,
     pub(super) tallies: BTreeMap<Vec<u8>, i64>,
+}
+
+/// An alert as a batch writes it: its body encoded (and the digest its audit entry covers).
+pub(super) struct FrozenAlert {
+    pub(super) id: u64,
+    pub(super) body: Vec<u8>,
+    pub(super) record: Record,
+}
+
+impl FrozenAlert {
+    pub(super) fn of(alert: &Alert) -> Self {
+        let body = records::encode_alert_body(alert);
+        let digest: [u8; 32] = Sha256::digest(&body).into();
+        Self {
+            id: alert.id,
+            record: alert_record(alert, &digest),
+            body,
+        }
+    }
 }
 
 /// A batch whose staging is over, waiting for [`Store::apply`].
@@ -49,6 +68,17 @@ impl Store {
     /// Applies `frozen` once every batch frozen before it has been applied: one sled batch, a
     /// flush, then the durable watermark. If an earlier batch failed, this one is not applied.
     pub async fn apply(&self, frozen: Frozen) -> Result<Committed, StoreError> {
+        self.apply_at(frozen, None).await
+    }
+
+    /// [`Store::apply`], also recording in the same sled batch that the decisions log has been
+    /// applied up to `decisions` (the offset to read next): a writer's batch once its decisions
+    /// topic took it, a replica's batch as it read it (`decided.rs`).
+    pub async fn apply_at(
+        &self,
+        frozen: Frozen,
+        decisions: Option<u64>,
+    ) -> Result<Committed, StoreError> {
         let order = frozen.0.order;
         let mut turn = self.applied.subscribe();
         let (_, failed) = *turn
@@ -60,7 +90,7 @@ impl Store {
                 "an earlier batch failed to apply; this one was not applied".into(),
             ));
         }
-        let applied = self.apply_now(&frozen.0).await;
+        let applied = self.apply_now(&frozen.0, decisions).await;
         self.inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -72,7 +102,11 @@ impl Store {
         applied
     }
 
-    async fn apply_now(&self, batch: &FrozenBatch) -> Result<Committed, StoreError> {
+    async fn apply_now(
+        &self,
+        batch: &FrozenBatch,
+        decisions: Option<u64>,
+    ) -> Result<Committed, StoreError> {
         let store = self;
         let FrozenBatch {
             counters,
@@ -101,6 +135,9 @@ impl Store {
             out.write(key, value.as_deref());
         }
         out.put(keys::meta("next_seq"), counters.next_seq.to_be_bytes());
+        if let Some(next) = decisions {
+            out.put(keys::meta("decisions"), next.to_be_bytes());
+        }
         out.put(keys::meta("events"), counters.events.to_be_bytes());
         for agency in touched {
             let head = counters.heads.get(agency).copied().unwrap_or(0);
@@ -123,25 +160,8 @@ impl Store {
                 // The record of the entry, and for an alert the body its digest covers.
                 let (record, body) = match item {
                     AuditItem::Event(i) => (event_entry(&events[*i]), Vec::new()),
-                    AuditItem::Alert(i) => {
-                        let body = records::encode_alert_body(&alerts[*i]);
-                        let digest: [u8; 32] = Sha256::digest(&body).into();
-                        (alert_record(&alerts[*i], &digest), body)
-                    }
-                    AuditItem::Refused {
-                        producer,
-                        kind,
-                        object,
-                        digest,
-                    } => (
-                        Record::new(
-                            producer.as_str(),
-                            format!("refused {kind:?}"),
-                            object.clone(),
-                            hex::encode(digest),
-                        ),
-                        Vec::new(),
-                    ),
+                    AuditItem::Alert(i) => (alerts[*i].record.clone(), alerts[*i].body.clone()),
+                    AuditItem::Refused { record, .. } => (record.clone(), Vec::new()),
                 };
                 let seq = chain.seq + 1;
                 let hash = audit::hash_of(&chain.hash, seq, now, &record);

@@ -24,6 +24,7 @@ mod batch;
 mod bloom;
 pub mod ceiling;
 mod commit;
+mod decided;
 mod inspections;
 mod keys;
 mod lists;

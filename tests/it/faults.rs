@@ -21,7 +21,7 @@ use crate::support::{Log, TestServer, cursors, lead, org, stored_leads, test_con
 
 /// Publishes `request` until it is acknowledged (the same request each time, as a client
 /// retrying after an error must).
-async fn publish_until_acked(
+pub(crate) async fn publish_until_acked(
     client: &mut PublisherClient<Channel>,
     request: &proto::PublishLeadRequest,
 ) {

@@ -24,6 +24,7 @@ mod procedure;
 mod process;
 mod rebuild;
 mod referrals;
+mod replicas;
 mod routing;
 mod security;
 mod server;

@@ -34,6 +34,8 @@ pub struct Proc {
     child: Option<Child>,
     args: Vec<String>,
     pub port: u16,
+    /// The HTTP port (`/healthz`, `/metrics`, the console).
+    pub http_port: u16,
     log: PathBuf,
 }
 
@@ -45,6 +47,7 @@ impl Proc {
             child: None,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             port: port.unwrap_or_else(free_port),
+            http_port: free_port(),
             log: log.to_owned(),
         };
         let channel = proc.restart().await;
@@ -61,7 +64,7 @@ impl Proc {
         let child = xiezhi()
             .args(&self.args)
             .args(["--grpc-addr", &format!("127.0.0.1:{}", self.port)])
-            .args(["--http-addr", "127.0.0.1:0"])
+            .args(["--http-addr", &format!("127.0.0.1:{}", self.http_port)])
             .env("RUST_LOG", "warn")
             // The tools' variables in the same shell do not stop the server (README,
             // "Configuration"): every broker these tests start has them set.
@@ -81,6 +84,11 @@ impl Proc {
                 std::fs::read_to_string(&self.log).unwrap_or_default()
             ),
         }
+    }
+
+    /// The HTTP address.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.http_port).into()
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -104,6 +104,11 @@ impl TestServer {
         Self::boot(config, role, Arc::new(SystemClock)).await
     }
 
+    /// [`TestServer::start_as`] with `clock` for "now".
+    pub async fn start_as_with_clock(config: Config, role: Role, clock: Arc<dyn Clock>) -> Self {
+        Self::boot(config, role, clock).await
+    }
+
     /// Starts a broker with TLS and client certificates: a development CA, server and agency
     /// certificates (`xiezhi certs dev`) in `<dir>/certs` for the sample registry plus the
     /// agencies in `extra_registry` (TOML `[[agency]]` entries). Its default channel is the

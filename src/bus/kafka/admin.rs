@@ -163,6 +163,9 @@ impl KafkaBus {
             topic(&self.config.events_topic, self.config.partitions),
             topic(&self.config.dlq_topic, 1),
             topic(&self.config.audit_topic, 1),
+            // Replicas are materialised from it: kept forever, one partition for one order.
+            topic(&self.config.decisions_topic, 1)
+                .set("max.message.bytes", super::decisions::MAX_BATCH_BYTES),
         ];
         let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
         for result in admin

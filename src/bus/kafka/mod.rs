@@ -6,8 +6,9 @@
 //!   future, so concurrent calls keep many sends in flight. A full local queue is waited on
 //!   (backpressure) up to the message timeout; after that the append fails as `Unavailable` and
 //!   nothing is acknowledged.
-//! - Topics: `events` (keyed by subject, kept forever: the log is the source of truth) and `dlq`,
-//!   created at start-up through the admin API, or verified if they exist.
+//! - Topics: `events` (keyed by subject, kept forever: the log is the source of truth), `dlq`,
+//!   `audit` and `decisions` (the writing replica's decided batches, `decisions.rs`), created at
+//!   start-up through the admin API, or verified if they exist.
 //! - Consumer: a consumer group whose assigned partitions are positioned where the router's
 //!   store stands (the store, not the group, is the authority: a new or restored store catches
 //!   up from the log). Positions are stored only after the store has applied and flushed them
@@ -23,6 +24,7 @@
 mod admin;
 mod ceiling;
 mod consumer;
+mod decisions;
 mod producer;
 
 use std::time::Duration;
@@ -219,5 +221,12 @@ impl Bus for KafkaBus {
 
     fn partitions(&self) -> u32 {
         self.partitions
+    }
+
+    async fn decisions(
+        &self,
+        group: &str,
+    ) -> Result<Option<std::sync::Arc<dyn super::Decisions>>, BusError> {
+        Ok(Some(std::sync::Arc::new(self.decisions_log(group)?)))
     }
 }

@@ -1,0 +1,280 @@
+//! The decisions log on Kafka (`bus::Decisions`): one partition, written only in transactions
+//! under one transactional id (`<group>.writer`), read `read_committed`. The writer's place is
+//! the one partition of the decisions topic in the consumer group `<group>.writer`: a thread
+//! keeps this replica in the group (its partition paused: it reads nothing through it) and
+//! reports whether it holds the partition. Cooperative-sticky assignment: a replica joining or
+//! leaving does not take the place from the writer holding it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::consumer::{KafkaConsumer, RouterContext};
+use super::{BATCH_LINGER, KafkaBus, KafkaConfig, blocking, kafka_err};
+use crate::bus::{BusConsumer, BusError, Decided, DecisionReader, Decisions, StartFrom};
+
+/// Largest decided batch, in bytes (the decisions topic's `max.message.bytes`): a batch of
+/// `router.batch_max` events with their envelopes stays well below it.
+pub(super) const MAX_BATCH_BYTES: &str = "16777216";
+
+/// How long a transaction's calls may take before the writer gives up (and stops).
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The decisions log of one router group.
+pub(super) struct KafkaDecisions {
+    config: KafkaConfig,
+    events_partitions: u32,
+    producer: FutureProducer,
+    writer: watch::Receiver<bool>,
+    /// Ends the election thread (which then leaves the group, handing the place on at once).
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for KafkaDecisions {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl KafkaBus {
+    /// Joins the writers' group of `group` and prepares the transactional producer.
+    pub(super) fn decisions_log(&self, group: &str) -> Result<KafkaDecisions, BusError> {
+        let producer: FutureProducer = self
+            .config
+            .client_config()?
+            .set("transactional.id", format!("{group}.writer"))
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "0")
+            .set("compression.type", "lz4")
+            .set("message.max.bytes", MAX_BATCH_BYTES)
+            .set("transaction.timeout.ms", "60000")
+            .create()
+            .map_err(kafka_err)?;
+        let election: BaseConsumer = self
+            .config
+            .client_config()?
+            .set("group.id", format!("{group}.writer"))
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            // A writer that died is replaced after this long (docs/benchmarks.md, failover).
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .create()
+            .map_err(kafka_err)?;
+        election
+            .subscribe(&[&self.config.decisions_topic])
+            .map_err(kafka_err)?;
+        let (tx, writer) = watch::channel(false);
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = stop.clone();
+        std::thread::Builder::new()
+            .name("xiezhi-election".into())
+            .spawn(move || elect(election, tx, running))
+            .map_err(|err| BusError::Kafka(format!("cannot start the election thread: {err}")))?;
+        Ok(KafkaDecisions {
+            config: self.config.clone(),
+            events_partitions: self.partitions,
+            producer,
+            writer,
+            stop,
+        })
+    }
+}
+
+/// Keeps this replica in the writers' group and reports whether it holds the place.
+fn elect(consumer: BaseConsumer, tx: watch::Sender<bool>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        // Polling serves the group's rebalances; no record is wanted (the partition is paused).
+        if let Some(Err(err)) = consumer.poll(Duration::from_millis(200)) {
+            warn!(error = %err, "writers' group: kafka error; librdkafka retries");
+        }
+        let assignment = consumer.assignment().unwrap_or_default();
+        let holds = assignment.count() > 0;
+        if holds && let Err(err) = consumer.pause(&assignment) {
+            warn!(error = %err, "writers' group: cannot pause the partition");
+        }
+        tx.send_if_modified(|now| {
+            let changed = *now != holds;
+            if changed {
+                info!(
+                    writer = holds,
+                    "writer's place {}",
+                    if holds { "taken" } else { "lost" }
+                );
+            }
+            *now = holds;
+            changed
+        });
+    }
+    consumer.unsubscribe();
+}
+
+impl KafkaDecisions {
+    /// Appends `payload` (empty: a barrier) in a transaction of its own; its offset.
+    async fn transact(&self, payload: Vec<u8>) -> Result<u64, BusError> {
+        let producer = self.producer.clone();
+        blocking(move || producer.begin_transaction().map_err(kafka_err)).await?;
+        let record = FutureRecord::<(), [u8]>::to(&self.config.decisions_topic).payload(&payload);
+        let delivery = match self.producer.send(record, TRANSACTION_TIMEOUT).await {
+            Ok(delivery) => delivery,
+            Err((err, _)) => {
+                let producer = self.producer.clone();
+                let _ = blocking(move || {
+                    producer
+                        .abort_transaction(TRANSACTION_TIMEOUT)
+                        .map_err(kafka_err)
+                })
+                .await;
+                return Err(BusError::Kafka(format!(
+                    "decided batch not written to {}: {err}",
+                    self.config.decisions_topic
+                )));
+            }
+        };
+        let producer = self.producer.clone();
+        blocking(move || {
+            producer
+                .commit_transaction(TRANSACTION_TIMEOUT)
+                .map_err(|err| {
+                    BusError::Kafka(format!(
+                        "decided batch not committed (another replica may have taken the writer's place): {err}"
+                    ))
+                })
+        })
+        .await?;
+        Ok(delivery.offset as u64)
+    }
+
+    fn assigned(
+        &self,
+        topic: &str,
+        partitions: u32,
+        start: impl Fn(u32) -> u64,
+    ) -> Result<StreamConsumer<RouterContext>, BusError> {
+        let consumer: StreamConsumer<RouterContext> = self
+            .config
+            .client_config()?
+            .set("group.id", "xiezhi-replica")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("isolation.level", "read_committed")
+            .set("queued.max.messages.kbytes", "65536")
+            .create_with_context(RouterContext::default())
+            .map_err(kafka_err)?;
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p as i32, Offset::Offset(start(p) as i64))
+                .map_err(kafka_err)?;
+        }
+        consumer.assign(&assignment).map_err(kafka_err)?;
+        Ok(consumer)
+    }
+}
+
+#[async_trait]
+impl Decisions for KafkaDecisions {
+    fn writer(&self) -> watch::Receiver<bool> {
+        self.writer.clone()
+    }
+
+    async fn take_over(&self) -> Result<u64, BusError> {
+        let producer = self.producer.clone();
+        blocking(move || {
+            producer
+                .init_transactions(TRANSACTION_TIMEOUT)
+                .map_err(kafka_err)
+        })
+        .await?;
+        self.transact(Vec::new()).await
+    }
+
+    async fn append(&self, batch: Vec<u8>) -> Result<u64, BusError> {
+        Ok(self.transact(batch).await? + 1)
+    }
+
+    async fn reader(&self, from: u64) -> Result<Box<dyn DecisionReader>, BusError> {
+        Ok(Box::new(Reader {
+            consumer: self.assigned(&self.config.decisions_topic, 1, |_| from)?,
+            received: Vec::new(),
+        }))
+    }
+
+    async fn end(&self) -> Result<u64, BusError> {
+        let producer = self.producer.clone();
+        let topic = self.config.decisions_topic.clone();
+        blocking(move || {
+            producer
+                .client()
+                .fetch_watermarks(&topic, 0, TRANSACTION_TIMEOUT)
+                .map(|(_, high)| high.max(0) as u64)
+                .map_err(kafka_err)
+        })
+        .await
+    }
+
+    async fn events(&self, start: StartFrom) -> Result<Box<dyn BusConsumer>, BusError> {
+        let topic = self.config.events_topic.clone();
+        let consumer = self.assigned(&topic, self.events_partitions, |p| start(p))?;
+        Ok(Box::new(KafkaConsumer::new(consumer, &topic, None)))
+    }
+}
+
+/// Reads committed decided batches in order.
+struct Reader {
+    consumer: StreamConsumer<RouterContext>,
+    /// Records received and not yet returned (see `KafkaConsumer::received`).
+    received: Vec<Decided>,
+}
+
+impl Reader {
+    async fn receive(&mut self, linger: Option<Duration>) -> Result<bool, BusError> {
+        let message = match linger {
+            Some(linger) => match tokio::time::timeout(linger, self.consumer.recv()).await {
+                Ok(message) => message,
+                Err(_) => return Ok(false),
+            },
+            None => self.consumer.recv().await,
+        };
+        match message {
+            Ok(message) => {
+                let payload = message.payload().unwrap_or_default();
+                self.received.push(Decided {
+                    offset: message.offset() as u64,
+                    batch: (!payload.is_empty()).then(|| payload.to_vec()),
+                });
+                Ok(true)
+            }
+            Err(err @ rdkafka::error::KafkaError::MessageConsumptionFatal(_)) => {
+                Err(kafka_err(err))
+            }
+            Err(err) => {
+                warn!(error = %err, "decisions reader: kafka error; librdkafka retries");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(false)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DecisionReader for Reader {
+    async fn poll(&mut self, max: usize) -> Result<Vec<Decided>, BusError> {
+        while self.received.is_empty() {
+            self.receive(None).await?;
+        }
+        while self.received.len() < max && self.receive(Some(BATCH_LINGER)).await? {}
+        Ok(std::mem::take(&mut self.received))
+    }
+}
