@@ -320,7 +320,7 @@ pub async fn start(
     let http_stop = CancellationToken::new();
     let replicas = match (&store, config.router.replicas) {
         (Some(_), true) => {
-            let Some(decisions) = bus.decisions(&config.router.group).await? else {
+            let Some(decisions) = bus.decisions(&config.router.group, true).await? else {
                 return Err(AppError::RoleNeedsKafka(role));
             };
             let mut name = instance_id(&config.bus.kafka.instance_id, Some(dir));

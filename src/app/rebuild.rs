@@ -86,7 +86,20 @@ pub async fn rebuild_captured(
     if capture {
         store.capture_writes();
     }
-    let stats = router.rebuild().await?;
+    let stats = if config.router.replicas {
+        let Some(decisions) = bus.decisions(&config.router.group, false).await? else {
+            return Err(AppError::RoleNeedsKafka(super::Role::Router));
+        };
+        let batches = router.materialise(decisions).await?;
+        info!(batches, "replica store materialised from the decisions log");
+        RebuildStats {
+            records: store.event_count() as u64,
+            applied: store.event_count() as u64,
+            set_aside: 0,
+        }
+    } else {
+        router.rebuild().await?
+    };
     bus.close().await;
     store.flush().await.map_err(|source| AppError::Store {
         dir: target.display().to_string(),

@@ -184,14 +184,41 @@ pub trait Bus: Send + Sync + 'static {
     /// Which log this is (`embedded`, `kafka`), for metrics.
     fn kind(&self) -> &'static str;
 
+    /// The router's journal, for a log that keeps one (the embedded log: `embedded::journal`).
+    fn journal(&self) -> Option<Arc<dyn RouterJournal>> {
+        None
+    }
+
+    /// The record at `position`, for a log read by position (the embedded log; `None` where
+    /// it has none, or cannot be read so).
+    async fn read_at(&self, _position: LogPosition) -> Result<Option<Record>, BusError> {
+        Ok(None)
+    }
+
     /// The decisions log that replicas of the router share, joining the writers' group of
-    /// `group` (Kafka only; `None` for a log that has none).
+    /// `group` when `elect` (a rebuild only reads it). Kafka only; `None` for a log without.
     async fn decisions(
         &self,
         _group: &str,
+        _elect: bool,
     ) -> Result<Option<std::sync::Arc<dyn Decisions>>, BusError> {
         Ok(None)
     }
+}
+
+/// The order in which a router applied the log: one entry per applied batch, in apply order
+/// (`router::journal` says what an entry holds). Appends are durable after [`RouterJournal::sync`].
+pub trait RouterJournal: Send + Sync {
+    /// Entries held.
+    fn count(&self) -> u64;
+    /// Every entry, in order.
+    fn entries(&self) -> Result<Vec<Vec<u8>>, BusError>;
+    /// Appends an entry (durable after the next sync).
+    fn append(&self, entry: &[u8]) -> Result<(), BusError>;
+    /// Keeps only the first `len` entries (durably).
+    fn truncate(&self, len: u64) -> Result<(), BusError>;
+    /// Makes every append durable.
+    fn sync(&self) -> Result<(), BusError>;
 }
 
 /// Reads the log for one consumer group.

@@ -15,14 +15,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub mod decide;
+mod journal;
 mod pipeline;
+mod rebuild;
 mod replica;
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;
 
 pub use replica::ReplicaStatus;
 
-use crate::bus::{Bus, BusError, Decisions, Record, StartFrom};
+use crate::bus::{Bus, BusError, Decisions, Record, RouterJournal, StartFrom};
 use crate::domain::{Clock, Policy};
 use crate::store::{Store, StoreError};
 
@@ -77,6 +81,12 @@ pub struct Router {
     /// The decisions log, while this router is the replicas' writer (`replica.rs`).
     decisions: Option<Arc<dyn Decisions>>,
     status: Option<Arc<ReplicaStatus>>,
+    /// The log's journal of applied batches, if it keeps one (`journal.rs`).
+    journal: Option<Arc<dyn RouterJournal>>,
+    /// A rebuild: the journal is followed and copied into the store, never appended to.
+    rebuilding: std::sync::atomic::AtomicBool,
+    /// When the journal was last made durable.
+    synced: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Router {
@@ -89,6 +99,7 @@ impl Router {
         config: RouterConfig,
     ) -> Self {
         Self {
+            journal: bus.journal(),
             bus,
             store,
             policy,
@@ -97,6 +108,8 @@ impl Router {
             lettered: Default::default(),
             decisions: None,
             status: None,
+            rebuilding: Default::default(),
+            synced: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -120,6 +133,7 @@ impl Router {
             })
         });
         self.store.archive_audit(self.bus.archives());
+        self.reconcile_journal()?;
         self.remember_dead_letters().await?;
         let mut consumer = match &self.decisions {
             Some(decisions) => decisions.events(start).await?,
@@ -144,7 +158,7 @@ impl Router {
                 polled = consumer.poll(self.config.batch_max) => Step::Records(polled?),
             };
             match step {
-                Step::Tick => self.fire_due().await?,
+                Step::Tick => self.fire_due(self.clock.now()).await?,
                 Step::Applied => {
                     if let Some(done) = applying.take() {
                         self.finish(consumer.as_mut(), done).await?;
@@ -175,45 +189,13 @@ impl Router {
             self.finish(consumer.as_mut(), done).await?;
         }
         consumer.close().await;
+        if let Some(journal) = &self.journal {
+            journal.sync()?;
+        }
         info!("router stopped");
         Ok(())
     }
 
-    /// Replays the whole log into this router's (fresh) store, up to the end the log had when
-    /// the replay began, without committing anything or writing dead letters again.
-    pub async fn rebuild(self) -> Result<RebuildStats, RouterError> {
-        let end = self.bus.end_offsets().await?;
-        let mut stats = RebuildStats {
-            records: end.iter().sum(),
-            ..RebuildStats::default()
-        };
-        // The entries were archived when the log was first applied.
-        self.store.archive_audit(false);
-        let mut next = vec![0u64; end.len()];
-        let mut consumer = self.bus.replay().await?;
-        let mut applying: Option<pipeline::Applying> = None;
-        while next.iter().zip(&end).any(|(n, e)| n < e) {
-            let records = consumer.poll(self.config.batch_max).await?;
-            let records: Vec<Record> = records
-                .into_iter()
-                .filter(|r| r.position.offset < end[r.position.partition as usize])
-                .collect();
-            for r in &records {
-                let n = &mut next[r.position.partition as usize];
-                *n = (*n).max(r.position.offset + 1);
-            }
-            let staged = self.stage(records, DeadLetters::Skip).await?;
-            if let Some(done) = applying.replace(staged) {
-                stats.add(self.finish(consumer.as_mut(), done).await?);
-            }
-        }
-        if let Some(done) = applying.take() {
-            stats.add(self.finish(consumer.as_mut(), done).await?);
-        }
-        Ok(stats)
-    }
-
-    /// Raises the alerts whose time has come: missed statutory deadlines, 以罚代刑.
     /// Reads which records the dead letters already hold at or beyond the store's positions.
     async fn remember_dead_letters(&self) -> Result<(), RouterError> {
         let positions = self.store.positions()?;
@@ -231,8 +213,8 @@ impl Router {
         Ok(())
     }
 
-    async fn fire_due(&self) -> Result<(), RouterError> {
-        let now = self.clock.now();
+    /// Raises the alerts whose time has come at `now`: missed statutory deadlines, 以罚代刑.
+    async fn fire_due(&self, now: jiff::Timestamp) -> Result<(), RouterError> {
         let mut batch = self.store.begin(now).await;
         let due = decide::due::due(&batch, &self.policy, now)?;
         if due.is_empty() {
@@ -243,8 +225,15 @@ impl Router {
             alerts.extend(batch.stage_effects(writes).alerts);
         }
         let frozen = batch.freeze();
-        let decided = self.ship(&frozen).await?;
-        let committed = self.store.apply_at(frozen, decided).await?;
+        let marks = crate::store::Marks {
+            journal: self.journal_entry(journal::Entry {
+                now,
+                tick: true,
+                positions: Vec::new(),
+            })?,
+            decisions: self.ship(&frozen).await?,
+        };
+        let committed = self.store.apply_at(frozen, marks).await?;
         self.bus.archive(&committed.audit).await;
         for alert in &alerts {
             crate::telemetry::metrics::metrics().alert(alert.kind.name());

@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use super::{DeadLetters, RebuildStats, Router, RouterError, decide, trace_span};
 use crate::bus::{BusConsumer, Record};
 use crate::domain::{AlertKind, EventKey, EventKind, LeadStatus, LogPosition};
-use crate::store::{Committed, Decision, Incoming, StoreError};
+use crate::store::{Committed, Decision, Incoming, Marks, StoreError};
 
 /// A batch frozen and being applied, with what the router does once it is durable.
 pub(super) struct Applying {
@@ -62,9 +62,18 @@ impl Router {
         records: Vec<Record>,
         dead_letters: DeadLetters,
     ) -> Result<Applying, RouterError> {
+        self.stage_at(records, dead_letters, self.clock.now()).await
+    }
+
+    /// [`Router::stage`] applied at `now` (a rebuild following the journal: the live time).
+    pub(super) async fn stage_at(
+        &self,
+        records: Vec<Record>,
+        dead_letters: DeadLetters,
+        now: jiff::Timestamp,
+    ) -> Result<Applying, RouterError> {
         let started = Instant::now();
         let positions: Vec<LogPosition> = records.iter().map(|r| r.position).collect();
-        let now = self.clock.now();
         let mut decoded = Vec::with_capacity(records.len());
         let mut undecodable = Vec::new();
         for record in records {
@@ -116,11 +125,18 @@ impl Router {
         }
         batch.advance(&positions);
         let frozen = batch.freeze();
-        // A replicas' writer applies a batch only once the decisions log has it.
-        let decided = self.ship(&frozen).await?;
+        let marks = Marks {
+            journal: self.journal_entry(super::journal::Entry {
+                now,
+                tick: false,
+                positions: positions.clone(),
+            })?,
+            // A replicas' writer applies a batch only once the decisions log has it.
+            decisions: self.ship(&frozen).await?,
+        };
         let store = self.store.clone();
         Ok(Applying {
-            task: tokio::spawn(async move { store.apply_at(frozen, decided).await }),
+            task: tokio::spawn(async move { store.apply_at(frozen, marks).await }),
             committed: None,
             positions,
             routed,
@@ -176,7 +192,28 @@ impl Router {
         counts.set_aside += conflicts.len() as u64;
         // Only now, with the batch durable in the store and the dead letters on their log.
         consumer.commit(&applying.positions).await?;
+        self.sync_journal_now_and_then().await?;
         Ok(counts)
+    }
+
+    /// Makes the journal durable about once a second (the store's copies cover a crash in
+    /// between; a rebuild after losing both store and the last second re-decides that second).
+    async fn sync_journal_now_and_then(&self) -> Result<(), RouterError> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        {
+            let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
+            if synced.elapsed() < std::time::Duration::from_secs(1) {
+                return Ok(());
+            }
+            *synced = Instant::now();
+        }
+        let journal = journal.clone();
+        tokio::task::spawn_blocking(move || journal.sync())
+            .await
+            .map_err(|join| StoreError::Background(join.to_string()))??;
+        Ok(())
     }
 
     /// Notes `position` as dead-lettered; false if the dead letters hold it already (see

@@ -4,11 +4,10 @@
 //!
 //! - applied in random batch splits, they leave exactly the store that applying them one by one
 //!   leaves (every key and value, audit chain included);
-//! - routed live from an embedded log, then rebuilt from that log into a fresh store, they leave
-//!   the same store twice (one partition, so that both read the log in one order: numbering
-//!   across partitions is the router replicas' issue; and a clock before every deadline, since a
-//!   rebuild replays the log, not the clock's ticks — a rebuilt store raises what fell due at
-//!   its router's first tick).
+//! - routed live from an embedded log of four partitions while the clock moves on (deadlines
+//!   falling due between records), then rebuilt from that log into a fresh store following the
+//!   router's journal, they leave the same store twice — every key and value;
+//! - a replica applying the batches a writer decided holds the writer's store (`replica_tests`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use crate::store::{Incoming, Store};
 
 /// One event of a random sequence.
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     Lead {
         subject: u8,
         offence: u8,
@@ -59,7 +58,7 @@ enum Op {
     },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..4, 0u8..3, 0i64..6_000_000).prop_map(|(subject, offence, amount)| Op::Lead {
             subject,
@@ -97,12 +96,12 @@ fn subject(n: u8) -> Subject {
     }
 }
 
-fn at(n: usize) -> Timestamp {
+pub(super) fn at(n: usize) -> Timestamp {
     Timestamp::from_second(1_790_000_000 + n as i64 * 3_600).unwrap()
 }
 
 /// The envelopes of `ops`, in order.
-fn envelopes(ops: &[Op]) -> Vec<Envelope> {
+pub(super) fn envelopes(ops: &[Op]) -> Vec<Envelope> {
     let mut out: Vec<Envelope> = Vec::new();
     let mut referrals: Vec<ReferralKey> = Vec::new();
     for (n, op) in ops.iter().enumerate() {
@@ -211,7 +210,7 @@ fn envelopes(ops: &[Op]) -> Vec<Envelope> {
     out
 }
 
-fn incoming(envelopes: &[Envelope]) -> Vec<Incoming> {
+pub(super) fn incoming(envelopes: &[Envelope]) -> Vec<Incoming> {
     envelopes
         .iter()
         .enumerate()
@@ -230,7 +229,7 @@ fn incoming(envelopes: &[Envelope]) -> Vec<Incoming> {
 /// Applies `records` as the router does, in batches of the sizes `splits` gives (cycled):
 /// pipelined — each batch staged while the one before it is applied, its view reading that
 /// batch's writes — or one batch committed after the other.
-async fn apply(
+pub(super) async fn apply(
     store: &Arc<Store>,
     policy: &Policy,
     records: &[Incoming],
@@ -269,7 +268,7 @@ async fn apply(
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -277,7 +276,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn open(dir: &Path) -> Arc<Store> {
+pub(super) fn open(dir: &Path) -> Arc<Store> {
     Arc::new(Store::open_with_cache(dir, 8 << 20).unwrap())
 }
 
@@ -330,7 +329,7 @@ async fn live_then_rebuilt(
     dir: &Path,
     rebuilt_dir: &Path,
 ) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<(Vec<u8>, Vec<u8>)>) {
-    let config = EmbeddedConfig { partitions: 1 };
+    let config = EmbeddedConfig { partitions: 4 };
     let bus: Arc<dyn Bus> = Arc::new(EmbeddedBus::open(dir, &config).unwrap());
     let clock = Arc::new(ManualClock::new(at(0)));
     let policy = Arc::new(super::decide::fake::policy());
@@ -340,7 +339,10 @@ async fn live_then_rebuilt(
         live.clone(),
         policy.clone(),
         clock.clone(),
-        super::RouterConfig::default(),
+        super::RouterConfig {
+            tick: std::time::Duration::from_millis(2),
+            ..super::RouterConfig::default()
+        },
     );
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(router.run(stop.clone()));
@@ -357,8 +359,13 @@ async fn live_then_rebuilt(
         };
         bus.append(record).await.unwrap();
         appended += 1;
+        if appended % 4 == 0 {
+            // Deadlines fall due between records, at the ticks of a live clock.
+            clock.advance(jiff::SignedDuration::from_hours(20));
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
     }
-    while live.positions().unwrap().get(&0).copied().unwrap_or(0) < appended {
+    while live.positions().unwrap().values().sum::<u64>() < appended {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     stop.cancel();

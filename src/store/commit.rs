@@ -55,6 +55,16 @@ impl FrozenAlert {
 /// A batch whose staging is over, waiting for [`Store::apply`].
 pub struct Frozen(pub(super) Arc<FrozenBatch>);
 
+/// What an applied batch records beside its writes, in the same sled batch.
+#[derive(Debug, Default)]
+pub struct Marks {
+    /// The decisions log has been applied up to here (the offset to read next): a replicas'
+    /// writer's batch once its decisions topic took it, a follower's batch as it read it.
+    pub decisions: Option<u64>,
+    /// The router's journal entry of the batch (`router::journal`), kept as the next batch's.
+    pub journal: Option<Vec<u8>>,
+}
+
 /// What an applied batch did.
 #[derive(Debug, Default)]
 pub struct Committed {
@@ -68,17 +78,11 @@ impl Store {
     /// Applies `frozen` once every batch frozen before it has been applied: one sled batch, a
     /// flush, then the durable watermark. If an earlier batch failed, this one is not applied.
     pub async fn apply(&self, frozen: Frozen) -> Result<Committed, StoreError> {
-        self.apply_at(frozen, None).await
+        self.apply_at(frozen, Marks::default()).await
     }
 
-    /// [`Store::apply`], also recording in the same sled batch that the decisions log has been
-    /// applied up to `decisions` (the offset to read next): a writer's batch once its decisions
-    /// topic took it, a replica's batch as it read it (`decided.rs`).
-    pub async fn apply_at(
-        &self,
-        frozen: Frozen,
-        decisions: Option<u64>,
-    ) -> Result<Committed, StoreError> {
+    /// [`Store::apply`], also recording `marks` in the same sled batch.
+    pub async fn apply_at(&self, frozen: Frozen, marks: Marks) -> Result<Committed, StoreError> {
         let order = frozen.0.order;
         let mut turn = self.applied.subscribe();
         let (_, failed) = *turn
@@ -90,7 +94,7 @@ impl Store {
                 "an earlier batch failed to apply; this one was not applied".into(),
             ));
         }
-        let applied = self.apply_now(&frozen.0, decisions).await;
+        let applied = self.apply_now(&frozen.0, marks).await;
         self.inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -102,11 +106,7 @@ impl Store {
         applied
     }
 
-    async fn apply_now(
-        &self,
-        batch: &FrozenBatch,
-        decisions: Option<u64>,
-    ) -> Result<Committed, StoreError> {
+    async fn apply_now(&self, batch: &FrozenBatch, marks: Marks) -> Result<Committed, StoreError> {
         let store = self;
         let FrozenBatch {
             counters,
@@ -135,8 +135,14 @@ impl Store {
             out.write(key, value.as_deref());
         }
         out.put(keys::meta("next_seq"), counters.next_seq.to_be_bytes());
-        if let Some(next) = decisions {
+        if let Some(next) = marks.decisions {
             out.put(keys::meta("decisions"), next.to_be_bytes());
+        }
+        // Batches are applied one at a time: the count moves only here.
+        let batches = store.batches.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(entry) = &marks.journal {
+            out.put(keys::journal(batches), entry);
+            out.put(keys::meta("batches"), (batches + 1).to_be_bytes());
         }
         out.put(keys::meta("events"), counters.events.to_be_bytes());
         for agency in touched {
@@ -201,6 +207,11 @@ impl Store {
             *head = chain;
         }
         store.flush().await?;
+        if marks.journal.is_some() {
+            store
+                .batches
+                .store(batches + 1, std::sync::atomic::Ordering::Relaxed);
+        }
         for (name, text) in texts {
             store.remember_text(*name, text.clone());
         }

@@ -270,7 +270,28 @@ impl Store {
                 .push(frozen.clone());
             Frozen(frozen)
         };
-        self.apply_at(frozen, Some(next)).await
+        self.apply_at(
+            frozen,
+            super::Marks {
+                decisions: Some(next),
+                journal: None,
+            },
+        )
+        .await
+    }
+
+    /// Batches applied with a journal entry (`router::journal`).
+    pub fn batches(&self) -> u64 {
+        self.batches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The journal entry of batch `n`, as the store keeps it.
+    pub fn journal_entry(&self, n: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree
+            .get(keys::journal(n))
+            .map_err(StoreError::sled("read"))?
+            .map(|raw| raw.to_vec()))
     }
 
     /// The offset of the decisions log this store reads next (0: it has applied none).

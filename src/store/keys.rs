@@ -68,6 +68,8 @@ pub(super) const JOINT: u8 = b'J';
 /// The counters' family (a small letter: `F`, once 案卷评查's rows, stays unused — the counters
 /// hold those scores now).
 pub(super) const TALLY: u8 = b'c';
+/// The router's journal entries, one per applied batch (`router::journal`).
+pub(super) const JOURNAL: u8 = b'j';
 
 /// Builds a key from its family and parts.
 struct Key(Vec<u8>);
@@ -92,6 +94,11 @@ impl Key {
         self.0.extend_from_slice(&n.to_be_bytes());
         self
     }
+}
+
+/// `j` + batch number.
+pub(super) fn journal(batch: u64) -> Vec<u8> {
+    Key::new(JOURNAL, 8).number(batch).0
 }
 
 /// `M` + name.

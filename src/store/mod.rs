@@ -45,7 +45,7 @@ use std::sync::{Mutex as StdMutex, RwLock};
 use tokio::sync::{Mutex, watch};
 
 pub use batch::{Batch, Staged};
-pub use commit::{Committed, Frozen};
+pub use commit::{Committed, Frozen, Marks};
 pub use lists::{AgencyPenalties, ReferralFilter, ReportFilter};
 pub use procedure::ProcedureScore;
 pub use read::{DeliveredItem, DeliveryRecord, LeadFilter, LeadPage, LeadRow, Page};
@@ -193,6 +193,8 @@ pub struct Store {
     flushes: Flushes,
     /// When set, every committed batch's writes are kept here (the bench's raw-write ceiling).
     capture: StdMutex<Option<ceiling::Captured>>,
+    /// Batches applied with a router journal entry (`keys::journal`).
+    batches: AtomicU64,
 }
 
 /// `at` to the microsecond: what records keep, so that an entry handed out equals the entry
@@ -261,6 +263,7 @@ impl Store {
             Some(_) => {}
         }
         let counters = Self::load_counters(&tree)?;
+        let batches = meta_u64(&tree, "batches")?.unwrap_or(0);
         let audit = match tree
             .get(keys::meta("audit"))
             .map_err(StoreError::sled("read"))?
@@ -301,6 +304,7 @@ impl Store {
             counters_cache: Default::default(),
             flushes: Flushes::default(),
             capture: StdMutex::new(None),
+            batches: AtomicU64::new(batches),
         })
     }
 

@@ -23,6 +23,7 @@ mod pages;
 mod procedure;
 mod process;
 mod rebuild;
+mod rebuild_order;
 mod referrals;
 mod replicas;
 mod routing;

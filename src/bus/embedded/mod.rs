@@ -11,11 +11,14 @@
 //! - `dead-letters.jsonl`: records the router set aside, one JSON object per line, synced.
 //! - `groups.json`: how far each consumer group committed (monitoring only: the store says
 //!   where the router resumes).
+//! - `router.journal` ([`journal`]): the order in which the router applied the log, which
+//!   `xiezhi rebuild` follows.
 //!
 //! [`legacy`] reads the log of a data directory written before the log had files of its own.
 
 mod consumer;
 mod file;
+mod journal;
 pub mod legacy;
 mod writer;
 
@@ -43,6 +46,7 @@ const EVENTS: &str = "events.log";
 const PARTITIONS: &str = "partitions";
 const DEAD_LETTERS: &str = "dead-letters.jsonl";
 const GROUPS: &str = "groups.json";
+const JOURNAL: &str = "router.journal";
 
 /// Settings of the embedded log.
 #[derive(Clone, Debug)]
@@ -151,6 +155,7 @@ pub struct EmbeddedBus {
     sender: StdMutex<Option<mpsc::Sender<writer::AppendRequest>>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     appended: watch::Receiver<u64>,
+    journal: Arc<journal::Journal>,
 }
 
 impl EmbeddedBus {
@@ -165,7 +170,9 @@ impl EmbeddedBus {
         let writer =
             writer::Writer::new(opened.log.clone(), partitions, opened.recent, appended_tx);
         let handle = tokio::spawn(writer.run(receiver));
+        let journal = Arc::new(journal::Journal::open(&dir.join(JOURNAL))?);
         Ok(Self {
+            journal,
             groups: Arc::new(Groups::open(dir.join(GROUPS))),
             dir,
             log: opened.log,
@@ -278,10 +285,27 @@ impl Bus for EmbeddedBus {
             warn!(error = %chain(&err), "embedded log writer ended badly");
         }
         self.groups.save();
+        if let Err(err) = super::RouterJournal::sync(self.journal.as_ref()) {
+            warn!(error = %chain(&err), "router journal not synced");
+        }
     }
 
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+
+    fn journal(&self) -> Option<Arc<dyn super::RouterJournal>> {
+        Some(self.journal.clone())
+    }
+
+    async fn read_at(&self, position: LogPosition) -> Result<Option<Record>, BusError> {
+        Ok(self.log.read(position)?.map(|body| Record {
+            position,
+            key: None,
+            timestamp: None,
+            payload: body.payload,
+            traceparent: None,
+        }))
     }
 
     fn partitions(&self) -> u32 {

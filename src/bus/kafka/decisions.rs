@@ -45,8 +45,13 @@ impl Drop for KafkaDecisions {
 }
 
 impl KafkaBus {
-    /// Joins the writers' group of `group` and prepares the transactional producer.
-    pub(super) fn decisions_log(&self, group: &str) -> Result<KafkaDecisions, BusError> {
+    /// Prepares the transactional producer and, when `elect`, joins the writers' group of
+    /// `group` (without, this process never holds the writer's place).
+    pub(super) fn decisions_log(
+        &self,
+        group: &str,
+        elect: bool,
+    ) -> Result<KafkaDecisions, BusError> {
         let producer: FutureProducer = self
             .config
             .client_config()?
@@ -59,6 +64,18 @@ impl KafkaBus {
             .set("transaction.timeout.ms", "60000")
             .create()
             .map_err(kafka_err)?;
+        let (tx, writer) = watch::channel(false);
+        let stop = Arc::new(AtomicBool::new(false));
+        let decisions = KafkaDecisions {
+            config: self.config.clone(),
+            events_partitions: self.partitions,
+            producer,
+            writer,
+            stop: stop.clone(),
+        };
+        if !elect {
+            return Ok(decisions);
+        }
         let election: BaseConsumer = self
             .config
             .client_config()?
@@ -74,25 +91,16 @@ impl KafkaBus {
         election
             .subscribe(&[&self.config.decisions_topic])
             .map_err(kafka_err)?;
-        let (tx, writer) = watch::channel(false);
-        let stop = Arc::new(AtomicBool::new(false));
-        let running = stop.clone();
         std::thread::Builder::new()
             .name("xiezhi-election".into())
-            .spawn(move || elect(election, tx, running))
+            .spawn(move || hold_place(election, tx, stop))
             .map_err(|err| BusError::Kafka(format!("cannot start the election thread: {err}")))?;
-        Ok(KafkaDecisions {
-            config: self.config.clone(),
-            events_partitions: self.partitions,
-            producer,
-            writer,
-            stop,
-        })
+        Ok(decisions)
     }
 }
 
 /// Keeps this replica in the writers' group and reports whether it holds the place.
-fn elect(consumer: BaseConsumer, tx: watch::Sender<bool>, stop: Arc<AtomicBool>) {
+fn hold_place(consumer: BaseConsumer, tx: watch::Sender<bool>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         // Polling serves the group's rebalances; no record is wanted (the partition is paused).
         if let Some(Err(err)) = consumer.poll(Duration::from_millis(200)) {

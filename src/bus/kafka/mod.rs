@@ -226,7 +226,8 @@ impl Bus for KafkaBus {
     async fn decisions(
         &self,
         group: &str,
+        elect: bool,
     ) -> Result<Option<std::sync::Arc<dyn super::Decisions>>, BusError> {
-        Ok(Some(std::sync::Arc::new(self.decisions_log(group)?)))
+        Ok(Some(std::sync::Arc::new(self.decisions_log(group, elect)?)))
     }
 }
