@@ -35,7 +35,7 @@ const PAGES: [&str; 10] = [
 ];
 
 /// One GET: the status and the whole answer (head and body).
-async fn get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), BenchError> {
+pub(super) async fn get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), BenchError> {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(BenchError::io("connect to the console"))?;

@@ -14,6 +14,7 @@ mod console;
 mod figures;
 pub mod noop;
 mod process;
+mod replicas;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +93,8 @@ pub struct BenchOptions {
     pub console: bool,
     /// Print a progress line each second (on stderr).
     pub progress: bool,
+    /// Measure router replicas instead: failover and catch-up on the three-node cluster.
+    pub replicas: bool,
 }
 
 /// A run in progress: its directory, registry and settings.
@@ -197,7 +200,10 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
     std::fs::create_dir_all(&work).map_err(BenchError::io("create the work directory"))?;
     let _cleanup = WorkDir(work.clone());
     let mut config = options.config.clone();
-    if config.bus.kind == BusKind::Kafka && config.bus.kafka.bootstrap.is_empty() {
+    if config.bus.kind == BusKind::Kafka
+        && config.bus.kafka.bootstrap.is_empty()
+        && !options.replicas
+    {
         process::kafka(&["start"])?;
         config.bus.kafka.bootstrap = "127.0.0.1:9092".into();
     }
@@ -213,6 +219,13 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
 
 async fn measure(bench: &Bench) -> Result<Report, BenchError> {
     let options = &bench.options;
+    if options.replicas {
+        return Ok(Report {
+            setup: setup(options, true, "the gateway of the replicas run"),
+            figures: replicas::measure(bench).await?,
+            sweep: Vec::new(),
+        });
+    }
     let port = process::free_port()?;
     let mut config = broker_config(&options.config, &bench.work, port, &bench.run_id);
     let http: std::net::SocketAddr = ([127, 0, 0, 1], process::free_port()?).into();

@@ -89,6 +89,12 @@ impl Server {
         Some(kb * 1024)
     }
 
+    /// SIGKILL, then reap: a machine lost.
+    pub(super) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the child as an operator would (SIGTERM, ordered shutdown) and waits for it.
     pub(super) async fn stop(mut self) -> Result<(), BenchError> {
         let _ = Command::new("kill")

@@ -58,6 +58,11 @@ pub(crate) struct BenchArgs {
     /// coordinator, a county procuratorate and the operator.
     #[arg(long)]
     console: bool,
+    /// Measure router replicas instead (Kafka): a gateway and two replicas on the three-node
+    /// cluster of deploy/kafka/kafka.sh, the writer SIGKILLed half-way through --count events
+    /// (default 20,000); the failover time and the catch-up rate of a replica started empty.
+    #[arg(long)]
+    replicas: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -94,6 +99,7 @@ pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         chart: args.chart,
         console: args.console,
         progress: !args.quiet,
+        replicas: args.replicas,
     })
     .await?;
     if args.json {
