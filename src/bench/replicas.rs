@@ -28,7 +28,12 @@ struct Child {
 }
 
 /// Starts `xiezhi ROLE` on its own ports, data directory `data`, with the run's configuration.
-async fn start(bench: &Bench, config: &Config, role: &str, data: &str) -> Result<Child, BenchError> {
+async fn start(
+    bench: &Bench,
+    config: &Config,
+    role: &str,
+    data: &str,
+) -> Result<Child, BenchError> {
     let (port, http) = (process::free_port()?, process::free_port()?);
     let mut config = config.clone();
     config.store.data_dir = bench.work.join(data);
@@ -38,7 +43,11 @@ async fn start(bench: &Bench, config: &Config, role: &str, data: &str) -> Result
     let text =
         toml::to_string(&config).map_err(|e| BenchError::Options(format!("configuration: {e}")))?;
     std::fs::write(&file, text).map_err(BenchError::io("write a configuration"))?;
-    let args = [role.to_owned(), "--config".into(), file.display().to_string()];
+    let args = [
+        role.to_owned(),
+        "--config".into(),
+        file.display().to_string(),
+    ];
     let server = Server::start(&args, port, &bench.work.join(format!("{data}.log"))).await?;
     Ok(Child {
         server,
@@ -79,7 +88,9 @@ async fn until(
             return Ok(started.elapsed());
         }
         if started.elapsed() > LIMIT {
-            return Err(BenchError::Server(format!("no replica {what} within {LIMIT:?}")));
+            return Err(BenchError::Server(format!(
+                "no replica {what} within {LIMIT:?}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -146,7 +157,10 @@ pub(super) async fn measure(bench: &Bench) -> Result<Vec<Figure>, BenchError> {
 
     let started = Instant::now();
     let fresh = start(bench, &config, "router", "replica-c").await?;
-    until(fresh.http, "caught up", |(_, batches, lag)| batches == 0.0 && lag == 0.0).await?;
+    until(fresh.http, "caught up", |(_, batches, lag)| {
+        batches == 0.0 && lag == 0.0
+    })
+    .await?;
     let catch_up = started.elapsed();
     let rate = loaded.acked as f64 / catch_up.as_secs_f64();
     drop((fresh, replicas, gateway));
@@ -162,7 +176,11 @@ pub(super) async fn measure(bench: &Bench) -> Result<Vec<Figure>, BenchError> {
             Some(drained.as_secs_f64() * 1_000.0),
             "ms",
         ),
-        Figure::plain("replicas: events acknowledged", Some(loaded.acked as f64), "events"),
+        Figure::plain(
+            "replicas: events acknowledged",
+            Some(loaded.acked as f64),
+            "events",
+        ),
         Figure::plain(
             "replicas: a replica started empty catches up (start-up included)",
             Some(rate),

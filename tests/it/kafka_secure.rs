@@ -71,6 +71,7 @@ pub fn configure(config: &mut Config, user: &str) {
     kafka.events_topic = format!("{run}.events");
     kafka.dlq_topic = format!("{run}.dlq");
     kafka.audit_topic = format!("{run}.audit");
+    kafka.decisions_topic = format!("{run}.decisions");
     kafka.partitions = 4;
     config.router.group = format!("{run}.router");
     crate::kafka::script(
@@ -81,6 +82,7 @@ pub fn configure(config: &mut Config, user: &str) {
             &kafka.audit_topic,
             &config.router.group,
             "4",
+            &kafka.decisions_topic,
         ],
         &[],
     )

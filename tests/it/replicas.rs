@@ -330,3 +330,32 @@ async fn a_missed_deadline_alerts_once_across_replicas_and_after_the_writer_move
     );
     second.stop().await;
 }
+
+/// On the secured broker, with only the ACLs `kafka.sh grant` gives the router's user for
+/// replicas (the decisions topic, the writers' group, the followers' reader group, the writer's
+/// transactional id): a writer and a follower agree on an inbox.
+#[tokio::test]
+async fn replicas_run_on_secure_kafka_with_the_granted_acls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(Log::SecureKafka, &dir.path().join("a"));
+    config.router.replicas = true;
+    let first = TestServer::start_as(config.clone(), Role::All).await;
+    writer_among(&[first.running().http_addr()], Duration::from_secs(60)).await;
+    config.store.data_dir = dir.path().join("b").join("data");
+    let second = TestServer::start_as(config, Role::All).await;
+    let mut publisher = second.publisher();
+    for i in 0..30 {
+        publisher
+            .publish_lead(lead(&format!("sr-{i}"), org(i)))
+            .await
+            .unwrap();
+    }
+    for server in [&first, &second] {
+        wait_for_cursor(&server.channel, 30, Duration::from_secs(60)).await;
+    }
+    let expected = inbox(&first.channel, AGENCY).await;
+    assert_eq!(expected.len(), 30);
+    assert_eq!(inbox(&second.channel, AGENCY).await, expected);
+    second.stop().await;
+    first.stop().await;
+}

@@ -91,9 +91,16 @@ impl KafkaBus {
             let key = entry.seq.to_string();
             // Serialising an entry (strings and a timestamp) cannot fail.
             let payload = serde_json::to_vec(entry).unwrap_or_default();
+            // Router replicas each keep a chain of their own (their reads are theirs): the
+            // header says whose chain an entry belongs to.
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "xiezhi-chain",
+                value: Some(self.config.instance_id.as_str()),
+            });
             let message = FutureRecord::to(&self.config.audit_topic)
                 .key(key.as_str())
-                .payload(payload.as_slice());
+                .payload(payload.as_slice())
+                .headers(headers);
             match self.producer.send_result(message) {
                 Ok(delivery) => pending.push((entry.seq, delivery)),
                 Err((err, _)) => warn!(seq = entry.seq, error = %err, "audit entry not archived"),
