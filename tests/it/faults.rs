@@ -21,7 +21,7 @@ use crate::support::{Log, TestServer, cursors, lead, org, stored_leads, test_con
 
 /// Publishes `request` until it is acknowledged (the same request each time, as a client
 /// retrying after an error must).
-pub(crate) async fn publish_until_acked(
+async fn publish_until_acked(
     client: &mut PublisherClient<Channel>,
     request: &proto::PublishLeadRequest,
 ) {
@@ -39,6 +39,30 @@ pub(crate) async fn publish_until_acked(
             }
         }
     }
+}
+
+/// `publishers` clients publishing `total` leads `PREFIX-p-i` through `channel` between them,
+/// each retried until acknowledged; the count acknowledged so far, and the clients' tasks.
+pub(crate) fn publish_leads(
+    channel: &Channel,
+    prefix: &str,
+    total: u64,
+    publishers: u64,
+) -> (Arc<AtomicU64>, tokio::task::JoinSet<()>) {
+    let acked = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in 0..publishers {
+        let mut client = PublisherClient::new(channel.clone());
+        let (acked, prefix) = (acked.clone(), prefix.to_owned());
+        tasks.spawn(async move {
+            for i in 0..total / publishers {
+                let request = lead(&format!("{prefix}-{p}-{i}"), org(p * 10_000 + i % 100));
+                publish_until_acked(&mut client, &request).await;
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    (acked, tasks)
 }
 
 /// Waits until the store behind `channel` has delivered `n` leads to 330106-SCJG.
@@ -100,19 +124,7 @@ async fn router_killed_three_times_applies_each_of_20000_events_once() {
     )
     .await;
 
-    let acked = Arc::new(AtomicU64::new(0));
-    let mut publishers = tokio::task::JoinSet::new();
-    for p in 0..PUBLISHERS {
-        let mut client = PublisherClient::new(gateway_channel.clone());
-        let acked = acked.clone();
-        publishers.spawn(async move {
-            for i in 0..TOTAL / PUBLISHERS {
-                let request = lead(&format!("rk-{p}-{i}"), org(p * 10_000 + i % 100));
-                publish_until_acked(&mut client, &request).await;
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-    }
+    let (acked, mut publishers) = publish_leads(&gateway_channel, "rk", TOTAL, PUBLISHERS);
     let mut kills = Vec::new();
     for threshold in [2_000, 7_000, 12_000] {
         while acked.load(Ordering::Relaxed) < threshold {

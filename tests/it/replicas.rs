@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use jiff::SignedDuration;
@@ -16,11 +16,10 @@ use xiezhi::app::Role;
 use xiezhi::config::Config;
 use xiezhi::domain::ManualClock;
 use xiezhi::proto;
-use xiezhi::proto::publisher_client::PublisherClient;
 use xiezhi::proto::referrals_client::ReferralsClient;
 
 use crate::console::get;
-use crate::faults::publish_until_acked;
+use crate::faults::publish_leads;
 use crate::kafka;
 use crate::process::{Proc, write_config};
 use crate::referrals::{alerts, refer, wait_for_state};
@@ -130,19 +129,7 @@ async fn writer_killed_during_20000_publishes_the_survivor_and_a_new_replica_agr
         })
     };
 
-    let acked = Arc::new(AtomicU64::new(0));
-    let mut publishers = tokio::task::JoinSet::new();
-    for p in 0..PUBLISHERS {
-        let mut client = PublisherClient::new(gateway_channel.clone());
-        let acked = acked.clone();
-        publishers.spawn(async move {
-            for i in 0..TOTAL / PUBLISHERS {
-                let request = lead(&format!("rp-{p}-{i}"), org(p * 10_000 + i % 100));
-                publish_until_acked(&mut client, &request).await;
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-    }
+    let (acked, mut publishers) = publish_leads(&gateway_channel, "rp", TOTAL, PUBLISHERS);
     while acked.load(Ordering::Relaxed) < 8_000 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
