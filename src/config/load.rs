@@ -280,6 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn replicas_need_kafka() {
+        let config = Config::load(None, env(&[("XIEZHI_ROUTER__REPLICAS", "true")])).unwrap();
+        match config.validate() {
+            Err(ConfigError::Invalid { key, message }) => {
+                assert_eq!(key, "router.replicas");
+                assert!(message.contains("kafka"), "{message}");
+            }
+            other => panic!("replicas on the embedded log accepted: {other:?}"),
+        }
+        let kafka = Config::load(
+            None,
+            env(&[
+                ("XIEZHI_ROUTER__REPLICAS", "true"),
+                ("XIEZHI_BUS__KIND", "kafka"),
+                ("XIEZHI_SECURITY__INSECURE_DEV", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(kafka.router.replicas);
+        kafka.validate().unwrap();
+    }
+
+    #[test]
     fn the_kafka_example_config_selects_kafka() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/xiezhi-kafka.toml");
         let config = Config::load(Some(&path), env(&[])).unwrap();
