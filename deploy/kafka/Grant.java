@@ -3,7 +3,8 @@
 //
 //   java -cp 'libs/*' Grant.java ADMIN.properties ITEM...
 //
-//   topic:NAME:PARTITIONS:REPLICATION:MIN_ISR    create NAME (kept forever) unless it exists
+//   topic:NAME:PARTITIONS:REPLICATION:MIN_ISR[:MAX_MESSAGE_BYTES]
+//                                                create NAME (kept forever) unless it exists
 //   allow:PRINCIPAL:TYPE:NAME:OP[,OP...]         allow PRINCIPAL (e.g. gateway) OPs (e.g. WRITE)
 //                                                on the TOPIC, GROUP or CLUSTER named NAME
 //
@@ -11,6 +12,7 @@
 
 import java.io.FileReader;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -41,10 +43,14 @@ public class Grant {
         List<AclBinding> acls = new ArrayList<>();
         for (int i = 1; i < args.length; i++) {
             String[] f = args[i].split(":");
-            if (f[0].equals("topic") && f.length == 5) {
+            if (f[0].equals("topic") && (f.length == 5 || f.length == 6)) {
+                Map<String, String> configs = new HashMap<>(Map.of("retention.ms", "-1",
+                        "retention.bytes", "-1", "cleanup.policy", "delete", "min.insync.replicas", f[4]));
+                if (f.length == 6) {
+                    configs.put("max.message.bytes", f[5]);
+                }
                 topics.add(new NewTopic(f[1], Integer.parseInt(f[2]), Short.parseShort(f[3]))
-                        .configs(Map.of("retention.ms", "-1", "retention.bytes", "-1",
-                                "cleanup.policy", "delete", "min.insync.replicas", f[4])));
+                        .configs(configs));
             } else if (f[0].equals("allow") && f.length == 5) {
                 ResourcePattern resource = new ResourcePattern(
                         ResourceType.fromString(f[2]), f[3], PatternType.LITERAL);

@@ -178,7 +178,7 @@ grant() {
   [ -f "$SECURE/admin.properties" ] || die "no secure node set up here: run kafka.sh secure first"
   local replicas=()
   if [ -n "$decisions" ]; then
-    replicas=("topic:$decisions:1:1:1"
+    replicas=("topic:$decisions:1:1:1:16777216"
       "allow:router:TOPIC:$decisions:READ,WRITE,DESCRIBE"
       "allow:router:GROUP:$group.writer:READ,DESCRIBE"
       "allow:router:GROUP:xiezhi-replica:READ,DESCRIBE"
