@@ -7,7 +7,7 @@
 #   deploy/kafka/kafka.sh secure             one node, SASL_SSL on 127.0.0.1:9094: mutual TLS, SCRAM
 #                                            users admin/gateway/router, ACLs (see secure.sh)
 #   deploy/kafka/kafka.sh secrets            only the CA, certificates and passwords (for compose)
-#   deploy/kafka/kafka.sh grant EVENTS DLQ AUDIT GROUP [PARTITIONS [DECISIONS]]   on the secure node: create
+#   deploy/kafka/kafka.sh grant EVENTS DLQ AUDIT GROUP [PARTITIONS [DECISIONS ACKS]]   on the secure node: create
 #                                            the topics, give gateway and router their ACLs
 #   deploy/kafka/kafka.sh cluster            three nodes on 127.0.0.1:19092, :29092, :39092
 #                                            (replication 3, min.insync.replicas=2)

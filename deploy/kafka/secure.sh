@@ -166,20 +166,22 @@ start_secure() {
   say "CA $SECURE/certs/ca.pem; client certificates $SECURE/certs/{gateway,router}.{pem,key}; passwords $SECURE/secrets"
 }
 
-# grant EVENTS DLQ AUDIT GROUP [PARTITIONS [DECISIONS]]: create the topics (as admin) and give
+# grant EVENTS DLQ AUDIT GROUP [PARTITIONS [DECISIONS ACKS]]: create the topics (as admin) and give
 # each role only what it needs. The gateway appends events; the router reads them (and appends
 # referral steps to them), writes and re-reads dead letters, writes audit entries, and commits in
 # its group. Both may read the events topic's configuration, which start-up checks (kept
-# forever). With DECISIONS, router replicas (router.replicas) also get that topic, the writers'
-# group GROUP.writer, the followers' reader group and the transactional id GROUP.writer.
+# forever). With DECISIONS and ACKS, router replicas (router.replicas) also get those topics, the
+# writers' group GROUP.writer, the followers' reader group and the transactional id GROUP.writer.
 grant() {
-  local events=${1:?events topic} dlq=${2:?dlq topic} audit=${3:?audit topic} group=${4:?router group} partitions=${5:-12} decisions=${6:-}
+  local events=${1:?events topic} dlq=${2:?dlq topic} audit=${3:?audit topic} group=${4:?router group} partitions=${5:-12} decisions=${6:-} acks=${7:-}
   fetch
   [ -f "$SECURE/admin.properties" ] || die "no secure node set up here: run kafka.sh secure first"
   local replicas=()
   if [ -n "$decisions" ]; then
     replicas=("topic:$decisions:1:1:1:16777216"
       "allow:router:TOPIC:$decisions:READ,WRITE,DESCRIBE"
+      "topic:${acks:?acks topic}:1:1:1"
+      "allow:router:TOPIC:$acks:READ,WRITE,DESCRIBE"
       "allow:router:GROUP:$group.writer:READ,DESCRIBE"
       "allow:router:GROUP:xiezhi-replica:READ,DESCRIBE"
       "allow:router:TRANSACTIONAL_ID:$group.writer:WRITE,DESCRIBE")

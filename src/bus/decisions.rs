@@ -46,6 +46,19 @@ pub trait Decisions: Send + Sync {
     /// store's positions), outside any consumer group — the writer's place is what makes it the
     /// only one deciding, and its transactions what fence a writer that lost it.
     async fn events(&self, start: StartFrom) -> Result<Box<dyn BusConsumer>, BusError>;
+
+    /// Hands an inbox acknowledgement taken here to the other replicas (durable on return).
+    async fn share_ack(&self, agency: &str, cursor: u64) -> Result<(), BusError>;
+
+    /// Every acknowledgement shared so far, then new ones as they come.
+    async fn acks(&self) -> Result<Box<dyn AckReader>, BusError>;
+}
+
+/// Reads the acknowledgements replicas share.
+#[async_trait]
+pub trait AckReader: Send {
+    /// The next (agency, cursor); waits for one. Cancel-safe.
+    async fn next(&mut self) -> Result<(String, u64), BusError>;
 }
 
 /// Reads the decisions log in order.

@@ -14,7 +14,7 @@ mod decisions;
 pub mod embedded;
 pub mod kafka;
 
-pub use decisions::{Decided, DecisionReader, Decisions};
+pub use decisions::{AckReader, Decided, DecisionReader, Decisions};
 
 use std::sync::Arc;
 

@@ -26,6 +26,9 @@ pub struct KafkaConfig {
     /// The decisions topic (one partition): the batches the writing router decided, from which
     /// every replica's store is materialised (`router.replicas`).
     pub decisions_topic: String,
+    /// The acknowledgements topic (one partition, compacted by agency): inbox acknowledgements
+    /// router replicas share (`router.replicas`).
+    pub acks_topic: String,
     /// Partitions of the events topic when Xiezhi creates it. An existing topic with another
     /// count is refused (changing it would move subjects between partitions).
     pub partitions: u32,
@@ -79,6 +82,7 @@ impl Default for KafkaConfig {
             dlq_topic: "xiezhi.dlq.v1".to_owned(),
             audit_topic: "xiezhi.audit.v1".to_owned(),
             decisions_topic: "xiezhi.decisions.v1".to_owned(),
+            acks_topic: "xiezhi.acks.v1".to_owned(),
             partitions: 12,
             replication: 1,
             min_insync_replicas: 1,

@@ -88,8 +88,24 @@ impl Router {
             status.clone(),
             shutdown.clone(),
         ));
+        let stop_sharing = CancellationToken::new();
+        let shared = tokio::spawn(share_acks(
+            decisions.clone(),
+            self.store.clone(),
+            stop_sharing.clone(),
+        ));
+        let learnt = tokio::spawn(learn_acks(decisions.clone(), self.store.clone()));
         let result = self.replicate(decisions, status, shutdown).await;
         ends.abort();
+        learnt.abort();
+        // What was acknowledged here up to now still goes out.
+        stop_sharing.cancel();
+        if tokio::time::timeout(Duration::from_secs(5), shared)
+            .await
+            .is_err()
+        {
+            warn!("acknowledgements not shared within 5 s of stopping");
+        }
         result
     }
 
@@ -165,6 +181,65 @@ impl Router {
             status.read(next);
         }
         Ok(Some(next))
+    }
+}
+
+/// Hands the inbox acknowledgements taken here to the other replicas, retrying until the log
+/// takes them; once `stop` is cancelled, those still waiting, then ends.
+async fn share_acks(
+    decisions: Arc<dyn Decisions>,
+    store: Arc<crate::store::Store>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (acks, last) = tokio::select! {
+            acks = store.acks_to_share() => (acks, false),
+            () = stop.cancelled() => (store.take_acks(), true),
+        };
+        for (agency, cursor) in acks {
+            while let Err(err) = decisions.share_ack(&agency, cursor).await {
+                warn!(error = %crate::telemetry::chain(&err), agency, cursor, "acknowledgement not shared yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// Keeps the acknowledgements other replicas took (and this one's, coming back: no change).
+async fn learn_acks(decisions: Arc<dyn Decisions>, store: Arc<crate::store::Store>) {
+    let mut acks = loop {
+        match decisions.acks().await {
+            Ok(acks) => break acks,
+            Err(err) => {
+                warn!(error = %crate::telemetry::chain(&err), "cannot read shared acknowledgements; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    loop {
+        let learnt = match acks.next().await {
+            Ok((agency, cursor)) => match crate::domain::AgencyId::parse(&agency) {
+                Ok(agency) => store.acknowledge_shared(&agency, cursor).await.map(|_| ()),
+                Err(_) => {
+                    warn!(
+                        agency,
+                        "shared acknowledgement of an unknown agency id; skipped"
+                    );
+                    Ok(())
+                }
+            },
+            Err(err) => {
+                warn!(error = %crate::telemetry::chain(&err), "reading shared acknowledgements failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            }
+        };
+        if let Err(err) = learnt {
+            warn!(error = %crate::telemetry::chain(&err), "a shared acknowledgement not kept");
+        }
     }
 }
 

@@ -19,6 +19,7 @@
 //! ([`Store::durable_seq`]), which moves after a flush: a reader never sees a delivery that a
 //! crash could take back and renumber.
 
+mod acks;
 mod audit;
 mod batch;
 mod bloom;
@@ -195,6 +196,8 @@ pub struct Store {
     capture: StdMutex<Option<ceiling::Captured>>,
     /// Batches applied with a router journal entry (`keys::journal`).
     batches: AtomicU64,
+    /// Inbox acknowledgements to share with other router replicas (`acks.rs`).
+    pending_acks: acks::Pending,
 }
 
 /// `at` to the microsecond: what records keep, so that an entry handed out equals the entry
@@ -305,6 +308,7 @@ impl Store {
             flushes: Flushes::default(),
             capture: StdMutex::new(None),
             batches: AtomicU64::new(batches),
+            pending_acks: Default::default(),
         })
     }
 

@@ -389,6 +389,7 @@ impl Store {
         let acknowledged = previous.max(cursor);
         if acknowledged > previous {
             self.flush().await?;
+            self.pending_acks.note(agency, acknowledged);
         }
         Ok((acknowledged, latest))
     }

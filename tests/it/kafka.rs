@@ -88,6 +88,7 @@ pub fn configure(config: &mut Config, bootstrap: &str) {
     config.bus.kafka.dlq_topic = format!("{run}.dlq");
     config.bus.kafka.audit_topic = format!("{run}.audit");
     config.bus.kafka.decisions_topic = format!("{run}.decisions");
+    config.bus.kafka.acks_topic = format!("{run}.acks");
     config.bus.kafka.partitions = 4;
     config.router.group = format!("{run}.router");
 }

@@ -72,6 +72,7 @@ pub fn configure(config: &mut Config, user: &str) {
     kafka.dlq_topic = format!("{run}.dlq");
     kafka.audit_topic = format!("{run}.audit");
     kafka.decisions_topic = format!("{run}.decisions");
+    kafka.acks_topic = format!("{run}.acks");
     kafka.partitions = 4;
     config.router.group = format!("{run}.router");
     crate::kafka::script(
@@ -83,6 +84,7 @@ pub fn configure(config: &mut Config, user: &str) {
             &config.router.group,
             "4",
             &kafka.decisions_topic,
+            &kafka.acks_topic,
         ],
         &[],
     )

@@ -346,3 +346,67 @@ async fn replicas_run_on_secure_kafka_with_the_granted_acls() {
     second.stop().await;
     first.stop().await;
 }
+
+/// An acknowledgement taken by one replica holds on the other: a subscriber that moves and
+/// resumes from the server's acknowledged cursor (no `from_cursor`) starts after it there too.
+#[tokio::test]
+async fn an_acknowledgement_taken_by_one_replica_holds_on_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(Log::Kafka, &dir.path().join("a"));
+    config.router.replicas = true;
+    let first = TestServer::start_as(config.clone(), Role::All).await;
+    writer_among(&[first.running().http_addr()], Duration::from_secs(60)).await;
+    config.store.data_dir = dir.path().join("b").join("data");
+    let second = TestServer::start_as(config, Role::All).await;
+    let mut publisher = first.publisher();
+    for i in 0..10 {
+        publisher
+            .publish_lead(lead(&format!("ack-{i}"), org(i)))
+            .await
+            .unwrap();
+    }
+    for server in [&first, &second] {
+        wait_for_cursor(&server.channel, 10, Duration::from_secs(60)).await;
+    }
+    let acknowledge = |server: &TestServer, cursor: u64| {
+        let mut inbox = server.inbox();
+        async move {
+            inbox
+                .acknowledge(proto::AcknowledgeRequest {
+                    agency: AGENCY.into(),
+                    cursor,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    let learns = |server: &TestServer, cursor: u64| {
+        let channel = server.channel.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while cursors(&channel, AGENCY).await.0 < cursor {
+                assert!(
+                    Instant::now() < deadline,
+                    "acknowledgement {cursor} never arrived"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    acknowledge(&first, 6).await;
+    learns(&second, 6).await;
+    let resumed = read_until_quiet(
+        second.subscribe(AGENCY, None).await,
+        Duration::from_millis(800),
+    )
+    .await;
+    assert_eq!(
+        resumed.first().map(|d| d.cursor),
+        Some(7),
+        "resumed after the shared acknowledgement"
+    );
+    acknowledge(&second, 8).await;
+    learns(&first, 8).await;
+    second.stop().await;
+    first.stop().await;
+}

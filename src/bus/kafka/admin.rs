@@ -166,6 +166,8 @@ impl KafkaBus {
             // Replicas are materialised from it: kept forever, one partition for one order.
             topic(&self.config.decisions_topic, 1)
                 .set("max.message.bytes", super::decisions::MAX_BATCH_BYTES),
+            // The latest acknowledgement per agency is all a replica needs.
+            topic(&self.config.acks_topic, 1).set("cleanup.policy", "compact"),
         ];
         let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
         for result in admin

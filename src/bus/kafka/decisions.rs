@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::consumer::{KafkaConsumer, RouterContext};
 use super::{BATCH_LINGER, KafkaBus, KafkaConfig, blocking, kafka_err};
-use crate::bus::{BusConsumer, BusError, Decided, DecisionReader, Decisions, StartFrom};
+use crate::bus::{AckReader, BusConsumer, BusError, Decided, DecisionReader, Decisions, StartFrom};
 
 /// Largest decided batch, in bytes (the decisions topic's `max.message.bytes`): a batch of
 /// `router.batch_max` events with their envelopes stays well below it.
@@ -33,6 +33,8 @@ pub(super) struct KafkaDecisions {
     config: KafkaConfig,
     events_partitions: u32,
     producer: FutureProducer,
+    /// The bus's idempotent producer, for shared acknowledgements.
+    acks: FutureProducer,
     writer: watch::Receiver<bool>,
     /// Ends the election thread (which then leaves the group, handing the place on at once).
     stop: Arc<AtomicBool>,
@@ -70,6 +72,7 @@ impl KafkaBus {
             config: self.config.clone(),
             events_partitions: self.partitions,
             producer,
+            acks: self.producer.clone(),
             writer,
             stop: stop.clone(),
         };
@@ -236,6 +239,60 @@ impl Decisions for KafkaDecisions {
         let topic = self.config.events_topic.clone();
         let consumer = self.assigned(&topic, self.events_partitions, |p| start(p))?;
         Ok(Box::new(KafkaConsumer::new(consumer, &topic, None)))
+    }
+
+    async fn share_ack(&self, agency: &str, cursor: u64) -> Result<(), BusError> {
+        let payload = cursor.to_be_bytes();
+        let record = FutureRecord::to(&self.config.acks_topic)
+            .key(agency)
+            .payload(&payload[..]);
+        self.acks
+            .send(record, TRANSACTION_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|(err, _)| BusError::Kafka(format!("acknowledgement not shared: {err}")))
+    }
+
+    async fn acks(&self) -> Result<Box<dyn AckReader>, BusError> {
+        Ok(Box::new(Acks(self.assigned(
+            &self.config.acks_topic,
+            1,
+            |_| 0,
+        )?)))
+    }
+}
+
+/// Reads the acknowledgements replicas share: agency → cursor (8 bytes, big-endian).
+struct Acks(StreamConsumer<RouterContext>);
+
+#[async_trait]
+impl AckReader for Acks {
+    async fn next(&mut self) -> Result<(String, u64), BusError> {
+        loop {
+            match self.0.recv().await {
+                Ok(message) => {
+                    let agency = message.key().map(String::from_utf8_lossy);
+                    let cursor = message
+                        .payload()
+                        .and_then(|p| <[u8; 8]>::try_from(p).ok())
+                        .map(u64::from_be_bytes);
+                    if let (Some(agency), Some(cursor)) = (agency, cursor) {
+                        return Ok((agency.into_owned(), cursor));
+                    }
+                    warn!(
+                        offset = message.offset(),
+                        "acknowledgements: a record that is not one; skipped"
+                    );
+                }
+                Err(err @ rdkafka::error::KafkaError::MessageConsumptionFatal(_)) => {
+                    return Err(kafka_err(err));
+                }
+                Err(err) => {
+                    warn!(error = %err, "acknowledgements reader: kafka error; librdkafka retries");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
     }
 }
 
