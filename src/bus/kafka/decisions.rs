@@ -343,3 +343,28 @@ impl DecisionReader for Reader {
         Ok(std::mem::take(&mut self.received))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::mocking::MockCluster;
+
+    use super::*;
+    use crate::bus::Bus;
+
+    #[tokio::test]
+    async fn a_decisions_topic_of_more_than_one_partition_is_refused() {
+        let mock = MockCluster::new(1).unwrap();
+        mock.create_topic("decided", 2, 1).unwrap();
+        let config = KafkaConfig {
+            bootstrap: mock.bootstrap_servers(),
+            decisions_topic: "decided".into(),
+            ..KafkaConfig::default()
+        };
+        let bus = KafkaBus::producer_only(&config).unwrap();
+        let refused = match bus.decisions("group", false).await {
+            Ok(_) => panic!("two partitions accepted: two replicas could both write"),
+            Err(err) => err.to_string(),
+        };
+        assert!(refused.contains("2 partitions"), "{refused}");
+    }
+}

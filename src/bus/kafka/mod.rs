@@ -228,6 +228,23 @@ impl Bus for KafkaBus {
         group: &str,
         elect: bool,
     ) -> Result<Option<std::sync::Arc<dyn super::Decisions>>, BusError> {
+        // One partition is one order, and one place to hold: two would make two writers.
+        let topic = &self.config.decisions_topic;
+        match self.topic_partitions(topic).await? {
+            1 => {}
+            0 => {
+                return Err(BusError::Topic {
+                    topic: topic.clone(),
+                    problem: "does not exist, and this Kafka user may not create it: have the cluster's operator create it with one partition (docs/kafka.md)".into(),
+                });
+            }
+            n => {
+                return Err(BusError::Topic {
+                    topic: topic.clone(),
+                    problem: format!("has {n} partitions; router replicas need exactly one"),
+                });
+            }
+        }
         Ok(Some(std::sync::Arc::new(self.decisions_log(group, elect)?)))
     }
 }
