@@ -132,7 +132,59 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::bus::Bus;
+    use crate::bus::embedded::{EmbeddedBus, EmbeddedConfig};
+    use crate::store::{Marks, Store};
+
+    /// A crash can leave the journal ahead of the store (appended, never applied) or behind it
+    /// (applied, the file's tail lost): before routing, the journal is made to agree.
+    #[tokio::test]
+    async fn the_journal_is_made_to_agree_with_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus =
+            Arc::new(EmbeddedBus::open(dir.path(), &EmbeddedConfig { partitions: 2 }).unwrap());
+        let store = Arc::new(Store::open(&dir.path().join("store")).unwrap());
+        let entry = |n: u64| Entry {
+            now: jiff::Timestamp::from_second(1_790_000_000 + n as i64).unwrap(),
+            tick: n % 2 == 1,
+            positions: vec![at(0, n)],
+        };
+        for n in 0..3 {
+            let frozen = store.begin(entry(n).now).await.freeze();
+            let marks = Marks {
+                journal: Some(entry(n).encode()),
+                decisions: None,
+            };
+            store.apply_at(frozen, marks).await.unwrap();
+        }
+        let journal = bus.journal().unwrap();
+        // Ahead and wrong: the third entry differs, a fourth was never applied.
+        for raw in [
+            entry(0).encode(),
+            entry(1).encode(),
+            entry(7).encode(),
+            entry(3).encode(),
+        ] {
+            journal.append(&raw).unwrap();
+        }
+        let router = super::super::Router::new(
+            bus.clone(),
+            store.clone(),
+            Arc::new(crate::router::decide::fake::policy()),
+            Arc::new(crate::domain::ManualClock::new(entry(0).now)),
+            Default::default(),
+        );
+        router.reconcile_journal().unwrap();
+        let expected: Vec<Vec<u8>> = (0..3).map(|n| entry(n).encode()).collect();
+        assert_eq!(journal.entries().unwrap(), expected);
+        // Behind: the file lost its tail.
+        journal.truncate(1).unwrap();
+        router.reconcile_journal().unwrap();
+        assert_eq!(journal.entries().unwrap(), expected);
+    }
 
     fn at(partition: u32, offset: u64) -> LogPosition {
         LogPosition { partition, offset }
