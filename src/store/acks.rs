@@ -27,6 +27,18 @@ impl Pending {
 }
 
 impl Store {
+    /// Moves `agency`'s acknowledged cursor up to `cursor` (never down); the one before.
+    pub(super) fn raise_ack(&self, agency: &AgencyId, cursor: u64) -> Result<u64, StoreError> {
+        Ok(self
+            .tree
+            .fetch_and_update(keys::ack(agency), |old| {
+                let old = old.map_or(0, keys::decode_u64);
+                Some(old.max(cursor).to_be_bytes().to_vec())
+            })
+            .map_err(StoreError::sled("acknowledge"))?
+            .map_or(0, |raw| keys::decode_u64(&raw)))
+    }
+
     /// Waits for acknowledgements taken here since the last call, and takes them.
     pub async fn acks_to_share(&self) -> Vec<(String, u64)> {
         loop {
@@ -59,15 +71,7 @@ impl Store {
         agency: &AgencyId,
         cursor: u64,
     ) -> Result<bool, StoreError> {
-        let previous = self
-            .tree
-            .fetch_and_update(keys::ack(agency), |old| {
-                let old = old.map_or(0, keys::decode_u64);
-                Some(old.max(cursor).to_be_bytes().to_vec())
-            })
-            .map_err(StoreError::sled("acknowledge"))?
-            .map_or(0, |raw| keys::decode_u64(&raw));
-        let moved = cursor > previous;
+        let moved = cursor > self.raise_ack(agency, cursor)?;
         if moved {
             self.flush().await?;
         }

@@ -378,14 +378,7 @@ impl Store {
                 latest,
             });
         }
-        let previous = self
-            .tree
-            .fetch_and_update(keys::ack(agency), |old| {
-                let old = old.map_or(0, keys::decode_u64);
-                Some(old.max(cursor).to_be_bytes().to_vec())
-            })
-            .map_err(StoreError::sled("acknowledge"))?
-            .map_or(0, |raw| keys::decode_u64(&raw));
+        let previous = self.raise_ack(agency, cursor)?;
         let acknowledged = previous.max(cursor);
         if acknowledged > previous {
             self.flush().await?;

@@ -77,6 +77,38 @@ async fn wait_for_cursor(channel: &Channel, n: u64, limit: Duration) -> Duration
     }
 }
 
+/// Two in-process replicas (`serve` with `router.replicas`) on `log` and one `clock`: the first
+/// holds the writer's place before the second starts.
+async fn two_replicas(
+    log: Log,
+    dir: &std::path::Path,
+    clock: Arc<dyn xiezhi::domain::Clock>,
+    tune: impl Fn(&mut Config),
+) -> (TestServer, TestServer) {
+    let mut config = test_config(log, &dir.join("a"));
+    config.router.replicas = true;
+    tune(&mut config);
+    let first = TestServer::start_as_with_clock(config.clone(), Role::All, clock.clone()).await;
+    writer_among(&[first.running().http_addr()], Duration::from_secs(60)).await;
+    config.store.data_dir = dir.join("b").join("data");
+    let second = TestServer::start_as_with_clock(config, Role::All, clock).await;
+    (first, second)
+}
+
+/// Publishes `n` leads through `server` and waits until both replicas delivered them.
+async fn publish_to_both(server: &TestServer, both: [&TestServer; 2], prefix: &str, n: u64) {
+    let mut publisher = server.publisher();
+    for i in 0..n {
+        publisher
+            .publish_lead(lead(&format!("{prefix}-{i}"), org(i)))
+            .await
+            .unwrap();
+    }
+    for server in both {
+        wait_for_cursor(&server.channel, n, Duration::from_secs(60)).await;
+    }
+}
+
 #[tokio::test]
 async fn writer_killed_during_20000_publishes_the_survivor_and_a_new_replica_agree() {
     const TOTAL: u64 = 20_000;
@@ -263,14 +295,10 @@ async fn a_missed_deadline_alerts_once_across_replicas_and_after_the_writer_move
     let start: jiff::Timestamp = "2025-09-19T02:00:00Z".parse().unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let dir = tempfile::tempdir().unwrap();
-    let mut config: Config = test_config(Log::Kafka, &dir.path().join("a"));
-    config.router.replicas = true;
-    config.router.tick_ms = 50;
-    let first = TestServer::start_as_with_clock(config.clone(), Role::All, clock.clone()).await;
-    let first_http = first.running().http_addr();
-    writer_among(&[first_http], Duration::from_secs(60)).await;
-    config.store.data_dir = dir.path().join("b").join("data");
-    let second = TestServer::start_as_with_clock(config, Role::All, clock.clone()).await;
+    let (first, second) = two_replicas(Log::Kafka, dir.path(), clock.clone(), |c| {
+        c.router.tick_ms = 50;
+    })
+    .await;
     assert!(!is_writer(second.running().http_addr()).await);
 
     // Published through the follower's gateway; read back from both.
@@ -324,22 +352,9 @@ async fn a_missed_deadline_alerts_once_across_replicas_and_after_the_writer_move
 #[tokio::test]
 async fn replicas_run_on_secure_kafka_with_the_granted_acls() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(Log::SecureKafka, &dir.path().join("a"));
-    config.router.replicas = true;
-    let first = TestServer::start_as(config.clone(), Role::All).await;
-    writer_among(&[first.running().http_addr()], Duration::from_secs(60)).await;
-    config.store.data_dir = dir.path().join("b").join("data");
-    let second = TestServer::start_as(config, Role::All).await;
-    let mut publisher = second.publisher();
-    for i in 0..30 {
-        publisher
-            .publish_lead(lead(&format!("sr-{i}"), org(i)))
-            .await
-            .unwrap();
-    }
-    for server in [&first, &second] {
-        wait_for_cursor(&server.channel, 30, Duration::from_secs(60)).await;
-    }
+    let clock = Arc::new(xiezhi::domain::SystemClock);
+    let (first, second) = two_replicas(Log::SecureKafka, dir.path(), clock, |_| {}).await;
+    publish_to_both(&second, [&first, &second], "sr", 30).await;
     let expected = inbox(&first.channel, AGENCY).await;
     assert_eq!(expected.len(), 30);
     assert_eq!(inbox(&second.channel, AGENCY).await, expected);
@@ -352,22 +367,9 @@ async fn replicas_run_on_secure_kafka_with_the_granted_acls() {
 #[tokio::test]
 async fn an_acknowledgement_taken_by_one_replica_holds_on_the_other() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(Log::Kafka, &dir.path().join("a"));
-    config.router.replicas = true;
-    let first = TestServer::start_as(config.clone(), Role::All).await;
-    writer_among(&[first.running().http_addr()], Duration::from_secs(60)).await;
-    config.store.data_dir = dir.path().join("b").join("data");
-    let second = TestServer::start_as(config, Role::All).await;
-    let mut publisher = first.publisher();
-    for i in 0..10 {
-        publisher
-            .publish_lead(lead(&format!("ack-{i}"), org(i)))
-            .await
-            .unwrap();
-    }
-    for server in [&first, &second] {
-        wait_for_cursor(&server.channel, 10, Duration::from_secs(60)).await;
-    }
+    let clock = Arc::new(xiezhi::domain::SystemClock);
+    let (first, second) = two_replicas(Log::Kafka, dir.path(), clock, |_| {}).await;
+    publish_to_both(&first, [&first, &second], "ack", 10).await;
     let acknowledge = |server: &TestServer, cursor: u64| {
         let mut inbox = server.inbox();
         async move {
