@@ -68,6 +68,37 @@ fn group_consumer(
         .map_err(kafka_err)
 }
 
+/// A consumer outside any group (`group` names it only), assigned every partition of `topic`,
+/// each from `start(partition)`. Reads committed records only (the decisions topic is written in
+/// transactions; other topics have none, so nothing changes for them).
+pub(super) fn assigned(
+    config: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partitions: u32,
+    start: impl Fn(u32) -> Offset,
+) -> Result<StreamConsumer<RouterContext>, BusError> {
+    let consumer: StreamConsumer<RouterContext> = config
+        .client_config()?
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("isolation.level", "read_committed")
+        // A lagging reader must not buffer without bound (rust-rdkafka#650).
+        .set("queued.max.messages.kbytes", "65536")
+        .create_with_context(RouterContext::default())
+        .map_err(kafka_err)?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p as i32, start(p))
+            .map_err(kafka_err)?;
+    }
+    consumer.assign(&assignment).map_err(kafka_err)?;
+    Ok(consumer)
+}
+
 impl KafkaBus {
     /// A consumer outside any group, assigned every partition of `topic` from the start.
     pub(super) fn reader(
@@ -75,23 +106,9 @@ impl KafkaBus {
         topic: &str,
         partitions: u32,
     ) -> Result<StreamConsumer<RouterContext>, BusError> {
-        let consumer: StreamConsumer<RouterContext> = self
-            .config
-            .client_config()?
-            .set("group.id", "xiezhi-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .create_with_context(RouterContext::default())
-            .map_err(kafka_err)?;
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(topic, p as i32, Offset::Beginning)
-                .map_err(kafka_err)?;
-        }
-        consumer.assign(&assignment).map_err(kafka_err)?;
-        Ok(consumer)
+        assigned(&self.config, "xiezhi-reader", topic, partitions, |_| {
+            Offset::Beginning
+        })
     }
 
     pub(super) async fn read_dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {

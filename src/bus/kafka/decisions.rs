@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -166,31 +166,16 @@ impl KafkaDecisions {
         Ok(delivery.offset as u64)
     }
 
+    /// A reader of `topic` outside any group, each partition from `start(partition)`.
     fn assigned(
         &self,
         topic: &str,
         partitions: u32,
         start: impl Fn(u32) -> u64,
     ) -> Result<StreamConsumer<RouterContext>, BusError> {
-        let consumer: StreamConsumer<RouterContext> = self
-            .config
-            .client_config()?
-            .set("group.id", "xiezhi-replica")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("isolation.level", "read_committed")
-            .set("queued.max.messages.kbytes", "65536")
-            .create_with_context(RouterContext::default())
-            .map_err(kafka_err)?;
-        let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions {
-            assignment
-                .add_partition_offset(topic, p as i32, Offset::Offset(start(p) as i64))
-                .map_err(kafka_err)?;
-        }
-        consumer.assign(&assignment).map_err(kafka_err)?;
-        Ok(consumer)
+        super::consumer::assigned(&self.config, "xiezhi-replica", topic, partitions, |p| {
+            Offset::Offset(start(p) as i64)
+        })
     }
 }
 
