@@ -90,8 +90,8 @@ pub async fn rebuild_captured(
         let Some(decisions) = bus.decisions(&config.router.group, false).await? else {
             return Err(AppError::RoleNeedsKafka(super::Role::Router));
         };
-        let batches = router.materialise(decisions).await?;
-        info!(batches, "replica store materialised from the decisions log");
+        router.materialise(decisions).await?;
+        info!("replica store materialised from the decisions log");
         RebuildStats {
             records: store.event_count() as u64,
             applied: store.event_count() as u64,

@@ -36,7 +36,7 @@ pub mod validate;
 pub mod vocab;
 
 pub use alert::{Alert, AlertKind, AlertWindows};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{AheadClock, Clock, ManualClock, SystemClock};
 pub use event::{
     CaseOutcome, Decision, Envelope, EventKey, EventKind, Lead, LeadStatus, LogPosition, Payload,
     SCHEMA_VERSION,

@@ -123,7 +123,7 @@ impl Router {
             return Ok(None);
         };
         let raw = entry.encode();
-        if !self.rebuilding.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.rebuilding {
             journal.append(&raw)?;
         }
         Ok(Some(raw))

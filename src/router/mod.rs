@@ -84,7 +84,7 @@ pub struct Router {
     /// The log's journal of applied batches, if it keeps one (`journal.rs`).
     journal: Option<Arc<dyn RouterJournal>>,
     /// A rebuild: the journal is followed and copied into the store, never appended to.
-    rebuilding: std::sync::atomic::AtomicBool,
+    rebuilding: bool,
     /// When the journal was last made durable.
     synced: std::sync::Mutex<std::time::Instant>,
 }
@@ -108,7 +108,7 @@ impl Router {
             lettered: Default::default(),
             decisions: None,
             status: None,
-            rebuilding: Default::default(),
+            rebuilding: false,
             synced: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }

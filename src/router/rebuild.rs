@@ -6,18 +6,17 @@
 //! the writers applied them.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tracing::{info, warn};
 
 use super::journal::Entry;
-use super::{DeadLetters, RebuildStats, Router, RouterError, pipeline};
+use super::{DeadLetters, RebuildStats, ReplicaStatus, Router, RouterError, pipeline};
 use crate::bus::{BusConsumer, Decisions, Record};
 
 impl Router {
     /// Replays the whole log into this router's (fresh) store, up to the end the log had when
     /// the replay began, without committing anything or writing dead letters again.
-    pub async fn rebuild(self) -> Result<RebuildStats, RouterError> {
+    pub async fn rebuild(mut self) -> Result<RebuildStats, RouterError> {
         let end = self.bus.end_offsets().await?;
         let mut stats = RebuildStats {
             records: end.iter().sum(),
@@ -26,7 +25,7 @@ impl Router {
         // The entries were archived when the log was first applied.
         self.store.archive_audit(false);
         // The journal belongs to the log (and its live store): copied, never written.
-        self.rebuilding.store(true, Ordering::Relaxed);
+        self.rebuilding = true;
         let mut next = vec![0u64; end.len()];
         let mut consumer = self.bus.replay().await?;
         let mut applying: Option<pipeline::Applying> = None;
@@ -127,23 +126,18 @@ impl Router {
     }
 
     /// Materialises a replica's (fresh) store from the decisions log up to its end when this
-    /// began: the same batches the writers applied. The decided batches applied.
-    pub async fn materialise(self, decisions: Arc<dyn Decisions>) -> Result<u64, RouterError> {
+    /// began: the same batches the writers applied, as a follower applies them.
+    pub async fn materialise(self, decisions: Arc<dyn Decisions>) -> Result<(), RouterError> {
         self.store.archive_audit(false);
-        let end = decisions.end().await?;
-        let mut reader = decisions.reader(self.store.decisions_next()?).await?;
-        let mut read = self.store.decisions_next()?;
-        let mut applied = 0;
-        // The last record before the end is a transaction's marker, never handed out.
-        while read + 1 < end {
-            for record in reader.poll(64).await? {
-                if let Some(batch) = &record.batch {
-                    self.store.apply_decided(batch, record.offset + 1).await?;
-                    applied += 1;
-                }
-                read = record.offset + 1;
-            }
+        let status = ReplicaStatus::new("rebuild".into(), 0);
+        let from = self.store.decisions_next()?;
+        status.read(from);
+        status.set_end(decisions.end().await?);
+        let mut reader = decisions.reader(from).await?;
+        while status.lag() != Some(0) {
+            let polled = reader.poll(64).await?;
+            self.apply_decided(polled, &status).await?;
         }
-        Ok(applied)
+        Ok(())
     }
 }

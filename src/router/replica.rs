@@ -69,8 +69,12 @@ impl ReplicaStatus {
         self.lag().is_some_and(|lag| lag <= self.ready_lag)
     }
 
-    fn read(&self, next: u64) {
+    pub(super) fn read(&self, next: u64) {
         self.read_next.fetch_max(next, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_end(&self, end: u64) {
+        self.end.store(end, Ordering::Relaxed);
     }
 }
 
@@ -118,7 +122,7 @@ impl Router {
         self.store.archive_audit(self.bus.archives());
         let from = self.store.decisions_next()?;
         status.read(from);
-        status.end.store(decisions.end().await?, Ordering::Relaxed);
+        status.set_end(decisions.end().await?);
         let mut reader = decisions.reader(from).await?;
         let mut writer = decisions.writer();
         info!(from, "replica following the decisions log");
@@ -152,7 +156,7 @@ impl Router {
     }
 
     /// Applies decided batches read from the log, in order.
-    async fn apply_decided(
+    pub(super) async fn apply_decided(
         &self,
         records: Vec<Decided>,
         status: &ReplicaStatus,
@@ -255,7 +259,7 @@ async fn watch_end(
             () = tokio::time::sleep(END_EVERY) => {}
         }
         match decisions.end().await {
-            Ok(end) => status.end.store(end, Ordering::Relaxed),
+            Ok(end) => status.set_end(end),
             Err(err) => {
                 warn!(error = %crate::telemetry::chain(&err), "cannot read the decisions log's end")
             }

@@ -37,18 +37,34 @@ pub struct Proc {
     /// The HTTP port (`/healthz`, `/metrics`, the console).
     pub http_port: u16,
     log: PathBuf,
+    /// Extra environment of the child.
+    env: Vec<(String, String)>,
 }
 
 impl Proc {
     /// Starts `xiezhi ARGS --grpc-addr 127.0.0.1:PORT` (on `port`, or a free one) and waits
     /// until its health check answers. Its stderr goes to `log`.
     pub async fn start(args: &[&str], port: Option<u16>, log: &Path) -> (Self, Channel) {
+        Self::start_with_env(args, &[], port, log).await
+    }
+
+    /// [`Proc::start`] with `env` set for the child (and its restarts).
+    pub async fn start_with_env(
+        args: &[&str],
+        env: &[(&str, &str)],
+        port: Option<u16>,
+        log: &Path,
+    ) -> (Self, Channel) {
         let mut proc = Self {
             child: None,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             port: port.unwrap_or_else(free_port),
             http_port: free_port(),
             log: log.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         let channel = proc.restart().await;
         (proc, channel)
@@ -71,6 +87,7 @@ impl Proc {
             .env("XIEZHI_ENDPOINT", "https://elsewhere.invalid:50051")
             .env("XIEZHI_TLS_CA", "/nonexistent/ca.pem")
             .env("XIEZHI_KAFKA_HOME", "/nonexistent/kafka")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -107,6 +124,16 @@ impl Proc {
     /// The running child's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGTERM (an ordered stop), then reap.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 
     /// SIGKILL, then reap.

@@ -24,8 +24,8 @@ use crate::kafka;
 use crate::process::{Proc, write_config};
 use crate::referrals::{alerts, refer, wait_for_state};
 use crate::support::{
-    Log, TestServer, cursors, event_of, lead, org, read_until_quiet, stored_leads, subscribe,
-    test_config,
+    Log, TestServer, alert_of, cursors, event_of, lead, org, read_until_quiet, stored_leads,
+    subscribe, test_config,
 };
 
 const AGENCY: &str = "330106-SCJG";
@@ -52,7 +52,7 @@ async fn writer_among(replicas: &[std::net::SocketAddr], limit: Duration) -> usi
     }
 }
 
-/// Every delivery of `agency` behind `channel` as (cursor, event id).
+/// Every delivery of `agency` behind `channel` as (cursor, event id or alert).
 async fn inbox(channel: &Channel, agency: &str) -> Vec<(u64, String)> {
     read_until_quiet(
         subscribe(channel, agency, Some(0)).await,
@@ -60,8 +60,25 @@ async fn inbox(channel: &Channel, agency: &str) -> Vec<(u64, String)> {
     )
     .await
     .iter()
-    .map(|d| (d.cursor, event_of(d).event_id.clone()))
+    .map(|d| match alert_of(d) {
+        Some(a) => (d.cursor, format!("alert {} {} {}", a.id, a.kind, a.rule_id)),
+        None => (d.cursor, event_of(d).event_id.clone()),
+    })
     .collect()
+}
+
+/// How many alerts of the 3-day deadline to decide on a referral `agency`'s inbox holds.
+async fn decide_overdue(channel: &Channel, agency: &str) -> usize {
+    inbox(channel, agency)
+        .await
+        .iter()
+        .filter(|(_, item)| {
+            item.ends_with(&format!(
+                " {} decree310.art5.decide",
+                proto::AlertKind::Overdue as i32
+            ))
+        })
+        .count()
 }
 
 /// Waits until `agency`'s inbox behind `channel` holds `n` deliveries.
@@ -121,6 +138,8 @@ async fn writer_killed_during_20000_publishes_the_survivor_and_a_new_replica_agr
     config.bus.kafka.min_insync_replicas = 2;
     config.bus.kafka.message_timeout_ms = 60_000;
     config.router.replicas = true;
+    // The writer's ticks look often for deadlines that have passed.
+    config.router.tick_ms = 200;
     let config_path = dir.path().join("xiezhi.toml");
     write_config(&config, &config_path);
     let config_arg = config_path.display().to_string();
@@ -146,6 +165,34 @@ async fn writer_killed_during_20000_publishes_the_survivor_and_a_new_replica_agr
     let https: Vec<_> = procs.iter().map(|(p, _)| p.http_addr()).collect();
     let writer = writer_among(&https, Duration::from_secs(60)).await;
     let survivor = 1 - writer;
+
+    // A referral in 上城区 (not the leads' agency), taken by a third replica whose clock runs a
+    // month behind (Referrals is served where a store is): logged then, its 3-day deadline has
+    // passed when the writer applies it, and alerts once before the kill. That replica stops.
+    let (args, log) = replica("late");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let behind = [("XIEZHI_TEST_CLOCK_AHEAD_SECS", "-2592000")];
+    let (mut late, late_channel) = Proc::start_with_env(&args, &behind, None, &log).await;
+    let mut request = refer(
+        "rp-ref",
+        "r-replicas-kill",
+        "上城市监案〔2026〕7号",
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(30 * 24),
+    );
+    request.producer = "330102-SCJG".into();
+    if let Some(referral) = request.referral.as_mut() {
+        referral.police = "330102-GA".into();
+        referral.division = "330102".into();
+    }
+    ReferralsClient::new(late_channel)
+        .refer(request)
+        .await
+        .unwrap();
+    late.stop();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while decide_overdue(&procs[survivor].1, "330102-SCJG").await == 0 {
+        assert!(Instant::now() < deadline, "the deadline never alerted");
+    }
 
     // A subscriber on the writer, reading as the events come.
     let seen = Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
@@ -254,6 +301,14 @@ async fn writer_killed_during_20000_publishes_the_survivor_and_a_new_replica_agr
         "the coordinator's inbox"
     );
     assert_eq!(stored_leads(&fresh_channel).await, stored, "lead board");
+    // The survivor ticked on as the writer: the deadline alerted once, on every replica.
+    for channel in [&channel, &fresh_channel] {
+        assert_eq!(
+            decide_overdue(channel, "330102-SCJG").await,
+            1,
+            "one deadline alert"
+        );
+    }
     let timeline = |channel: Channel| async move {
         xiezhi::proto::query_client::QueryClient::new(channel)
             .subject_timeline(proto::SubjectTimelineRequest {
